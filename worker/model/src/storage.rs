@@ -1,0 +1,73 @@
+//! The storage seam: what the scraper writes to and what engines read from.
+//!
+//! The foundation's in-memory store (in `server`) implements both traits; the
+//! TSDB head and block readers will implement them next. Times are Unix
+//! milliseconds, as in Prometheus.
+
+use crate::labels::Labels;
+use crate::selector::Matcher;
+
+/// One sample: a timestamp in Unix milliseconds and a float value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// Unix milliseconds.
+    pub t_ms: i64,
+    /// Value; may be a NaN, an infinity or the staleness marker.
+    pub v: f64,
+}
+
+/// A series and its samples in timestamp order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// The series' identity.
+    pub labels: Labels,
+    /// Samples in increasing timestamp order, no duplicate timestamps.
+    pub samples: Vec<Sample>,
+}
+
+/// Why storage refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A sample older than the last one of its series (Prometheus: `out of order sample`).
+    #[error("out of order sample for {series} at {t_ms} (newest is {newest_ms})")]
+    OutOfOrder {
+        /// The series, in Prometheus text form.
+        series: String,
+        /// Rejected timestamp.
+        t_ms: i64,
+        /// Newest timestamp already stored.
+        newest_ms: i64,
+    },
+    /// Same timestamp, different value (Prometheus: `duplicate sample for timestamp`).
+    #[error("duplicate sample for timestamp {t_ms} in {series}")]
+    DuplicateTimestamp {
+        /// The series, in Prometheus text form.
+        series: String,
+        /// The timestamp.
+        t_ms: i64,
+    },
+    /// A query would exceed a resource limit.
+    #[error("{0}")]
+    Limit(String),
+}
+
+/// Reads series by label matchers over a time range.
+pub trait Storage {
+    /// Every series matching all `matchers`, with its samples in
+    /// `[min_t_ms, max_t_ms]` (both inclusive); series with no sample in range
+    /// are left out. Output is sorted by labels.
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<Series>, StorageError>;
+}
+
+/// Writes samples; a batch becomes visible to readers on [`Appender::commit`].
+pub trait Appender {
+    /// Queues one sample. Errors for one sample don't poison the batch.
+    fn append(&mut self, labels: &Labels, t_ms: i64, v: f64) -> Result<(), StorageError>;
+    /// Makes the batch visible; returns the number of samples stored.
+    fn commit(self) -> Result<usize, StorageError>;
+}

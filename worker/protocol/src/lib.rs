@@ -1,0 +1,190 @@
+//! The protocol between the app (main thread) and the worker.
+//!
+//! Every message is an [`Envelope`]: a request id, the [`PROTOCOL_VERSION`]
+//! and a body. The app sends [`Request`]s; the worker answers each with exactly
+//! one [`Response`] carrying the same id. Both enums are closed: adding a
+//! message means changing this crate, and both sides fail to compile until
+//! they handle it.
+//!
+//! A key design decision is that these types are the *only* serializable types
+//! that cross the boundary (as rust-analyzer puts it, "if a type is
+//! serializable, it is part of some IPC boundary"). Engine types stay plain
+//! Rust; the worker converts at the edge. The transport (postMessage with
+//! `serde-wasm-bindgen` today) lives in the app's `WorkerClient` and in the
+//! worker's entry, not here, so this crate builds and tests natively.
+//!
+//! Version skew (an old cached worker script next to a new app) is caught by
+//! comparing [`Envelope::version`]: the worker answers a mismatched request
+//! with [`ErrorKind::VersionMismatch`] instead of misreading it.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on every incompatible change to the messages below.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A message with its request id and the sender's protocol version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// Chosen by the app, unique among its pending requests; echoed in the response.
+    pub id: u64,
+    /// The sender's [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The message.
+    pub body: T,
+}
+
+impl<T> Envelope<T> {
+    /// Wraps `body` with `id` and this build's protocol version.
+    pub fn new(id: u64, body: T) -> Self {
+        Envelope {
+            id,
+            version: PROTOCOL_VERSION,
+            body,
+        }
+    }
+}
+
+/// Everything the app can ask the worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Liveness and version check; the app sends it at start-up.
+    Hello,
+    /// Raw samples of the series matching a selector, from an Emberlens server.
+    FetchSeries(FetchSeries),
+}
+
+/// Parameters of [`Request::FetchSeries`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FetchSeries {
+    /// The server's origin, e.g. `http://127.0.0.1:9190`, without a trailing slash.
+    pub base_url: String,
+    /// A series selector such as `up{job="emberlens"}`.
+    pub selector: String,
+    /// Range start, Unix milliseconds, inclusive.
+    pub start_ms: i64,
+    /// Range end, Unix milliseconds, inclusive.
+    pub end_ms: i64,
+}
+
+/// Everything the worker can answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// Answer to [`Request::Hello`].
+    Hello {
+        /// The worker's [`PROTOCOL_VERSION`].
+        version: u32,
+        /// The worker crate's version, for the about box and bug reports.
+        worker_version: String,
+    },
+    /// Answer to [`Request::FetchSeries`].
+    Series(SeriesSet),
+    /// The request failed; nothing else is sent for its id.
+    Error(ErrorBody),
+}
+
+/// Series with their samples, as plain columns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesSet {
+    /// Series sorted by labels.
+    pub series: Vec<SeriesData>,
+}
+
+impl SeriesSet {
+    /// Total number of samples over all series.
+    pub fn sample_count(&self) -> usize {
+        self.series.iter().map(|s| s.timestamps_ms.len()).sum()
+    }
+}
+
+/// One series: labels and two equally long columns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesData {
+    /// Label pairs sorted by name, `__name__` included.
+    pub labels: Vec<(String, String)>,
+    /// Unix milliseconds, increasing.
+    pub timestamps_ms: Vec<i64>,
+    /// Values, same length as `timestamps_ms`.
+    pub values: Vec<f64>,
+}
+
+impl SeriesData {
+    /// Prometheus's text form of the labels, `name{a="1", b="2"}`, for legends.
+    pub fn display_name(&self) -> String {
+        let name = self
+            .labels
+            .iter()
+            .find(|(n, _)| n == "__name__")
+            .map_or("", |(_, v)| v.as_str());
+        let rest: Vec<String> = self
+            .labels
+            .iter()
+            .filter(|(n, _)| n != "__name__")
+            .map(|(n, v)| format!("{n}={v:?}"))
+            .collect();
+        if rest.is_empty() && !name.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}{{{}}}", rest.join(", "))
+        }
+    }
+}
+
+/// What went wrong, in a form the app can show and act on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The class of failure.
+    pub kind: ErrorKind,
+    /// A lowercase message naming the thing that failed.
+    pub message: String,
+}
+
+/// Classes of failure the app distinguishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The request itself is invalid (a bad selector, an empty range).
+    BadRequest,
+    /// The server could not be reached or answered with an error status.
+    Network,
+    /// The server's answer could not be understood.
+    BadData,
+    /// App and worker were built from different protocol versions.
+    VersionMismatch,
+    /// A message could not be decoded at all.
+    Malformed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_through_serde() {
+        let req = Envelope::new(
+            7,
+            Request::FetchSeries(FetchSeries {
+                base_url: "http://127.0.0.1:9190".into(),
+                selector: "up".into(),
+                start_ms: 1,
+                end_ms: 2,
+            }),
+        );
+        let json = serde_json::to_string(&req).unwrap();
+        let back: Envelope<Request> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, req);
+        assert_eq!(back.version, PROTOCOL_VERSION);
+    }
+
+    #[test]
+    fn display_name_is_prometheus_text_form() {
+        let s = SeriesData {
+            labels: vec![("__name__".into(), "up".into()), ("job".into(), "a".into())],
+            ..SeriesData::default()
+        };
+        assert_eq!(s.display_name(), r#"up{job="a"}"#);
+        let bare = SeriesData {
+            labels: vec![("__name__".into(), "up".into())],
+            ..SeriesData::default()
+        };
+        assert_eq!(bare.display_name(), "up");
+    }
+}
