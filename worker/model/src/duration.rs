@@ -87,7 +87,16 @@ mod tests {
         assert_eq!(parse_duration_ms("1h5ms"), Ok(3_600_005));
         assert_eq!(parse_duration_ms("2w1d"), Ok(15 * 86_400_000));
         assert_eq!(parse_duration_ms("0"), Ok(0));
-        for bad in ["", "5", "s", "1s1m", "1m1m", "-1s", "1.5s", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "5",
+            "s",
+            "1s1m",
+            "1m1m",
+            "-1s",
+            "1.5s",
+            "99999999999999999999s",
+        ] {
             assert!(parse_duration_ms(bad).is_err(), "{bad:?} should fail");
         }
     }

@@ -21,11 +21,13 @@ mod duration;
 mod labels;
 mod selector;
 mod storage;
+mod time;
 
 pub use duration::{DurationError, format_duration_ms, parse_duration_ms};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use selector::{MatchOp, Matcher, SelectorError, parse_selector};
-pub use storage::{Appender, Sample, Series, Storage, StorageError};
+pub use storage::{Appendable, Appender, Sample, Series, Storage, StorageError};
+pub use time::{TimeError, format_timestamp_secs, format_value, parse_time_ms};
 
 /// The bit pattern Prometheus writes as a staleness marker (`value.StaleNaN`).
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;

@@ -294,7 +294,11 @@ mod tests {
 
     fn check(text: &str, expect: &str) {
         let got = match parse_selector(text) {
-            Ok(ms) => ms.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+            Ok(ms) => ms
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
             Err(e) => e.to_string(),
         };
         assert_eq!(got, expect, "selector {text:?}");
@@ -315,12 +319,30 @@ mod tests {
 
     #[test]
     fn errors_name_the_offset() {
-        check("up{", "bad series selector at 3: expected a label name, found end of input");
-        check(r#"up{a~"b"}"#, "bad series selector at 4: expected one of =, !=, =~, !~, found '~'");
-        check(r#"up{a="b"#, "bad series selector at 5: unterminated quoted string");
-        check(r#"{a=~"("}"#, r#"bad series selector at 4: invalid regex "(": unclosed group"#);
-        check(r#"{a=""}"#, "bad series selector at 0: vector selector must contain at least one non-empty matcher");
-        check("up x", "bad series selector at 3: unexpected text after the selector, found 'x'");
+        check(
+            "up{",
+            "bad series selector at 3: expected a label name, found end of input",
+        );
+        check(
+            r#"up{a~"b"}"#,
+            "bad series selector at 4: expected one of =, !=, =~, !~, found '~'",
+        );
+        check(
+            r#"up{a="b"#,
+            "bad series selector at 5: unterminated quoted string",
+        );
+        check(
+            r#"{a=~"("}"#,
+            r#"bad series selector at 4: invalid regex "(": unclosed group"#,
+        );
+        check(
+            r#"{a=""}"#,
+            "bad series selector at 0: vector selector must contain at least one non-empty matcher",
+        );
+        check(
+            "up x",
+            "bad series selector at 3: unexpected text after the selector, found 'x'",
+        );
     }
 
     #[test]

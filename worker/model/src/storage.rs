@@ -71,3 +71,9 @@ pub trait Appender {
     /// Makes the batch visible; returns the number of samples stored.
     fn commit(self) -> Result<usize, StorageError>;
 }
+
+/// A store that hands out appenders (the scraper's view of storage).
+pub trait Appendable {
+    /// A new, empty batch.
+    fn appender(&self) -> impl Appender + '_;
+}

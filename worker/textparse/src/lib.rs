@@ -217,7 +217,10 @@ impl<'a> Cursor<'a> {
     fn sample(&mut self) -> Result<ParsedSample, ParseError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
         if self.peek() != Some('{') {
-            pairs.push((METRIC_NAME.to_string(), self.name("a metric name")?.to_string()));
+            pairs.push((
+                METRIC_NAME.to_string(),
+                self.name("a metric name")?.to_string(),
+            ));
         }
         let before_blank = self.pos;
         self.skip_blank();
@@ -373,7 +376,11 @@ fn parse_go_float(tok: &str) -> Option<f64> {
     let body = tok.strip_prefix(['+', '-']).unwrap_or(tok);
     let neg = tok.starts_with('-');
     if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
-        return Some(if neg { f64::NEG_INFINITY } else { f64::INFINITY });
+        return Some(if neg {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
     }
     if body.eq_ignore_ascii_case("nan") {
         return Some(f64::NAN);
@@ -462,19 +469,66 @@ http_request_duration_seconds_bucket{le="+Inf"} 144320
 
     #[test]
     fn errors_name_line_and_column() {
-        check("ok 1\nbad{a=\"b\" 1\n", expect![[r#"error: line 2, column 11: expected "," or "}" after a label, found '1'"#]]);
-        check("m{a=b} 1", expect![[r#"error: line 1, column 5: expected a quoted label value, found 'b'"#]]);
-        check("m 1 2 3", expect![[r#"error: line 1, column 7: expected end of line after the timestamp, found '3'"#]]);
-        check("m one", expect![[r#"error: line 1, column 3: expected a float value, found 'o'"#]]);
-        check("m", expect![[r#"error: line 1, column 2: expected a space before the value, found end of line"#]]);
-        check("m 1 12.5", expect![[r#"error: line 1, column 5: expected an integer timestamp in milliseconds, found '1'"#]]);
-        check("m{a=\"1\",a=\"2\"} 1", expect![[r#"error: line 1, column 9: label "a" repeated, found 'a'"#]]);
-        check("m{a=\"x\\q\"} 1", expect![[r#"error: line 1, column 7: invalid escape sequence, found '\\'"#]]);
-        check("m{a=\"x} 1", expect![[r#"error: line 1, column 5: unterminated quoted string, found '"'"#]]);
-        check("# TYPE m countr", expect![[r#"error: line 1, column 10: expected one of counter, gauge, histogram, summary, untyped, found 'c'"#]]);
-        check("{a=\"1\"} 1", expect![[r#"error: line 1, column 1: expected a metric name, found '{'"#]]);
-        check("<html>garbage</html>", expect![[r#"error: line 1, column 1: expected a metric name, found '<'"#]]);
-        check("é 1", expect![[r#"error: line 1, column 1: expected a metric name, found 'é'"#]]);
+        check(
+            "ok 1\nbad{a=\"b\" 1\n",
+            expect![[r#"error: line 2, column 11: expected "," or "}" after a label, found '1'"#]],
+        );
+        check(
+            "m{a=b} 1",
+            expect![[r#"error: line 1, column 5: expected a quoted label value, found 'b'"#]],
+        );
+        check(
+            "m 1 2 3",
+            expect![[
+                r#"error: line 1, column 7: expected end of line after the timestamp, found '3'"#
+            ]],
+        );
+        check(
+            "m one",
+            expect![[r#"error: line 1, column 3: expected a float value, found 'o'"#]],
+        );
+        check(
+            "m",
+            expect![[
+                r#"error: line 1, column 2: expected a space before the value, found end of line"#
+            ]],
+        );
+        check(
+            "m 1 12.5",
+            expect![[
+                r#"error: line 1, column 5: expected an integer timestamp in milliseconds, found '1'"#
+            ]],
+        );
+        check(
+            "m{a=\"1\",a=\"2\"} 1",
+            expect![[r#"error: line 1, column 9: label "a" repeated, found 'a'"#]],
+        );
+        check(
+            "m{a=\"x\\q\"} 1",
+            expect![[r#"error: line 1, column 7: invalid escape sequence, found '\\'"#]],
+        );
+        check(
+            "m{a=\"x} 1",
+            expect![[r#"error: line 1, column 5: unterminated quoted string, found '"'"#]],
+        );
+        check(
+            "# TYPE m countr",
+            expect![[
+                r#"error: line 1, column 10: expected one of counter, gauge, histogram, summary, untyped, found 'c'"#
+            ]],
+        );
+        check(
+            "{a=\"1\"} 1",
+            expect![[r#"error: line 1, column 1: expected a metric name, found '{'"#]],
+        );
+        check(
+            "<html>garbage</html>",
+            expect![[r#"error: line 1, column 1: expected a metric name, found '<'"#]],
+        );
+        check(
+            "é 1",
+            expect![[r#"error: line 1, column 1: expected a metric name, found 'é'"#]],
+        );
     }
 
     #[test]
@@ -484,7 +538,12 @@ http_request_duration_seconds_bucket{le="+Inf"} 144320
 
     #[test]
     fn go_floats() {
-        for (s, v) in [("1e3", 1000.0), ("-Inf", f64::NEG_INFINITY), ("+1.5", 1.5), (".5", 0.5)] {
+        for (s, v) in [
+            ("1e3", 1000.0),
+            ("-Inf", f64::NEG_INFINITY),
+            ("+1.5", 1.5),
+            (".5", 0.5),
+        ] {
             assert_eq!(parse_go_float(s), Some(v), "{s}");
         }
         for s in ["", "abc", "1.2.3", "0x", "--1"] {

@@ -1,0 +1,119 @@
+//! The Emberlens server: scrapes targets into storage and serves the app, the
+//! raw-samples API and its own metrics.
+//!
+//! The binary (`main.rs`) only parses flags and calls [`serve`]. Everything
+//! here is a library so integration tests can run the real server in-process
+//! on a loopback port.
+
+pub mod metrics;
+pub mod scrape;
+pub mod storage;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::metrics::Metrics;
+use crate::scrape::{Target, TargetHealth};
+use crate::storage::MemStorage;
+use crate::web::AppState;
+
+/// What `emberlens serve` needs to run.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Data directory (created if missing; the in-memory store does not write to it yet).
+    pub data_dir: PathBuf,
+    /// Folder with the built app (`index.html`).
+    pub ui_dir: PathBuf,
+    /// How long samples are kept.
+    pub retention: Duration,
+    /// Self-scrape interval of the embedded default config.
+    pub scrape_interval: Duration,
+    /// Extra targets to scrape besides the server itself (`job`, `url`).
+    pub extra_targets: Vec<(String, String)>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            data_dir: PathBuf::from("data"),
+            ui_dir: PathBuf::from("app/dist"),
+            retention: Duration::from_secs(6 * 3600),
+            scrape_interval: Duration::from_secs(5),
+            extra_targets: Vec::new(),
+        }
+    }
+}
+
+/// A running server's handles, for tests and the binary.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// Shared state (store, metrics).
+    pub state: AppState,
+    /// Latest scrape report per target URL.
+    pub health: TargetHealth,
+    /// The HTTP server task; finishes only on error.
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts scraping and serving on `listener`. The embedded default config
+/// scrapes the server's own `/metrics` at the bound address.
+pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result<Running> {
+    std::fs::create_dir_all(&opts.data_dir)?;
+    let addr = listener.local_addr()?;
+    let store = Arc::new(MemStorage::new(opts.retention.as_millis() as i64));
+    let metrics = Arc::new(Metrics::new());
+    let health = TargetHealth::default();
+    let state = AppState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+    };
+    let app = web::router(state.clone(), opts.ui_dir.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("Emberlens/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(std::io::Error::other)?;
+    let mut targets = vec![Target {
+        job: "emberlens".into(),
+        instance: addr.to_string(),
+        url: format!("http://{addr}/metrics"),
+        interval: opts.scrape_interval,
+        timeout: opts.scrape_interval,
+    }];
+    for (job, url) in &opts.extra_targets {
+        let instance = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            .unwrap_or_else(|| url.clone());
+        targets.push(Target {
+            job: job.clone(),
+            instance,
+            url: url.clone(),
+            interval: opts.scrape_interval,
+            timeout: opts.scrape_interval,
+        });
+    }
+    for target in targets {
+        tokio::spawn(scrape::run_loop(
+            client.clone(),
+            target,
+            store.clone(),
+            metrics.clone(),
+            health.clone(),
+        ));
+    }
+    Ok(Running {
+        addr,
+        state,
+        health,
+        server,
+    })
+}

@@ -1,0 +1,103 @@
+//! `emberlens`: the command line. Flags follow Prometheus's names.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use emberlens_server::{ServeOptions, serve};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "emberlens",
+    version,
+    about = "Metrics and profiles, scraped, stored and analysed"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Scrape, store and serve (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9190")]
+    listen_address: String,
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", default_value = "data")]
+    tsdb_path: PathBuf,
+    /// How long to retain samples in storage (a Prometheus duration).
+    #[arg(long = "storage.tsdb.retention.time", default_value = "6h")]
+    retention: String,
+    /// Folder holding the built app (trunk's output).
+    #[arg(long = "web.ui-path", default_value = "app/dist")]
+    ui_path: PathBuf,
+    /// Interval of the embedded default config's scrapes (a Prometheus duration).
+    #[arg(long = "scrape.interval", default_value = "5s")]
+    scrape_interval: String,
+    /// Also scrape this target, as JOB=URL (repeatable).
+    #[arg(long = "scrape.target", value_name = "JOB=URL")]
+    targets: Vec<String>,
+}
+
+fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    let ms = emberlens_model::parse_duration_ms(text).with_context(|| format!("--{flag}"))?;
+    Ok(Duration::from_millis(ms.max(0) as u64))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(a)) => a,
+        None => cli.serve,
+    };
+    let scrape_interval = duration("scrape.interval", &args.scrape_interval)?;
+    if scrape_interval.is_zero() {
+        anyhow::bail!("--scrape.interval must be greater than 0");
+    }
+    let mut extra_targets = Vec::new();
+    for t in &args.targets {
+        let (job, url) = t
+            .split_once('=')
+            .with_context(|| format!("--scrape.target {t:?}: expected JOB=URL"))?;
+        extra_targets.push((job.to_string(), url.to_string()));
+    }
+    let opts = ServeOptions {
+        data_dir: args.tsdb_path,
+        ui_dir: args.ui_path,
+        retention: duration("storage.tsdb.retention.time", &args.retention)?,
+        scrape_interval,
+        extra_targets,
+    };
+    let listener = tokio::net::TcpListener::bind(&args.listen_address)
+        .await
+        .with_context(|| format!("listening on {}", args.listen_address))?;
+    let running = serve(listener, opts).await.context("starting the server")?;
+    // stdout carries exactly this line, so scripts and tests can find the port.
+    println!("Emberlens listening on http://{}/", running.addr);
+    tokio::select! {
+        r = running.server => {
+            r.context("server task")?.context("serving HTTP")?;
+        }
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted, shutting down");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Emberlens's own metrics, exposed on `/metrics` with `prometheus-client`.
+//!
+//! Families (names are part of the contract: dashboards and the default
+//! self-scrape use them):
+//! - `emberlens_http_requests_total{path, status}`: requests served, by the
+//!   route template (`/api/v1/raw`, not the raw URL, to bound cardinality;
+//!   static files count as `/ui`) and status code.
+//! - `emberlens_scrape_duration_seconds{job}`: histogram of scrape durations.
+//! - `emberlens_samples_appended_total`: samples committed to storage.
+//! - `process_*`: CPU seconds, resident and virtual memory, open fds, start
+//!   time, read from `/proc/self` on Linux (nothing elsewhere).
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of `emberlens_http_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// Route template.
+    pub path: String,
+    /// HTTP status code.
+    pub status: u16,
+}
+
+/// Labels of per-job scrape metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// Scrape job name.
+    pub job: String,
+}
+
+/// The registry and handles to the metrics the server updates.
+#[derive(Debug)]
+pub struct Metrics {
+    /// What `/metrics` encodes.
+    pub registry: Registry,
+    /// Requests by route and status.
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// Scrape durations by job.
+    pub scrape_duration: Family<JobLabels, Histogram>,
+    /// Samples committed to storage.
+    pub samples_appended: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every family, including the process collector.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "emberlens_http_requests",
+            "HTTP requests served, by route and status code",
+            http_requests.clone(),
+        );
+        let scrape_duration = Family::<JobLabels, Histogram>::new_with_constructor(|| {
+            // 1 ms .. ~16 s: loopback scrapes take milliseconds, slow targets seconds.
+            Histogram::new(exponential_buckets(0.001, 2.0, 15))
+        });
+        registry.register(
+            "emberlens_scrape_duration_seconds",
+            "Duration of scrapes, by job",
+            scrape_duration.clone(),
+        );
+        let samples_appended = Counter::default();
+        registry.register(
+            "emberlens_samples_appended",
+            "Samples committed to storage",
+            samples_appended.clone(),
+        );
+        registry.register_collector(Box::new(ProcessCollector));
+        Metrics {
+            registry,
+            http_requests,
+            scrape_duration,
+            samples_appended,
+        }
+    }
+
+    /// The OpenMetrics text of every registered metric.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// The standard `process_*` metrics, read at scrape time.
+#[derive(Debug)]
+struct ProcessCollector;
+
+/// What `/proc/self` told us; every field is optional because any read may fail.
+#[derive(Debug, Default, PartialEq)]
+struct ProcessStats {
+    cpu_seconds: Option<f64>,
+    resident_bytes: Option<i64>,
+    virtual_bytes: Option<i64>,
+    open_fds: Option<i64>,
+    start_time_seconds: Option<f64>,
+}
+
+/// `USER_HZ`: the unit of the tick counts in `/proc/self/stat`. It is 100 on
+/// every Linux architecture we build for (the kernel fixes it for userspace);
+/// Prometheus's procfs library makes the same assumption.
+const USER_HZ: f64 = 100.0;
+
+impl ProcessStats {
+    #[cfg(target_os = "linux")]
+    fn read() -> Self {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let boot_time = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| parse_boot_time(&s));
+        let mut stats = parse_stat(&stat, boot_time);
+        stats.resident_bytes = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| parse_vm_rss(&s));
+        stats.open_fds = std::fs::read_dir("/proc/self/fd")
+            .ok()
+            .map(|d| d.count() as i64);
+        stats
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn read() -> Self {
+        Self::default()
+    }
+}
+
+/// Fields of `/proc/self/stat` after the `(comm)` field, which may hold spaces.
+fn parse_stat(stat: &str, boot_time_secs: Option<f64>) -> ProcessStats {
+    let Some(after_comm) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return ProcessStats::default();
+    };
+    // after_comm starts at field 3 (state); field n is at index n - 3.
+    let f: Vec<&str> = after_comm.split_whitespace().collect();
+    let num = |n: usize| f.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+    let cpu_seconds = match (num(14), num(15)) {
+        (Some(u), Some(s)) => Some((u + s) / USER_HZ),
+        _ => None,
+    };
+    let start_time_seconds = match (num(22), boot_time_secs) {
+        (Some(ticks), Some(boot)) => Some(boot + ticks / USER_HZ),
+        _ => None,
+    };
+    ProcessStats {
+        cpu_seconds,
+        virtual_bytes: num(23).map(|v| v as i64),
+        start_time_seconds,
+        ..ProcessStats::default()
+    }
+}
+
+fn parse_boot_time(proc_stat: &str) -> Option<f64> {
+    proc_stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn parse_vm_rss(status: &str) -> Option<i64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kb: i64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kb * 1024)
+}
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = ProcessStats::read();
+        if let Some(v) = stats.cpu_seconds {
+            let c = ConstCounter::new(v);
+            let m = encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds",
+                None,
+                c.metric_type(),
+            )?;
+            c.encode(m)?;
+        }
+        let gauges = [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                stats.resident_bytes.map(|v| v as f64),
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                stats.virtual_bytes.map(|v| v as f64),
+            ),
+            (
+                "process_open_fds",
+                "Number of open file descriptors",
+                stats.open_fds.map(|v| v as f64),
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds",
+                stats.start_time_seconds,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            if let Some(v) = value {
+                let g = ConstGauge::new(v);
+                let m = encoder.encode_descriptor(name, help, None, g.metric_type())?;
+                g.encode(m)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_stat_with_spaces_in_comm() {
+        let stat = "1234 (my (weird) name) S 1 2 3 4 5 6 7 8 9 10 250 150 0 0 20 0 8 0 5000 123456789 2000 rest";
+        let s = parse_stat(stat, Some(1_700_000_000.0));
+        assert_eq!(s.cpu_seconds, Some(4.0));
+        assert_eq!(s.start_time_seconds, Some(1_700_000_050.0));
+        assert_eq!(s.virtual_bytes, Some(123_456_789));
+        assert_eq!(parse_stat("garbage", None), ProcessStats::default());
+    }
+
+    #[test]
+    fn parses_rss_and_boot_time() {
+        assert_eq!(
+            parse_vm_rss("Name: x\nVmRSS:\t  2048 kB\n"),
+            Some(2 * 1024 * 1024)
+        );
+        assert_eq!(
+            parse_boot_time("cpu 1 2\nbtime 1700000000\n"),
+            Some(1_700_000_000.0)
+        );
+    }
+
+    #[test]
+    fn exposition_parses_with_our_own_parser() {
+        let m = Metrics::new();
+        m.samples_appended.inc_by(3);
+        m.http_requests
+            .get_or_create(&HttpLabels {
+                path: "/metrics".into(),
+                status: 200,
+            })
+            .inc();
+        let text = m.encode().unwrap();
+        let entries = emberlens_textparse::parse(&text).unwrap();
+        let names: Vec<String> = entries
+            .iter()
+            .filter_map(|e| match e {
+                emberlens_textparse::Entry::Sample(s) => Some(s.labels.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            names.contains(&"emberlens_samples_appended_total".to_string()),
+            "{names:?}"
+        );
+        assert!(names.contains(
+            &r#"emberlens_http_requests_total{path="/metrics", status="200"}"#.to_string()
+        ));
+        #[cfg(target_os = "linux")]
+        assert!(
+            names.contains(&"process_resident_memory_bytes".to_string()),
+            "{names:?}"
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! The HTTP surface: `/metrics`, the raw-samples API, health checks, and the
+//! built app as static files.
+//!
+//! API errors use Prometheus's JSON error shape
+//! (`{"status":"error","errorType":"bad_data","error":"..."}`), so clients
+//! written for Prometheus understand them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, RawQuery, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use emberlens_model::{
+    Labels, Sample, Storage, format_timestamp_secs, format_value, is_stale_nan, parse_selector,
+    parse_time_ms,
+};
+use tower_http::services::ServeDir;
+
+use crate::metrics::{HttpLabels, Metrics};
+use crate::scrape::now_ms;
+use crate::storage::MemStorage;
+
+/// Shared state of every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The sample store.
+    pub store: Arc<MemStorage>,
+    /// The server's own metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Default range of `/api/v1/raw` when `start` is omitted.
+const DEFAULT_RANGE_MS: i64 = 15 * 60 * 1000;
+
+/// Builds the router; `ui_dir` holds the trunk build (`index.html` and the Wasm).
+pub fn router(state: AppState, ui_dir: PathBuf) -> Router {
+    let api = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/api/v1/raw", get(raw_handler))
+        .route("/-/healthy", get(|| async { "Emberlens is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Emberlens is Ready.\n" }));
+    let with_ui = if ui_dir.join("index.html").is_file() {
+        api.fallback_service(ServeDir::new(&ui_dir))
+    } else {
+        tracing::warn!(dir = %ui_dir.display(), "no built app here; serving a placeholder page (run tools/run.sh to build it)");
+        api.fallback(|| async { missing_ui_page() })
+    };
+    with_ui
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "/ui".to_string(), |p| p.as_str().to_string());
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            path,
+            status: resp.status().as_u16(),
+        })
+        .inc();
+    resp
+}
+
+async fn metrics_handler(State(state): State<AppState>) -> Response {
+    match state.metrics.encode() {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding metrics failed\n",
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /api/v1/raw?match[]=SELECTOR&start=T&end=T`: stored samples of every
+/// series matching any selector, in the shape of Prometheus's range-vector
+/// answer (`resultType: matrix`). Staleness markers are left out, as in a
+/// PromQL range selector. `end` defaults to now, `start` to 15 minutes before it.
+async fn raw_handler(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    match raw_samples(&state, query.as_deref().unwrap_or("")) {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(msg) => api_error(StatusCode::BAD_REQUEST, "bad_data", &msg),
+    }
+}
+
+fn raw_samples(state: &AppState, query: &str) -> Result<String, String> {
+    let mut selectors = Vec::new();
+    let (mut start, mut end) = (None, None);
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "match[]" => selectors.push(v.into_owned()),
+            "start" => {
+                start = Some(
+                    parse_time_ms(&v).map_err(|e| format!("invalid parameter \"start\": {e}"))?,
+                )
+            }
+            "end" => {
+                end =
+                    Some(parse_time_ms(&v).map_err(|e| format!("invalid parameter \"end\": {e}"))?)
+            }
+            _ => {}
+        }
+    }
+    if selectors.is_empty() {
+        return Err("no match[] parameter provided".into());
+    }
+    let end = end.unwrap_or_else(now_ms);
+    let start = start.unwrap_or(end - DEFAULT_RANGE_MS);
+    if end < start {
+        return Err(
+            "invalid parameter \"end\": end timestamp must not be before start time".into(),
+        );
+    }
+    let mut found: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    for sel in &selectors {
+        let matchers =
+            parse_selector(sel).map_err(|e| format!("invalid parameter \"match[]\": {e}"))?;
+        let series = state
+            .store
+            .select(&matchers, start, end)
+            .map_err(|e| e.to_string())?;
+        for s in series {
+            found.entry(s.labels).or_insert(s.samples);
+        }
+    }
+    Ok(matrix_json(&found))
+}
+
+/// Prometheus's success envelope around a matrix, written by hand so that
+/// timestamps and values are byte-for-byte what Prometheus prints.
+fn matrix_json(series: &BTreeMap<Labels, Vec<Sample>>) -> String {
+    let mut out = String::from(r#"{"status":"success","data":{"resultType":"matrix","result":["#);
+    let mut first_series = true;
+    for (labels, samples) in series {
+        let live: Vec<&Sample> = samples.iter().filter(|s| !is_stale_nan(s.v)).collect();
+        if live.is_empty() {
+            continue;
+        }
+        if !first_series {
+            out.push(',');
+        }
+        first_series = false;
+        out.push_str(r#"{"metric":{"#);
+        for (i, l) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&json_string(&l.name));
+            out.push(':');
+            out.push_str(&json_string(&l.value));
+        }
+        out.push_str(r#"},"values":["#);
+        for (i, s) in live.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "[{},\"{}\"]",
+                format_timestamp_secs(s.t_ms),
+                format_value(s.v)
+            );
+        }
+        out.push_str("]}");
+    }
+    out.push_str("]}}");
+    out
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Prometheus's error shape.
+pub fn api_error(status: StatusCode, error_type: &str, msg: &str) -> Response {
+    let body = serde_json::json!({"status": "error", "errorType": error_type, "error": msg});
+    json_response(status, body.to_string())
+}
+
+fn missing_ui_page() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><title>Emberlens</title>",
+        "<h1>Emberlens is running, but the app is not built</h1>",
+        "<p>Build it with <code>tools/run.sh</code> (or <code>trunk build --release</code> in <code>app/</code>) ",
+        "and restart, or pass <code>--web.ui-path</code>. The API is up: try <a href=\"metrics\">/metrics</a>.</p>"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emberlens_model::{Appendable, Appender, stale_nan};
+
+    fn state_with(samples: &[(&str, i64, f64)]) -> AppState {
+        let store = MemStorage::new(i64::MAX / 4);
+        let mut app = store.appender();
+        for (name, t, v) in samples {
+            app.append(
+                &Labels::from_pairs([("__name__", *name), ("job", "j")]),
+                *t,
+                *v,
+            )
+            .unwrap();
+        }
+        app.commit().unwrap();
+        AppState {
+            store: Arc::new(store),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    #[test]
+    fn raw_answers_in_prometheus_matrix_shape() {
+        let st = state_with(&[
+            ("up", 1_000, 1.0),
+            ("up", 1_500, f64::INFINITY),
+            ("up", 2_000, stale_nan()),
+            ("x", 1_000, 2.0),
+        ]);
+        let body = raw_samples(&st, "match[]=up&start=0&end=10").unwrap();
+        assert_eq!(
+            body,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"up","job":"j"},"values":[[1,"1"],[1.500,"+Inf"]]}]}}"#
+        );
+        let both =
+            raw_samples(&st, "match[]=up&match[]=%7Bjob%3D%22j%22%7D&start=0&end=10").unwrap();
+        assert_eq!(both.matches("\"metric\"").count(), 2);
+    }
+
+    #[test]
+    fn raw_rejects_bad_parameters() {
+        let st = state_with(&[]);
+        for (q, want) in [
+            ("", "no match[] parameter provided"),
+            (
+                "match[]=up{",
+                "invalid parameter \"match[]\": bad series selector at 3: expected a label name, found end of input",
+            ),
+            (
+                "match[]=up&start=x",
+                "invalid parameter \"start\": cannot parse \"x\" to a valid timestamp",
+            ),
+            (
+                "match[]=up&start=10&end=5",
+                "invalid parameter \"end\": end timestamp must not be before start time",
+            ),
+        ] {
+            assert_eq!(raw_samples(&st, q).unwrap_err(), want, "{q}");
+        }
+    }
+}
