@@ -1,0 +1,114 @@
+//! The browser side of the worker (wasm32 only): the message pipe and `fetch`.
+//!
+//! [`start`] runs when the module is instantiated. It installs the handler only
+//! in a dedicated worker named [`WORKER_NAME`] (the app spawns it with that
+//! name), so loading this module anywhere else, e.g. in a test harness's own
+//! worker, has no side effects.
+
+use emberlens_protocol::{Envelope, ErrorKind, Request};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, MessagePort};
+
+use crate::dispatch::{self, Http};
+
+/// The `name` the app gives the worker; the entry point checks it.
+pub const WORKER_NAME: &str = "emberlens-worker";
+
+/// Where replies go: the worker's own scope, or a `MessagePort` (tests, and
+/// later shared channels).
+#[derive(Clone)]
+pub enum Endpoint {
+    /// The dedicated worker's global scope (the app's `Worker` object).
+    Scope(DedicatedWorkerGlobalScope),
+    /// One end of a `MessageChannel`.
+    Port(MessagePort),
+}
+
+impl Endpoint {
+    fn post(&self, msg: &JsValue) -> Result<(), JsValue> {
+        match self {
+            Endpoint::Scope(s) => s.post_message(msg),
+            Endpoint::Port(p) => p.post_message(msg),
+        }
+    }
+
+    fn set_onmessage(&self, f: Option<&js_sys::Function>) {
+        match self {
+            Endpoint::Scope(s) => s.set_onmessage(f),
+            Endpoint::Port(p) => p.set_onmessage(f),
+        }
+    }
+}
+
+/// Module entry: serve the app's requests if this is the app's worker.
+#[wasm_bindgen(start)]
+pub fn start() {
+    if let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() {
+        if scope.name() == WORKER_NAME {
+            serve(Endpoint::Scope(scope));
+        }
+    }
+}
+
+/// Installs the request handler on `endpoint`: every message is decoded as an
+/// `Envelope<Request>`, handled, and answered on the same endpoint.
+pub fn serve(endpoint: Endpoint) {
+    let reply_to = endpoint.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let reply_to = reply_to.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let response = match serde_wasm_bindgen::from_value::<Envelope<Request>>(ev.data()) {
+                Ok(req) => dispatch::handle(req, &Fetch).await,
+                Err(e) => Envelope::new(
+                    request_id(&ev.data()),
+                    dispatch::error(
+                        ErrorKind::Malformed,
+                        format!("cannot decode the request: {e}"),
+                    ),
+                ),
+            };
+            match serde_wasm_bindgen::to_value(&response) {
+                Ok(v) => {
+                    if let Err(e) = reply_to.post(&v) {
+                        web_sys::console::error_2(
+                            &"emberlens worker: postMessage failed".into(),
+                            &e,
+                        );
+                    }
+                }
+                Err(e) => web_sys::console::error_1(
+                    &format!("emberlens worker: cannot encode a response: {e}").into(),
+                ),
+            }
+        });
+    });
+    endpoint.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker.
+    on_message.forget();
+}
+
+/// The `id` of an undecodable message, so the app's pending request still
+/// resolves (with an error) instead of hanging; 0 when there is none.
+fn request_id(data: &JsValue) -> u64 {
+    js_sys::Reflect::get(data, &"id".into())
+        .ok()
+        .and_then(|v| v.as_f64())
+        .filter(|v| v.fract() == 0.0 && *v >= 0.0)
+        .map_or(0, |v| v as u64)
+}
+
+/// `fetch` through gloo-net, which works in worker scopes.
+struct Fetch;
+
+impl Http for Fetch {
+    async fn get(&self, url: &str) -> Result<(u16, String), String> {
+        let resp = gloo_net::http::Request::get(url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| e.to_string())?;
+        Ok((status, text))
+    }
+}

@@ -1,0 +1,108 @@
+//! The protocol round trip inside a real dedicated worker in headless Chromium.
+//!
+//! The test body runs in a dedicated worker (`run_in_dedicated_worker`). It
+//! installs the worker's own handler (`web::serve`, the code the app's worker
+//! runs) on one end of a `MessageChannel` and talks to it from the other end,
+//! so every message goes through `serde-wasm-bindgen` and a real structured
+//! clone, exactly as between the app and its worker.
+#![cfg(target_arch = "wasm32")]
+
+use emberlens_protocol::{Envelope, ErrorKind, FetchSeries, PROTOCOL_VERSION, Request, Response};
+use emberlens_worker::web::{Endpoint, serve};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+use web_sys::{MessageChannel, MessageEvent, MessagePort};
+
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+/// Posts `msg` on `port` and waits for the next message back.
+async fn round_trip(port: &MessagePort, msg: &JsValue) -> JsValue {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let on_message = Closure::once_into_js(move |ev: MessageEvent| {
+            let _ = resolve.call1(&JsValue::NULL, &ev.data());
+        });
+        port.set_onmessage(Some(on_message.unchecked_ref()));
+    });
+    port.post_message(msg).unwrap();
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap()
+}
+
+fn channel() -> MessagePort {
+    let ch = MessageChannel::new().unwrap();
+    serve(Endpoint::Port(ch.port2()));
+    ch.port1()
+}
+
+async fn request(port: &MessagePort, req: Envelope<Request>) -> Envelope<Response> {
+    let msg = serde_wasm_bindgen::to_value(&req).unwrap();
+    serde_wasm_bindgen::from_value(round_trip(port, &msg).await).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn hello_round_trip_in_a_dedicated_worker() {
+    assert!(js_sys::global().is_instance_of::<web_sys::DedicatedWorkerGlobalScope>());
+    let port = channel();
+    let resp = request(&port, Envelope::new(7, Request::Hello)).await;
+    assert_eq!(resp.id, 7);
+    assert_eq!(resp.version, PROTOCOL_VERSION);
+    match resp.body {
+        Response::Hello {
+            version,
+            worker_version,
+        } => {
+            assert_eq!(version, PROTOCOL_VERSION);
+            assert_eq!(worker_version, env!("CARGO_PKG_VERSION"));
+        }
+        other => panic!("expected Hello, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn fetch_failure_comes_back_as_a_network_error_with_the_same_id() {
+    let port = channel();
+    let req = Request::FetchSeries(FetchSeries {
+        // Port 9 (discard) on loopback: nothing listens, fetch fails fast.
+        base_url: "http://127.0.0.1:9".into(),
+        selector: "up".into(),
+        start_ms: 0,
+        end_ms: 1000,
+    });
+    let resp = request(&port, Envelope::new(8, req)).await;
+    assert_eq!(resp.id, 8);
+    match resp.body {
+        Response::Error(e) => {
+            assert_eq!(e.kind, ErrorKind::Network);
+            assert!(
+                e.message
+                    .starts_with("fetching http://127.0.0.1:9/api/v1/raw?match%5B%5D=up"),
+                "{}",
+                e.message
+            );
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn undecodable_messages_get_a_malformed_error() {
+    let port = channel();
+    let msg =
+        js_sys::JSON::parse(r#"{"id": 9, "version": 1, "body": {"NoSuchRequest": 1}}"#).unwrap();
+    let resp: Envelope<Response> =
+        serde_wasm_bindgen::from_value(round_trip(&port, &msg).await).unwrap();
+    assert_eq!(resp.id, 9);
+    assert!(
+        matches!(resp.body, Response::Error(ref e) if e.kind == ErrorKind::Malformed),
+        "{resp:?}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn protocol_version_skew_is_reported() {
+    let port = channel();
+    let mut req = Envelope::new(10, Request::Hello);
+    req.version = PROTOCOL_VERSION + 1;
+    let resp = request(&port, req).await;
+    assert!(matches!(resp.body, Response::Error(ref e) if e.kind == ErrorKind::VersionMismatch));
+}
