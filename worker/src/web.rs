@@ -1,19 +1,18 @@
 //! The browser side of the worker (wasm32 only): the message pipe and `fetch`.
 //!
 //! [`start`] runs when the module is instantiated. It installs the handler only
-//! in a dedicated worker named [`WORKER_NAME`] (the app spawns it with that
+//! in a dedicated worker named `WORKER_NAME` (the app spawns it with that
 //! name), so loading this module anywhere else, e.g. in a test harness's own
 //! worker, has no side effects.
 
-use emberlens_protocol::{Envelope, ErrorKind, Request};
+use emberlens_protocol::{
+    Envelope, ErrorKind, PROTOCOL_VERSION, READY_ID, Request, Response, WORKER_NAME,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, MessagePort};
 
 use crate::dispatch::{self, Http};
-
-/// The `name` the app gives the worker; the entry point checks it.
-pub const WORKER_NAME: &str = "emberlens-worker";
 
 /// Where replies go: the worker's own scope, or a `MessagePort` (tests, and
 /// later shared channels).
@@ -86,6 +85,25 @@ pub fn serve(endpoint: Endpoint) {
     endpoint.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // The handler lives as long as the worker.
     on_message.forget();
+    let ready = Envelope::new(
+        READY_ID,
+        Response::Ready {
+            version: PROTOCOL_VERSION,
+        },
+    );
+    match serde_wasm_bindgen::to_value(&ready) {
+        Ok(v) => {
+            if let Err(e) = endpoint.post(&v) {
+                web_sys::console::error_2(
+                    &"emberlens worker: cannot announce readiness".into(),
+                    &e,
+                );
+            }
+        }
+        Err(e) => {
+            web_sys::console::error_1(&format!("emberlens worker: cannot encode Ready: {e}").into())
+        }
+    }
 }
 
 /// The `id` of an undecodable message, so the app's pending request still

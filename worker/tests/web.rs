@@ -28,10 +28,27 @@ async fn round_trip(port: &MessagePort, msg: &JsValue) -> JsValue {
     wasm_bindgen_futures::JsFuture::from(promise).await.unwrap()
 }
 
-fn channel() -> MessagePort {
+/// A channel with the worker's handler on the far end, after its `Ready`.
+async fn channel() -> MessagePort {
     let ch = MessageChannel::new().unwrap();
+    let port = ch.port1();
+    let ready = js_sys::Promise::new(&mut |resolve, _reject| {
+        let on_message = Closure::once_into_js(move |ev: MessageEvent| {
+            let _ = resolve.call1(&JsValue::NULL, &ev.data());
+        });
+        port.set_onmessage(Some(on_message.unchecked_ref()));
+    });
     serve(Endpoint::Port(ch.port2()));
-    ch.port1()
+    let ready = wasm_bindgen_futures::JsFuture::from(ready).await.unwrap();
+    let ready: Envelope<Response> = serde_wasm_bindgen::from_value(ready).unwrap();
+    assert_eq!(ready.id, READY_ID);
+    assert_eq!(
+        ready.body,
+        Response::Ready {
+            version: PROTOCOL_VERSION
+        }
+    );
+    port
 }
 
 async fn request(port: &MessagePort, req: Envelope<Request>) -> Envelope<Response> {
@@ -42,7 +59,7 @@ async fn request(port: &MessagePort, req: Envelope<Request>) -> Envelope<Respons
 #[wasm_bindgen_test]
 async fn hello_round_trip_in_a_dedicated_worker() {
     assert!(js_sys::global().is_instance_of::<web_sys::DedicatedWorkerGlobalScope>());
-    let port = channel();
+    let port = channel().await;
     let resp = request(&port, Envelope::new(7, Request::Hello)).await;
     assert_eq!(resp.id, 7);
     assert_eq!(resp.version, PROTOCOL_VERSION);
@@ -60,7 +77,7 @@ async fn hello_round_trip_in_a_dedicated_worker() {
 
 #[wasm_bindgen_test]
 async fn fetch_failure_comes_back_as_a_network_error_with_the_same_id() {
-    let port = channel();
+    let port = channel().await;
     let req = Request::FetchSeries(FetchSeries {
         // Port 9 (discard) on loopback: nothing listens, fetch fails fast.
         base_url: "http://127.0.0.1:9".into(),
@@ -86,7 +103,7 @@ async fn fetch_failure_comes_back_as_a_network_error_with_the_same_id() {
 
 #[wasm_bindgen_test]
 async fn undecodable_messages_get_a_malformed_error() {
-    let port = channel();
+    let port = channel().await;
     let msg =
         js_sys::JSON::parse(r#"{"id": 9, "version": 1, "body": {"NoSuchRequest": 1}}"#).unwrap();
     let resp: Envelope<Response> =
@@ -100,7 +117,7 @@ async fn undecodable_messages_get_a_malformed_error() {
 
 #[wasm_bindgen_test]
 async fn protocol_version_skew_is_reported() {
-    let port = channel();
+    let port = channel().await;
     let mut req = Envelope::new(10, Request::Hello);
     req.version = PROTOCOL_VERSION + 1;
     let resp = request(&port, req).await;

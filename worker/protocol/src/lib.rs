@@ -13,6 +13,10 @@
 //! `serde-wasm-bindgen` today) lives in the app's `WorkerClient` and in the
 //! worker's entry, not here, so this crate builds and tests natively.
 //!
+//! Start-up: a worker drops messages that arrive before its Wasm has installed
+//! the handler, so the worker announces itself with [`Response::Ready`] (id
+//! [`READY_ID`]) once it listens, and the app queues requests until then.
+//!
 //! Version skew (an old cached worker script next to a new app) is caught by
 //! comparing [`Envelope::version`]: the worker answers a mismatched request
 //! with [`ErrorKind::VersionMismatch`] instead of misreading it.
@@ -21,6 +25,18 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change to the messages below.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The `name` the app gives its worker. The worker's entry point serves
+/// requests only in a worker of this name, so loading its module anywhere
+/// else (a test harness's worker) has no side effects.
+pub const WORKER_NAME: &str = "emberlens-worker";
+
+/// The id of the unsolicited [`Response::Ready`] message; the app never uses it for a request.
+pub const READY_ID: u64 = 0;
+
+/// The script the app spawns the worker from (trunk's loader shim, a classic
+/// worker script), relative to `index.html`.
+pub const WORKER_SCRIPT: &str = "./emberlens-worker_loader.js";
 
 /// A message with its request id and the sender's protocol version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,6 +85,11 @@ pub struct FetchSeries {
 /// Everything the worker can answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Response {
+    /// Sent once, unasked, with id [`READY_ID`], when the worker listens.
+    Ready {
+        /// The worker's [`PROTOCOL_VERSION`].
+        version: u32,
+    },
     /// Answer to [`Request::Hello`].
     Hello {
         /// The worker's [`PROTOCOL_VERSION`].

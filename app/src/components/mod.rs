@@ -1,0 +1,4 @@
+//! Widgets.
+
+pub mod series_panel;
+pub mod worker_status;

@@ -1,0 +1,180 @@
+//! One graph panel: a selector, a range picker, the chart and its legend.
+//!
+//! Refreshes every [`REFRESH`] like a Grafana panel on auto-refresh. The chart
+//! canvas carries `data-series-count`, `data-sample-count` and `data-drawn-ms`
+//! (the `performance.now()` of the last draw) for tests and for measuring time
+//! to first chart.
+
+use std::time::Duration;
+
+use emberlens_protocol::{FetchSeries, Request, Response, SeriesSet};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::chart;
+use crate::url_state::{RANGES_MINUTES, ViewState};
+use crate::worker_client::client;
+
+/// Auto-refresh period.
+const REFRESH: Duration = Duration::from_secs(5);
+
+/// What the panel shows after a fetch.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Loaded {
+    set: SeriesSet,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+fn window() -> web_sys::Window {
+    leptos::prelude::window()
+}
+
+fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// The graph panel.
+#[component]
+pub fn SeriesPanel() -> impl IntoView {
+    let initial = ViewState::from_fragment(&window().location().hash().unwrap_or_default());
+    let view_state = RwSignal::new(initial.clone());
+    let (draft, set_draft) = signal(initial.selector);
+    let (loaded, set_loaded) = signal(None::<Loaded>);
+    let (error, set_error) = signal(None::<String>);
+    let (drawn_ms, set_drawn_ms) = signal(None::<f64>);
+    let canvas = NodeRef::<leptos::html::Canvas>::new();
+
+    let fetch = move || {
+        let state = view_state.get_untracked();
+        let end_ms = now_ms();
+        let start_ms = end_ms - i64::from(state.range_minutes) * 60_000;
+        let req = Request::FetchSeries(FetchSeries {
+            base_url: window().location().origin().unwrap_or_default(),
+            selector: state.selector,
+            start_ms,
+            end_ms,
+        });
+        spawn_local(async move {
+            match client().request(req).await {
+                Ok(Response::Series(set)) => {
+                    set_error.set(None);
+                    set_loaded.set(Some(Loaded {
+                        set,
+                        start_ms,
+                        end_ms,
+                    }));
+                }
+                Ok(Response::Error(e)) => set_error.set(Some(e.message)),
+                Ok(other) => set_error.set(Some(format!("unexpected answer: {other:?}"))),
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    };
+
+    // Run on start, whenever the view changes, and on every refresh tick.
+    Effect::new(move |_| {
+        let state = view_state.get();
+        let _ = window().history().map(|h| {
+            h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&state.to_fragment()))
+        });
+        fetch();
+    });
+    if let Ok(handle) = set_interval_with_handle(fetch, REFRESH) {
+        on_cleanup(move || handle.clear());
+    }
+
+    // Redraw when data arrives.
+    Effect::new(move |_| {
+        let Some(l) = loaded.get() else { return };
+        let Some(el) = canvas.get() else { return };
+        let width = el
+            .parent_element()
+            .map_or(900, |p| p.client_width().max(300)) as u32;
+        el.set_width(width);
+        el.set_height(360);
+        match chart::draw(el, &l.set.series, l.start_ms, l.end_ms) {
+            Ok(()) => set_drawn_ms.set(window().performance().map(|p| p.now())),
+            Err(e) => set_error.set(Some(e)),
+        }
+    });
+
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        view_state.update(|s| s.selector = draft.get_untracked());
+    };
+    let on_range = move |ev| {
+        if let Ok(m) = event_target_value(&ev).parse::<u32>() {
+            view_state.update(|s| s.range_minutes = m);
+        }
+    };
+    let series_count = move || loaded.get().map_or(0, |l| l.set.series.len());
+    let sample_count = move || loaded.get().map_or(0, |l| l.set.sample_count());
+
+    view! {
+        <section class="panel" data-testid="series-panel">
+            <form class="query" on:submit=on_submit>
+                <input
+                    data-testid="selector"
+                    class="selector"
+                    spellcheck="false"
+                    prop:value=draft
+                    on:input=move |ev| set_draft.set(event_target_value(&ev))
+                />
+                <select data-testid="range" on:change=on_range>
+                    {RANGES_MINUTES
+                        .iter()
+                        .map(|m| {
+                            let label = if *m >= 60 { format!("{}h", m / 60) } else { format!("{m}m") };
+                            view! {
+                                <option value=m.to_string() selected=*m == initial.range_minutes>
+                                    {label}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+                <button type="submit" data-testid="run">"Run"</button>
+            </form>
+            <p class="error" data-testid="error" hidden=move || error.get().is_none()>
+                {move || error.get().unwrap_or_default()}
+            </p>
+            <div class="chart-box">
+                <canvas
+                    node_ref=canvas
+                    data-testid="chart"
+                    data-series-count=move || series_count().to_string()
+                    data-sample-count=move || sample_count().to_string()
+                    data-drawn-ms=move || drawn_ms.get().map(|v| v.to_string()).unwrap_or_default()
+                ></canvas>
+            </div>
+            <p class="summary" data-testid="sample-count">
+                {move || format!("{} samples in {} series", sample_count(), series_count())}
+            </p>
+            <ul class="legend" data-testid="legend">
+                {move || {
+                    loaded
+                        .get()
+                        .map(|l| l.set.series)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, s)| {
+                            let name = s.display_name();
+                            let series_attr = name.clone();
+                            let n = s.timestamps_ms.len();
+                            view! {
+                                <li data-testid="legend-item" data-series=series_attr data-samples=n.to_string()>
+                                    <span class="swatch" style=format!("background:{}", chart::css_colour(i))></span>
+                                    <span class="series-name">{name}</span>
+                                    <span class="series-samples">{format!("{n} samples")}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ul>
+        </section>
+    }
+}
