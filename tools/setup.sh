@@ -29,7 +29,7 @@ if [ -z "$WASM_BINDGEN_VERSION" ]; then
   exit 1
 fi
 
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 log() { printf 'setup: %s\n' "$*"; }
 
 as_root() {

@@ -1,4 +1,5 @@
 //! The real server, in-process on loopback, scraping itself and fake targets.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::time::Duration;
 

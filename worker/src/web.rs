@@ -43,10 +43,10 @@ impl Endpoint {
 /// Module entry: serve the app's requests if this is the app's worker.
 #[wasm_bindgen(start)]
 pub fn start() {
-    if let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() {
-        if scope.name() == WORKER_NAME {
-            serve(Endpoint::Scope(scope));
-        }
+    if let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>()
+        && scope.name() == WORKER_NAME
+    {
+        serve(Endpoint::Scope(scope));
     }
 }
 

@@ -6,8 +6,11 @@
 //! so every message goes through `serde-wasm-bindgen` and a real structured
 //! clone, exactly as between the app and its worker.
 #![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use emberlens_protocol::{Envelope, ErrorKind, FetchSeries, PROTOCOL_VERSION, Request, Response};
+use emberlens_protocol::{
+    Envelope, ErrorKind, FetchSeries, PROTOCOL_VERSION, READY_ID, Request, Response,
+};
 use emberlens_worker::web::{Endpoint, serve};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
