@@ -10,7 +10,6 @@
 
 pub mod chart;
 pub mod components;
-pub mod url_state;
 pub mod worker_client;
 
 use leptos::prelude::*;

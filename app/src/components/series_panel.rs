@@ -13,8 +13,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::chart;
-use crate::url_state::{RANGES_MINUTES, ViewState};
 use crate::worker_client::client;
+use emberlens_protocol::share_url::{RANGES_MINUTES, ViewState};
 
 /// Auto-refresh period.
 const REFRESH: Duration = Duration::from_secs(5);

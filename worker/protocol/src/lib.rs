@@ -23,6 +23,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod share_url;
+
 /// Bumped on every incompatible change to the messages below.
 pub const PROTOCOL_VERSION: u32 = 1;
 

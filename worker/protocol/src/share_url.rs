@@ -1,6 +1,9 @@
-//! View state in the URL fragment, so a link reopens the same view:
-//! `#q=<selector>&range=<duration>`. Unknown keys are ignored; a bad value
-//! falls back to the default instead of breaking the page.
+//! The share URL: view state in the URL fragment, so a link reopens the same
+//! view: `#q=<selector>&range=<minutes>m`. Unknown keys are ignored; a bad
+//! value falls back to the default instead of breaking the page.
+//!
+//! It lives here, next to the messages, because it is a contract of the same
+//! kind: links written by one build are read by later ones.
 
 /// The state a share URL carries today.
 #[derive(Clone, Debug, PartialEq)]
