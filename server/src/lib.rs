@@ -5,9 +5,11 @@
 //! here is a library so integration tests can run the real server in-process
 //! on a loopback port.
 
+pub mod fileset;
 pub mod metrics;
 pub mod scrape;
 pub mod storage;
+pub mod tsdb_cli;
 pub mod web;
 
 use std::net::SocketAddr;

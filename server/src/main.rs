@@ -24,6 +24,36 @@ struct Cli {
 enum Command {
     /// Scrape, store and serve (the default when no command is given).
     Serve(ServeArgs),
+    /// Inspect Prometheus TSDB blocks (like `promtool tsdb`).
+    #[command(subcommand)]
+    Tsdb(TsdbCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TsdbCommand {
+    /// List the blocks of a data or snapshot directory (like `promtool tsdb list`).
+    #[command(alias = "list")]
+    Ls {
+        /// Data directory, snapshot directory or one block.
+        dir: PathBuf,
+        /// Print human readable values.
+        #[arg(short = 'r', long = "human-readable")]
+        human: bool,
+    },
+    /// Print every sample (like `promtool tsdb dump`): `{labels} value timestamp_ms`.
+    Dump {
+        /// Data directory, snapshot directory or one block.
+        dir: PathBuf,
+        /// Series selector, e.g. `up{job="node"}`.
+        #[arg(long = "match")]
+        selector: Option<String>,
+        /// Minimum timestamp to dump: milliseconds (as promtool) or RFC 3339.
+        #[arg(long = "min-time", allow_hyphen_values = true)]
+        min_time: Option<String>,
+        /// Maximum timestamp to dump: milliseconds (as promtool) or RFC 3339.
+        #[arg(long = "max-time", allow_hyphen_values = true)]
+        max_time: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -53,6 +83,64 @@ fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(ms.max(0) as u64))
 }
 
+/// A `--min-time`/`--max-time` value: integer milliseconds, or RFC 3339.
+fn millis(flag: &str, text: &str) -> anyhow::Result<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    if text.contains('T') {
+        return emberlens_model::parse_time_ms(text).with_context(|| format!("--{flag}"));
+    }
+    anyhow::bail!("--{flag} {text:?}: expected milliseconds since the epoch or an RFC 3339 time")
+}
+
+fn open_db(
+    dir: &std::path::Path,
+) -> anyhow::Result<emberlens_tsdb::Db<std::sync::Arc<emberlens_server::fileset::NativeFile>>> {
+    let fs = emberlens_server::fileset::DirFileSet::open(dir)
+        .with_context(|| format!("reading {}", dir.display()))?;
+    let db = emberlens_tsdb::Db::open(&fs)?;
+    if db.blocks().is_empty() {
+        anyhow::bail!("{}: no blocks (no */meta.json)", dir.display());
+    }
+    Ok(db)
+}
+
+fn run_tsdb(cmd: TsdbCommand) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match cmd {
+        TsdbCommand::Ls { dir, human } => {
+            let db = open_db(&dir)?;
+            print!("{}", emberlens_server::tsdb_cli::list(&db, human));
+        }
+        TsdbCommand::Dump {
+            dir,
+            selector,
+            min_time,
+            max_time,
+        } => {
+            let db = open_db(&dir)?;
+            let matchers = match selector {
+                Some(s) => emberlens_model::parse_selector(&s).context("--match")?,
+                None => Vec::new(),
+            };
+            let min_t = min_time
+                .map(|t| millis("min-time", &t))
+                .transpose()?
+                .unwrap_or(i64::MIN);
+            let max_t = max_time
+                .map(|t| millis("max-time", &t))
+                .transpose()?
+                .unwrap_or(i64::MAX);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            emberlens_server::tsdb_cli::dump(&db, &matchers, min_t, max_t, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -65,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
+        Some(Command::Tsdb(cmd)) => return run_tsdb(cmd),
         None => cli.serve,
     };
     let scrape_interval = duration("scrape.interval", &args.scrape_interval)?;

@@ -18,12 +18,14 @@
 //!   are stored like any sample and are never equal to an ordinary NaN.
 
 mod duration;
+mod gofmt;
 mod labels;
 mod selector;
 mod storage;
 mod time;
 
 pub use duration::{DurationError, format_duration_ms, parse_duration_ms};
+pub use gofmt::{format_go_g, go_quote, labels_go_string};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use selector::{MatchOp, Matcher, SelectorError, parse_selector};
 pub use storage::{Appendable, Appender, Sample, Series, Storage, StorageError};

@@ -49,6 +49,9 @@ pub enum StorageError {
     /// A query would exceed a resource limit.
     #[error("{0}")]
     Limit(String),
+    /// The underlying data could not be read (corrupt or unreadable files).
+    #[error("{0}")]
+    Read(String),
 }
 
 /// Reads series by label matchers over a time range.

@@ -1,0 +1,115 @@
+//! Native byte sources for the TSDB crate: a directory tree read with
+//! positioned reads (`pread`), so several tasks can read one file at once and
+//! only the bytes a query needs are read.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use emberlens_tsdb::{ByteSource, FileSet, SourceError};
+
+/// One open file.
+#[derive(Debug)]
+pub struct NativeFile {
+    file: File,
+    len: u64,
+}
+
+impl ByteSource for NativeFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, SourceError> {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.len)
+        {
+            return Err(SourceError(format!(
+                "read of {len} bytes at {offset} past the end ({} bytes)",
+                self.len
+            )));
+        }
+        let mut buf = vec![0u8; len];
+        read_exact_at(&self.file, &mut buf, offset).map_err(|e| SourceError(e.to_string()))?;
+        Ok(Cow::Owned(buf))
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        let n = file.seek_read(buf, offset)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+/// A directory tree; paths are relative, `/`-separated.
+#[derive(Debug, Clone)]
+pub struct DirFileSet {
+    root: PathBuf,
+    paths: Vec<String>,
+}
+
+impl DirFileSet {
+    /// Lists every file under `root` (symlinks to files included).
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        let mut paths = Vec::new();
+        walk(root, "", &mut paths)?;
+        paths.sort();
+        Ok(DirFileSet {
+            root: root.to_path_buf(),
+            paths,
+        })
+    }
+}
+
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let meta = std::fs::metadata(entry.path())?;
+        if meta.is_dir() {
+            walk(&entry.path(), &rel, out)?;
+        } else if meta.is_file() {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+impl FileSet for DirFileSet {
+    type File = Arc<NativeFile>;
+
+    fn paths(&self) -> Vec<String> {
+        self.paths.clone()
+    }
+
+    fn open(&self, path: &str) -> Result<Self::File, SourceError> {
+        let full = self.root.join(path);
+        let file = File::open(&full)
+            .map_err(|e| SourceError(format!("opening {}: {e}", full.display())))?;
+        let len = file
+            .metadata()
+            .map_err(|e| SourceError(e.to_string()))?
+            .len();
+        Ok(Arc::new(NativeFile { file, len }))
+    }
+}

@@ -1,0 +1,222 @@
+//! One block: `meta.json`, `index`, `chunks/`, `tombstones`.
+
+use emberlens_model::{Labels, Matcher, Sample};
+
+use crate::chunkenc::Encoding;
+use crate::chunkenc::xor::XorIter;
+use crate::chunks::ChunkReader;
+use crate::error::TsdbError;
+use crate::index::{ChunkMeta, IndexReader};
+use crate::meta::BlockMeta;
+use crate::postings::postings_for_matchers;
+use crate::source::{ByteSource, FileSet};
+use crate::tombstones::Tombstones;
+
+/// An opened block.
+pub struct Block<S> {
+    dir: String,
+    meta: BlockMeta,
+    index: IndexReader<S>,
+    chunks: ChunkReader<S>,
+    tombstones: Tombstones,
+    /// Bytes of index + chunks + tombstones + meta.json, as Prometheus's `Block.Size()`.
+    size_bytes: u64,
+}
+
+/// One series of a block with the samples selected from it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockSeries {
+    /// Labels.
+    pub labels: Labels,
+    /// Samples in time order, deleted ones removed.
+    pub samples: Vec<Sample>,
+}
+
+fn read_all<S: ByteSource>(path: &str, src: &S) -> Result<Vec<u8>, TsdbError> {
+    let len = usize::try_from(src.len()).map_err(|_| TsdbError::Unsupported {
+        file: path.to_string(),
+        what: "file larger than the address space".into(),
+    })?;
+    src.read_at(0, len)
+        .map(|b| b.into_owned())
+        .map_err(|source| TsdbError::Read {
+            file: path.to_string(),
+            source,
+        })
+}
+
+impl<S: ByteSource + Clone> Block<S> {
+    /// Opens the block in directory `dir` (a path prefix inside `fs`, no
+    /// trailing slash; `""` for the root).
+    pub fn open<F: FileSet<File = S>>(fs: &F, dir: &str) -> Result<Self, TsdbError> {
+        let join = |name: &str| {
+            if dir.is_empty() {
+                name.to_string()
+            } else {
+                format!("{dir}/{name}")
+            }
+        };
+        let paths = fs.paths();
+        let open = |path: &str| {
+            if !paths.iter().any(|p| p == path) {
+                return Err(TsdbError::Missing(path.to_string()));
+            }
+            fs.open(path).map_err(|source| TsdbError::Read {
+                file: path.to_string(),
+                source,
+            })
+        };
+        let meta_path = join("meta.json");
+        let meta_bytes = read_all(&meta_path, &open(&meta_path)?)?;
+        let meta = BlockMeta::parse(&meta_path, &meta_bytes)?;
+        let index_path = join("index");
+        let index_file = open(&index_path)?;
+        let mut size_bytes = meta_bytes.len() as u64 + index_file.len();
+        let index = IndexReader::open(&index_path, index_file)?;
+        let chunk_prefix = join("chunks/");
+        let mut segments = Vec::new();
+        for p in paths.iter().filter(|p| p.starts_with(&chunk_prefix)) {
+            let name = &p[chunk_prefix.len()..];
+            if name.len() == 6 && name.bytes().all(|b| b.is_ascii_digit()) {
+                segments.push((p.clone(), open(p)?));
+            }
+        }
+        segments.sort_by(|a, b| a.0.cmp(&b.0));
+        for (i, (p, _)) in segments.iter().enumerate() {
+            if !p.ends_with(&format!("{:06}", i + 1)) {
+                return Err(TsdbError::Missing(format!(
+                    "{chunk_prefix}{:06} (segments must be numbered from 000001 without gaps)",
+                    i + 1
+                )));
+            }
+        }
+        let chunks = ChunkReader::open(segments)?;
+        let tomb_path = join("tombstones");
+        size_bytes += chunks.size();
+        let tombstones = match open(&tomb_path) {
+            Ok(src) => {
+                size_bytes += src.len();
+                Tombstones::parse(&tomb_path, &read_all(&tomb_path, &src)?)?
+            }
+            // Prometheus treats a missing tombstones file as "no deletions".
+            Err(TsdbError::Missing(_)) => Tombstones::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(Block {
+            dir: dir.to_string(),
+            meta,
+            index,
+            chunks,
+            tombstones,
+            size_bytes,
+        })
+    }
+
+    /// The block's directory inside its file set.
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    /// `meta.json`.
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    /// The index reader.
+    pub fn index(&self) -> &IndexReader<S> {
+        &self.index
+    }
+
+    /// The chunk reader.
+    pub fn chunks(&self) -> &ChunkReader<S> {
+        &self.chunks
+    }
+
+    /// Bytes on disk: index, chunks, tombstones and meta.json.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// The tombstones.
+    pub fn tombstones(&self) -> &Tombstones {
+        &self.tombstones
+    }
+
+    /// Series matching `matchers` with their samples in `[min_t, max_t]`,
+    /// sorted by labels; series with no sample left are dropped.
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<Vec<BlockSeries>, TsdbError> {
+        if max_t < self.meta.min_time || min_t >= self.meta.max_time {
+            return Ok(Vec::new());
+        }
+        let ids = postings_for_matchers(&self.index, matchers)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let entry = self.index.series(id)?;
+            let mut samples = Vec::new();
+            for c in entry
+                .chunks
+                .iter()
+                .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
+            {
+                self.decode_into(c, u64::from(id), min_t, max_t, &mut samples)?;
+            }
+            if !samples.is_empty() {
+                out.push(BlockSeries {
+                    labels: entry.labels,
+                    samples,
+                });
+            }
+        }
+        // Postings are in index order, which is label order for blocks
+        // written by Prometheus; sort anyway so merged output is well defined.
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    /// Appends the samples of chunk `c` of series `series` within the range.
+    pub fn decode_into(
+        &self,
+        c: &ChunkMeta,
+        series: u64,
+        min_t: i64,
+        max_t: i64,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), TsdbError> {
+        let raw = self.chunks.chunk(c.chunk_ref)?;
+        let seg_path = format!(
+            "{}chunks/{:06}",
+            if self.dir.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", self.dir)
+            },
+            (c.chunk_ref >> 32) + 1
+        );
+        match raw.encoding {
+            Encoding::Xor => {
+                let it = XorIter::new(&raw.data, raw.data_offset)
+                    .map_err(|e| TsdbError::corrupt(&seg_path, "XOR chunk", e))?;
+                for s in it {
+                    let (t, v) = s.map_err(|e| TsdbError::corrupt(&seg_path, "XOR chunk", e))?;
+                    if t < min_t || t > max_t || self.tombstones.covers(series, t) {
+                        continue;
+                    }
+                    out.push(Sample { t_ms: t, v });
+                }
+                Ok(())
+            }
+            other => Err(TsdbError::Unsupported {
+                file: seg_path,
+                what: format!(
+                    "chunk encoding {other} (chunk ref {:#x}) is not decoded yet",
+                    c.chunk_ref
+                ),
+            }),
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Bit streams, most significant bit first, as Prometheus's `bstream`.
+
+use crate::error::Corruption;
+
+/// Reads bits from a byte slice.
+#[derive(Clone, Debug)]
+pub struct BitReader<'a> {
+    data: &'a [u8],
+    /// Index of the next bit.
+    bit: usize,
+    /// File offset of `data[0]`, for errors.
+    base: u64,
+}
+
+impl<'a> BitReader<'a> {
+    /// A reader over `data`, which starts at file offset `base`.
+    pub fn new(data: &'a [u8], base: u64) -> Self {
+        BitReader { data, bit: 0, base }
+    }
+
+    /// File offset of the byte holding the next bit.
+    pub fn offset(&self) -> u64 {
+        self.base + (self.bit / 8) as u64
+    }
+
+    fn eof(&self, what: &str) -> Corruption {
+        Corruption::at(
+            self.base + (self.bit / 8) as u64,
+            format!(
+                "{what}: chunk data ends early (bit {} of {})",
+                self.bit,
+                self.data.len() * 8
+            ),
+        )
+    }
+
+    /// One bit.
+    #[inline]
+    pub fn bit(&mut self, what: &str) -> Result<bool, Corruption> {
+        let byte = *self.data.get(self.bit / 8).ok_or_else(|| self.eof(what))?;
+        let b = (byte >> (7 - (self.bit % 8))) & 1;
+        self.bit += 1;
+        Ok(b == 1)
+    }
+
+    /// `n` bits (at most 64) as the low bits of a u64.
+    #[inline]
+    pub fn bits(&mut self, n: u32, what: &str) -> Result<u64, Corruption> {
+        debug_assert!(n <= 64);
+        if self.bit + n as usize > self.data.len() * 8 {
+            return Err(self.eof(what));
+        }
+        let mut out: u64 = 0;
+        let mut left = n;
+        while left > 0 {
+            let byte = self.data[self.bit / 8];
+            let used = (self.bit % 8) as u32;
+            let avail = 8 - used;
+            let take = avail.min(left);
+            let chunk = (byte >> (avail - take)) & ((1u16 << take) - 1) as u8;
+            out = (out << take) | u64::from(chunk);
+            self.bit += take as usize;
+            left -= take;
+        }
+        Ok(out)
+    }
+
+    /// A byte-aligned-or-not byte (8 bits).
+    pub fn byte(&mut self, what: &str) -> Result<u8, Corruption> {
+        Ok(self.bits(8, what)? as u8)
+    }
+
+    /// Go's `binary.ReadUvarint` over the bit stream.
+    pub fn uvarint(&mut self, what: &str) -> Result<u64, Corruption> {
+        let mut x: u64 = 0;
+        let mut s = 0u32;
+        for i in 0..10 {
+            let b = self.byte(what)?;
+            if b < 0x80 {
+                if i == 9 && b > 1 {
+                    return Err(Corruption::at(
+                        self.base + (self.bit / 8) as u64,
+                        format!("{what}: varint overflows"),
+                    ));
+                }
+                return Ok(x | (u64::from(b) << s));
+            }
+            x |= u64::from(b & 0x7f) << s;
+            s += 7;
+        }
+        Err(Corruption::at(
+            self.base + (self.bit / 8) as u64,
+            format!("{what}: varint overflows"),
+        ))
+    }
+
+    /// Go's `binary.ReadVarint` over the bit stream.
+    pub fn varint(&mut self, what: &str) -> Result<i64, Corruption> {
+        Ok(crate::encoding::zigzag_decode(self.uvarint(what)?))
+    }
+}
+
+/// Writes bits, most significant first.
+#[derive(Clone, Debug, Default)]
+pub struct BitWriter {
+    data: Vec<u8>,
+    /// Bits used in the last byte (0 = the last byte is full or there is none).
+    used: u32,
+}
+
+impl BitWriter {
+    /// An empty stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One bit.
+    pub fn bit(&mut self, b: bool) {
+        if self.used == 0 {
+            self.data.push(0);
+        }
+        if b {
+            let last = self.data.len() - 1;
+            self.data[last] |= 1 << (7 - self.used);
+        }
+        self.used = (self.used + 1) % 8;
+    }
+
+    /// The low `n` bits of `v`, most significant first.
+    pub fn bits(&mut self, v: u64, n: u32) {
+        for i in (0..n).rev() {
+            self.bit((v >> i) & 1 == 1);
+        }
+    }
+
+    /// A whole byte.
+    pub fn byte(&mut self, b: u8) {
+        self.bits(u64::from(b), 8);
+    }
+
+    /// Go's `binary.PutUvarint`, bit-packed.
+    pub fn uvarint(&mut self, v: u64) {
+        let mut buf = Vec::with_capacity(10);
+        crate::encoding::put_uvarint(&mut buf, v);
+        for b in buf {
+            self.byte(b);
+        }
+    }
+
+    /// Go's `binary.PutVarint`, bit-packed.
+    pub fn varint(&mut self, v: i64) {
+        self.uvarint(crate::encoding::zigzag_encode(v));
+    }
+
+    /// The bytes written (the last one zero-padded).
+    pub fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Mutable bytes (to patch a header in place).
+    pub fn bytes_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_round_trip() {
+        let mut w = BitWriter::new();
+        w.bit(true);
+        w.bits(0b1011, 4);
+        w.bits(u64::MAX, 64);
+        w.bits(0x1234, 13);
+        w.varint(-300);
+        let mut r = BitReader::new(w.bytes(), 0);
+        assert!(r.bit("a").unwrap());
+        assert_eq!(r.bits(4, "b").unwrap(), 0b1011);
+        assert_eq!(r.bits(64, "c").unwrap(), u64::MAX);
+        assert_eq!(r.bits(13, "d").unwrap(), 0x1234);
+        assert_eq!(r.varint("e").unwrap(), -300);
+        assert!(r.bits(9, "f").is_err());
+    }
+}

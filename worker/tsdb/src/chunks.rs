@@ -1,0 +1,213 @@
+//! Chunk segment files (`chunks/000001`, …) of a block.
+//!
+//! Layout: `magic 0x85BD40DD | version u8 (1) | 3 bytes padding`, then chunks,
+//! each `len uvarint | encoding u8 | data (len bytes) | CRC32(encoding, data)`.
+//! A chunk reference is `(segment index << 32) | offset`, the index counting
+//! from 0 for `000001`.
+
+use std::borrow::Cow;
+
+use crate::chunkenc::Encoding;
+use crate::encoding::{crc32, read_uvarint};
+use crate::error::{Corruption, TsdbError};
+use crate::source::ByteSource;
+
+/// Segment files' magic number.
+pub const MAGIC_CHUNKS: u32 = 0x85BD_40DD;
+/// Header size of a segment file.
+pub const SEGMENT_HEADER_LEN: u64 = 8;
+/// Bytes read at once for a chunk; most chunks (≤120 samples) fit.
+const CHUNK_READ_GUESS: usize = 512;
+
+/// One chunk's encoding and data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawChunk<'a> {
+    /// The encoding byte.
+    pub encoding: Encoding,
+    /// The chunk data (without length, encoding and CRC).
+    pub data: Cow<'a, [u8]>,
+    /// File offset of `data[0]`.
+    pub data_offset: u64,
+}
+
+/// The segment files of one block, in order.
+pub struct ChunkReader<S> {
+    segments: Vec<(String, S)>,
+}
+
+impl<S: ByteSource> ChunkReader<S> {
+    /// Checks each segment's header. `segments` are `(path, file)` in order.
+    pub fn open(segments: Vec<(String, S)>) -> Result<Self, TsdbError> {
+        for (path, src) in &segments {
+            let head = src
+                .read_at(0, SEGMENT_HEADER_LEN as usize)
+                .map_err(|source| {
+                    if src.len() < SEGMENT_HEADER_LEN {
+                        TsdbError::corrupt(
+                            path,
+                            "header",
+                            Corruption::at(0, format!("file too short ({} bytes)", src.len())),
+                        )
+                    } else {
+                        TsdbError::Read {
+                            file: path.clone(),
+                            source,
+                        }
+                    }
+                })?;
+            let magic = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+            if magic != MAGIC_CHUNKS {
+                return Err(TsdbError::corrupt(
+                    path,
+                    "header",
+                    Corruption::at(0, format!("invalid magic number {magic:#x}")),
+                ));
+            }
+            if head[4] != 1 {
+                return Err(TsdbError::Unsupported {
+                    file: path.clone(),
+                    what: format!("chunk segment version {}", head[4]),
+                });
+            }
+        }
+        Ok(ChunkReader { segments })
+    }
+
+    /// Number of segment files.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Total bytes of all segment files.
+    pub fn size(&self) -> u64 {
+        self.segments.iter().map(|(_, s)| s.len()).sum()
+    }
+
+    /// Reads and checks the chunk at `chunk_ref`.
+    pub fn chunk(&self, chunk_ref: u64) -> Result<RawChunk<'_>, TsdbError> {
+        let seq = (chunk_ref >> 32) as usize;
+        let off = chunk_ref & 0xffff_ffff;
+        let Some((path, src)) = self.segments.get(seq) else {
+            return Err(TsdbError::Missing(format!(
+                "chunk segment {:06} (chunk ref {chunk_ref:#x})",
+                seq + 1
+            )));
+        };
+        let corrupt = |c| TsdbError::corrupt(path, "chunk", c);
+        let read = |o: u64, n: usize| {
+            src.read_at(o, n).map_err(|source| TsdbError::Read {
+                file: path.clone(),
+                source,
+            })
+        };
+        let size = src.len();
+        if off < SEGMENT_HEADER_LEN || off >= size {
+            return Err(corrupt(Corruption::at(
+                off,
+                format!("chunk offset outside the file ({size} bytes)"),
+            )));
+        }
+        let first = read(off, (size - off).min(CHUNK_READ_GUESS as u64) as usize)?;
+        let (len, n) = read_uvarint(&first)
+            .ok_or_else(|| corrupt(Corruption::at(off, "invalid chunk length")))?;
+        let total = (n as u64)
+            .checked_add(1)
+            .and_then(|x| x.checked_add(len))
+            .and_then(|x| x.checked_add(4));
+        let Some(total) = total.filter(|t| off + t <= size) else {
+            return Err(corrupt(Corruption::at(
+                off,
+                format!("chunk length {len} runs past the end of the file ({size} bytes)"),
+            )));
+        };
+        let body: Cow<'_, [u8]> = if total as usize <= first.len() {
+            match first {
+                Cow::Borrowed(b) => Cow::Borrowed(&b[n..total as usize]),
+                Cow::Owned(v) => Cow::Owned(v[n..total as usize].to_vec()),
+            }
+        } else {
+            read(off + n as u64, len as usize + 5)?
+        };
+        let (payload, crc) = body.split_at(len as usize + 1);
+        let want = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        let got = crc32(payload);
+        if want != got {
+            return Err(corrupt(Corruption::at(
+                off + n as u64 + 1 + len,
+                format!("checksum mismatch (stored {want:#010x}, computed {got:#010x})"),
+            )));
+        }
+        let encoding = Encoding::from_byte(payload[0]);
+        let data = match body {
+            Cow::Borrowed(b) => Cow::Borrowed(&b[1..len as usize + 1]),
+            Cow::Owned(v) => Cow::Owned(v[1..len as usize + 1].to_vec()),
+        };
+        Ok(RawChunk {
+            encoding,
+            data,
+            data_offset: off + n as u64 + 1,
+        })
+    }
+}
+
+/// Builds segment files: appends chunks and returns their references.
+#[derive(Debug)]
+pub struct ChunkWriter {
+    segments: Vec<Vec<u8>>,
+    max_segment_bytes: u64,
+}
+
+/// Prometheus's default segment size limit (512 MiB).
+pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 512 << 20;
+
+impl Default for ChunkWriter {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_SEGMENT_BYTES)
+    }
+}
+
+impl ChunkWriter {
+    /// A writer cutting a new segment before one would exceed `max_segment_bytes`.
+    pub fn new(max_segment_bytes: u64) -> Self {
+        ChunkWriter {
+            segments: Vec::new(),
+            max_segment_bytes,
+        }
+    }
+
+    fn new_segment(&mut self) {
+        let mut seg = Vec::with_capacity(1 << 16);
+        seg.extend_from_slice(&MAGIC_CHUNKS.to_be_bytes());
+        seg.extend_from_slice(&[1, 0, 0, 0]);
+        self.segments.push(seg);
+    }
+
+    /// Appends a chunk; returns its reference.
+    pub fn write(&mut self, encoding: Encoding, data: &[u8]) -> u64 {
+        let mut header = Vec::with_capacity(11);
+        crate::encoding::put_uvarint(&mut header, data.len() as u64);
+        let need = (header.len() + 1 + data.len() + 4) as u64;
+        let full = self.segments.last().is_none_or(|s| {
+            s.len() as u64 > SEGMENT_HEADER_LEN && s.len() as u64 + need > self.max_segment_bytes
+        });
+        if full {
+            self.new_segment();
+        }
+        let last = self.segments.len() - 1;
+        let seq = last as u64;
+        let seg = &mut self.segments[last];
+        let off = seg.len() as u64;
+        seg.extend_from_slice(&header);
+        let crc_from = seg.len();
+        seg.push(encoding.byte());
+        seg.extend_from_slice(data);
+        let crc = crc32(&seg[crc_from..]);
+        seg.extend_from_slice(&crc.to_be_bytes());
+        (seq << 32) | off
+    }
+
+    /// The finished segment files, in order (`000001`, `000002`, …).
+    pub fn finish(self) -> Vec<Vec<u8>> {
+        self.segments
+    }
+}

@@ -1,0 +1,174 @@
+//! Several blocks read as one database: a Prometheus data directory or
+//! snapshot (every subdirectory holding a `meta.json`).
+//!
+//! Series with the same labels in several blocks are merged by timestamp.
+//! Where blocks overlap and hold the same timestamp, the sample of the block
+//! that sorts first (by min time, then ULID) is kept.
+
+use std::collections::BTreeMap;
+
+use emberlens_model::{Labels, Matcher, Sample, Series, Storage, StorageError};
+
+use crate::block::Block;
+use crate::error::TsdbError;
+use crate::source::{ByteSource, FileSet};
+
+/// Blocks, sorted by min time then ULID.
+pub struct Db<S> {
+    blocks: Vec<Block<S>>,
+}
+
+/// The block directories of a file set: parents of a `meta.json`, skipping
+/// `wal/`, `chunks_head/` and dot-directories.
+pub fn block_dirs(paths: &[String]) -> Vec<String> {
+    let mut dirs: Vec<String> = paths
+        .iter()
+        .filter_map(|p| {
+            let dir = p
+                .strip_suffix("/meta.json")
+                .or_else(|| (p == "meta.json").then_some(""))?;
+            let skip = dir
+                .split('/')
+                .any(|part| part.starts_with('.') || part == "wal" || part == "chunks_head");
+            (!skip).then(|| dir.to_string())
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+impl<S: ByteSource + Clone> Db<S> {
+    /// Opens every block of `fs`. One unreadable block fails the open; use
+    /// [`Db::open_lenient`] to keep the others.
+    pub fn open<F: FileSet<File = S>>(fs: &F) -> Result<Self, TsdbError> {
+        let mut blocks = Vec::new();
+        for dir in block_dirs(&fs.paths()) {
+            blocks.push(Block::open(fs, &dir)?);
+        }
+        Ok(Self::from_blocks(blocks))
+    }
+
+    /// Opens every block it can; returns the errors of the others.
+    pub fn open_lenient<F: FileSet<File = S>>(fs: &F) -> (Self, Vec<TsdbError>) {
+        let mut blocks = Vec::new();
+        let mut errors = Vec::new();
+        for dir in block_dirs(&fs.paths()) {
+            match Block::open(fs, &dir) {
+                Ok(b) => blocks.push(b),
+                Err(e) => errors.push(e),
+            }
+        }
+        (Self::from_blocks(blocks), errors)
+    }
+
+    /// A database of already opened blocks.
+    pub fn from_blocks(mut blocks: Vec<Block<S>>) -> Self {
+        blocks.sort_by(|a, b| {
+            (a.meta().min_time, &a.meta().ulid).cmp(&(b.meta().min_time, &b.meta().ulid))
+        });
+        Db { blocks }
+    }
+
+    /// The blocks, sorted by min time.
+    pub fn blocks(&self) -> &[Block<S>] {
+        &self.blocks
+    }
+
+    /// Series matching `matchers` with samples in `[min_t, max_t]`, merged
+    /// over all blocks, sorted by labels.
+    pub fn select_series(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<Vec<Series>, TsdbError> {
+        let mut by_labels: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
+        for b in &self.blocks {
+            for s in b.select(matchers, min_t, max_t)? {
+                by_labels.entry(s.labels).or_default().push(s.samples);
+            }
+        }
+        Ok(by_labels
+            .into_iter()
+            .map(|(labels, parts)| Series {
+                labels,
+                samples: merge_samples(parts),
+            })
+            .collect())
+    }
+}
+
+/// Merges per-block sample runs (each sorted) into one run; on equal
+/// timestamps the earlier run's sample wins.
+pub fn merge_samples(mut parts: Vec<Vec<Sample>>) -> Vec<Sample> {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    // Fast path: runs that do not overlap concatenate.
+    let disjoint = parts.windows(2).all(|w| match (w[0].last(), w[1].first()) {
+        (Some(a), Some(b)) => a.t_ms < b.t_ms,
+        _ => true,
+    });
+    if disjoint {
+        return parts.concat();
+    }
+    let mut all: Vec<(i64, usize, f64)> = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        all.extend(p.iter().map(|s| (s.t_ms, i, s.v)));
+    }
+    all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    all.dedup_by_key(|s| s.0);
+    all.into_iter()
+        .map(|(t_ms, _, v)| Sample { t_ms, v })
+        .collect()
+}
+
+impl<S: ByteSource + Clone> Storage for Db<S> {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<Series>, StorageError> {
+        self.select_series(matchers, min_t_ms, max_t_ms)
+            .map_err(|e| StorageError::Read(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(t: i64, v: f64) -> Sample {
+        Sample { t_ms: t, v }
+    }
+
+    #[test]
+    fn merges_overlapping_runs_first_wins() {
+        let got = merge_samples(vec![
+            vec![s(1, 1.0), s(3, 3.0)],
+            vec![s(2, 2.0), s(3, 9.0), s(4, 4.0)],
+        ]);
+        assert_eq!(got, [s(1, 1.0), s(2, 2.0), s(3, 3.0), s(4, 4.0)]);
+        assert_eq!(
+            merge_samples(vec![vec![s(1, 1.0)], vec![s(2, 2.0)]]),
+            [s(1, 1.0), s(2, 2.0)]
+        );
+    }
+
+    #[test]
+    fn finds_block_dirs() {
+        let paths: Vec<String> = [
+            "a/meta.json",
+            "a/index",
+            "wal/00000",
+            "snapshots/x/meta.json",
+            ".tmp/meta.json",
+            "chunks_head/meta.json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(block_dirs(&paths), ["a", "snapshots/x"]);
+    }
+}
