@@ -8,9 +8,10 @@
 #   - trunk              = 0.21.14 (0.22 needs a newer rustc; `--locked` keeps its deps buildable)
 #   - wasm-opt           = npm `binaryen` from tools/package-lock.json (Debian's 108 miscompiles)
 #   - chromium + chromedriver from Debian (tests drive the system browser; nothing downloads one)
+#   - prometheus from Debian (promtool and the reference Prometheus the tests compare against)
 #   - npm packages for e2e/ from e2e/package-lock.json
 #
-# Usage: tools/setup.sh [--no-browser]   (--no-browser skips Chromium, for `run.sh`)
+# Usage: tools/setup.sh [--no-browser]   (--no-browser skips what only tests need, for `run.sh`)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,12 +49,21 @@ fi
 apt_updated=0
 apt_install() {
   if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@"
+  # The packages' own output goes to a log; only a failure shows it.
+  local log; log=$(mktemp)
+  if ! DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"; return 1
+  fi
+  rm -f "$log"
 }
 if [ "$want_browser" = 1 ]; then
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     log "installing Debian chromium and chromium-driver"
     apt_install chromium chromium-driver
+  fi
+  if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    log "installing Debian prometheus (promtool and the reference server)"
+    apt_install prometheus
   fi
 fi
 
