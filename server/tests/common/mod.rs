@@ -75,3 +75,85 @@ pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A Debian Prometheus started by `../shared/fixtures/oracle/oracle.sh` on a
+/// copy of a TSDB directory; stopped (by PID) when dropped.
+pub struct Oracle {
+    script: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Oracle {
+    pub fn start(fixtures: &std::path::Path, dir: &std::path::Path) -> Self {
+        let script = fixtures.join("oracle/oracle.sh");
+        let out = std::process::Command::new(&script)
+            .arg("start")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "oracle.sh start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // "export ORACLE_STATE=... ORACLE_URL=... ORACLE_PID=..."
+        let text = String::from_utf8(out.stdout).unwrap();
+        let env = text
+            .trim()
+            .trim_start_matches("export ")
+            .split_whitespace()
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect();
+        Oracle { script, env }
+    }
+
+    /// Runs one recorded query (`endpoint`, `params` as in `expected/*.json`)
+    /// and returns Prometheus's JSON answer.
+    pub fn query(&self, endpoint: &str, params: &serde_json::Value) -> serde_json::Value {
+        let s = |k: &str| params[k].as_str().unwrap().to_string();
+        let args: Vec<String> = if endpoint.ends_with("query_range") {
+            vec![
+                "query_range".into(),
+                s("query"),
+                s("start"),
+                s("end"),
+                s("step"),
+            ]
+        } else {
+            vec!["query".into(), s("query"), s("time")]
+        };
+        let out = std::process::Command::new(&self.script)
+            .args(&args)
+            .envs(self.env.clone())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "oracle query failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Oracle {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.script)
+            .arg("stop")
+            .envs(self.env.clone())
+            .output();
+    }
+}
+
+/// A query answer's `data` with instant-vector series in a fixed order (their
+/// order is not stable between Prometheus runs).
+pub fn normalized_data(response: &serde_json::Value) -> serde_json::Value {
+    let mut data = response["data"].clone();
+    if let Some(result) = data.get_mut("result").and_then(|r| r.as_array_mut()) {
+        result.sort_by_key(|s| s["metric"].to_string());
+    }
+    data
+}

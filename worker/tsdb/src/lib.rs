@@ -18,6 +18,7 @@
 pub mod block;
 pub mod chunkenc;
 pub mod chunks;
+pub mod compact;
 pub mod db;
 pub mod encoding;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod meta;
 pub mod postings;
 pub mod source;
 pub mod tombstones;
+pub mod writer;
 
 pub use block::{Block, BlockSeries};
 pub use db::Db;
