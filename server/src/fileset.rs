@@ -113,3 +113,72 @@ impl FileSet for DirFileSet {
         Ok(Arc::new(NativeFile { file, len }))
     }
 }
+
+/// A file of any kind of source, as one type.
+pub type AnyFile = Arc<dyn ByteSource + Send + Sync>;
+
+/// A data directory, a snapshot directory, a `.tar` or a `.tar.gz`, behind one type.
+pub struct AnyFileSet {
+    paths: Vec<String>,
+    open: Box<dyn Fn(&str) -> Result<AnyFile, SourceError> + Send + Sync>,
+}
+
+/// Unpacked `.tar.gz` snapshots larger than this are refused (they live in memory).
+pub const MAX_TAR_GZ_BYTES: u64 = 8 << 30;
+
+impl AnyFileSet {
+    /// Opens `path`: a directory is walked, a file is sniffed as tar or tar.gz.
+    pub fn open(path: &Path) -> Result<Self, emberlens_tsdb::TsdbError> {
+        use emberlens_tsdb::archive::{ArchiveKind, TarFileSet, read_tar_gz, sniff};
+        let name = path.display().to_string();
+        let io = |e: std::io::Error| emberlens_tsdb::TsdbError::Read {
+            file: name.clone(),
+            detail: SourceError(e.to_string()),
+        };
+        if path.is_dir() {
+            let fs = DirFileSet::open(path).map_err(io)?;
+            let paths = fs.paths();
+            return Ok(AnyFileSet {
+                paths,
+                open: Box::new(move |p| fs.open(p).map(|f| f as AnyFile)),
+            });
+        }
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let src = Arc::new(NativeFile { file, len });
+        match sniff(&src) {
+            ArchiveKind::Tar => {
+                let fs = TarFileSet::open(&name, src)?;
+                let paths = fs.paths();
+                Ok(AnyFileSet {
+                    paths,
+                    open: Box::new(move |p| fs.open(p).map(|f| Arc::new(f) as AnyFile)),
+                })
+            }
+            ArchiveKind::TarGz => {
+                let fs = read_tar_gz(&name, &src, MAX_TAR_GZ_BYTES)?;
+                let paths = fs.paths();
+                Ok(AnyFileSet {
+                    paths,
+                    open: Box::new(move |p| fs.open(p).map(|f| f as AnyFile)),
+                })
+            }
+            ArchiveKind::Unknown => Err(emberlens_tsdb::TsdbError::Unsupported {
+                file: name,
+                what: "not a directory, a .tar or a .tar.gz".into(),
+            }),
+        }
+    }
+}
+
+impl FileSet for AnyFileSet {
+    type File = AnyFile;
+
+    fn paths(&self) -> Vec<String> {
+        self.paths.clone()
+    }
+
+    fn open(&self, path: &str) -> Result<Self::File, SourceError> {
+        (self.open)(path)
+    }
+}

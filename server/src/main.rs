@@ -34,7 +34,7 @@ enum TsdbCommand {
     /// List the blocks of a data or snapshot directory (like `promtool tsdb list`).
     #[command(alias = "list")]
     Ls {
-        /// Data directory, snapshot directory or one block.
+        /// Data directory, snapshot directory, one block, or a .tar / .tar.gz of one.
         dir: PathBuf,
         /// Print human readable values.
         #[arg(short = 'r', long = "human-readable")]
@@ -42,7 +42,7 @@ enum TsdbCommand {
     },
     /// Print every sample (like `promtool tsdb dump`): `{labels} value timestamp_ms`.
     Dump {
-        /// Data directory, snapshot directory or one block.
+        /// Data directory, snapshot directory, one block, or a .tar / .tar.gz of one.
         dir: PathBuf,
         /// Series selector, e.g. `up{job="node"}`.
         #[arg(long = "match")]
@@ -96,9 +96,8 @@ fn millis(flag: &str, text: &str) -> anyhow::Result<i64> {
 
 fn open_db(
     dir: &std::path::Path,
-) -> anyhow::Result<emberlens_tsdb::Db<std::sync::Arc<emberlens_server::fileset::NativeFile>>> {
-    let fs = emberlens_server::fileset::DirFileSet::open(dir)
-        .with_context(|| format!("reading {}", dir.display()))?;
+) -> anyhow::Result<emberlens_tsdb::Db<emberlens_server::fileset::AnyFile>> {
+    let fs = emberlens_server::fileset::AnyFileSet::open(dir)?;
     let db = emberlens_tsdb::Db::open(&fs)?;
     if db.blocks().is_empty() {
         anyhow::bail!("{}: no blocks (no */meta.json)", dir.display());

@@ -50,7 +50,7 @@ fn check_error_names_the_place(e: &TsdbError, file: &str) {
         "error does not name {file}: {text}"
     );
     match e {
-        TsdbError::Corrupt { source, .. } => {
+        TsdbError::Corrupt { detail: source, .. } => {
             assert!(text.contains(&format!("at offset {}", source.offset)))
         }
         TsdbError::Unsupported { .. } | TsdbError::Missing(_) | TsdbError::BadMeta { .. } => {}

@@ -39,9 +39,9 @@ fn read_all<S: ByteSource>(path: &str, src: &S) -> Result<Vec<u8>, TsdbError> {
     })?;
     src.read_at(0, len)
         .map(|b| b.into_owned())
-        .map_err(|source| TsdbError::Read {
+        .map_err(|detail| TsdbError::Read {
             file: path.to_string(),
-            source,
+            detail,
         })
 }
 
@@ -61,9 +61,9 @@ impl<S: ByteSource + Clone> Block<S> {
             if !paths.iter().any(|p| p == path) {
                 return Err(TsdbError::Missing(path.to_string()));
             }
-            fs.open(path).map_err(|source| TsdbError::Read {
+            fs.open(path).map_err(|detail| TsdbError::Read {
                 file: path.to_string(),
-                source,
+                detail,
             })
         };
         let meta_path = join("meta.json");

@@ -41,7 +41,7 @@ impl<S: ByteSource> ChunkReader<S> {
         for (path, src) in &segments {
             let head = src
                 .read_at(0, SEGMENT_HEADER_LEN as usize)
-                .map_err(|source| {
+                .map_err(|detail| {
                     if src.len() < SEGMENT_HEADER_LEN {
                         TsdbError::corrupt(
                             path,
@@ -51,7 +51,7 @@ impl<S: ByteSource> ChunkReader<S> {
                     } else {
                         TsdbError::Read {
                             file: path.clone(),
-                            source,
+                            detail,
                         }
                     }
                 })?;
@@ -95,9 +95,9 @@ impl<S: ByteSource> ChunkReader<S> {
         };
         let corrupt = |c| TsdbError::corrupt(path, "chunk", c);
         let read = |o: u64, n: usize| {
-            src.read_at(o, n).map_err(|source| TsdbError::Read {
+            src.read_at(o, n).map_err(|detail| TsdbError::Read {
                 file: path.clone(),
-                source,
+                detail,
             })
         };
         let size = src.len();

@@ -34,22 +34,22 @@ pub struct SourceError(pub String);
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TsdbError {
     /// The bytes of `file` are not what the format says.
-    #[error("{file}: {section}: {source}")]
+    #[error("{file}: {section}: {detail}")]
     Corrupt {
         /// Path of the file within the data directory.
         file: String,
         /// The part of the file (`TOC`, `symbol table`, `series`, `chunk`...).
         section: &'static str,
         /// Offset and reason.
-        source: Corruption,
+        detail: Corruption,
     },
     /// Reading `file` failed.
-    #[error("{file}: {source}")]
+    #[error("{file}: {detail}")]
     Read {
         /// Path of the file.
         file: String,
         /// The byte source's error.
-        source: SourceError,
+        detail: SourceError,
     },
     /// A file a block needs is missing.
     #[error("{0}: missing")]
@@ -77,11 +77,11 @@ pub enum TsdbError {
 
 impl TsdbError {
     /// Wraps a corruption found in `section` of `file`.
-    pub fn corrupt(file: &str, section: &'static str, source: Corruption) -> Self {
+    pub fn corrupt(file: &str, section: &'static str, detail: Corruption) -> Self {
         TsdbError::Corrupt {
             file: file.to_string(),
             section,
-            source,
+            detail,
         }
     }
 }

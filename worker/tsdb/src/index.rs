@@ -93,9 +93,9 @@ impl<S: ByteSource> IndexReader<S> {
     pub fn open(file: &str, src: S) -> Result<Self, TsdbError> {
         let corrupt = |section, c| TsdbError::corrupt(file, section, c);
         let read = |off: u64, len: usize| {
-            src.read_at(off, len).map_err(|source| TsdbError::Read {
+            src.read_at(off, len).map_err(|detail| TsdbError::Read {
                 file: file.to_string(),
-                source,
+                detail,
             })
         };
         let size = src.len();
@@ -159,9 +159,9 @@ impl<S: ByteSource> IndexReader<S> {
     fn read(&self, off: u64, len: usize) -> Result<std::borrow::Cow<'_, [u8]>, TsdbError> {
         self.src
             .read_at(off, len)
-            .map_err(|source| TsdbError::Read {
+            .map_err(|detail| TsdbError::Read {
                 file: self.file.clone(),
-                source,
+                detail,
             })
     }
 

@@ -15,6 +15,7 @@
 //! Every decoder bounds-checks and returns [`TsdbError`] naming the file, the
 //! section and the offset; nothing panics on input.
 
+pub mod archive;
 pub mod block;
 pub mod chunkenc;
 pub mod chunks;
