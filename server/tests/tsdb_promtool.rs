@@ -170,13 +170,24 @@ fn dump_with_matchers_and_ranges_equals_promtool() {
 
 #[test]
 fn tar_and_tar_gz_snapshots_dump_like_the_directory() {
-    let (Some(fx), Some(promtool_bin), Some(_)) = (shared_fixtures(), program("promtool"), program("tar")) else { return };
+    let (Some(fx), Some(promtool_bin), Some(_)) =
+        (shared_fixtures(), program("promtool"), program("tar"))
+    else {
+        return;
+    };
     let dir = fx.join("tsdb/snapshot-live");
     let want = promtool(&promtool_bin, &dir, &["dump"]);
     let tmp = TempDir::new("tar");
     for (name, flags) in [("snap.tar", "-cf"), ("snap.tar.gz", "-czf")] {
         let archive = tmp.0.join(name);
-        let st = Command::new("tar").arg(flags).arg(&archive).arg("-C").arg(fx.join("tsdb")).arg("snapshot-live").status().unwrap();
+        let st = Command::new("tar")
+            .arg(flags)
+            .arg(&archive)
+            .arg("-C")
+            .arg(fx.join("tsdb"))
+            .arg("snapshot-live")
+            .status()
+            .unwrap();
         assert!(st.success());
         let fs = emberlens_server::fileset::AnyFileSet::open(&archive).unwrap();
         let db = emberlens_tsdb::Db::open(&fs).unwrap();

@@ -15,4 +15,6 @@ pub mod dispatch;
 pub mod source_server;
 
 #[cfg(target_arch = "wasm32")]
+pub mod blob;
+#[cfg(target_arch = "wasm32")]
 pub mod web;
