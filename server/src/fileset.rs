@@ -117,10 +117,13 @@ impl FileSet for DirFileSet {
 /// A file of any kind of source, as one type.
 pub type AnyFile = Arc<dyn ByteSource + Send + Sync>;
 
+/// Opens one member of an [`AnyFileSet`].
+type Opener = Box<dyn Fn(&str) -> Result<AnyFile, SourceError> + Send + Sync>;
+
 /// A data directory, a snapshot directory, a `.tar` or a `.tar.gz`, behind one type.
 pub struct AnyFileSet {
     paths: Vec<String>,
-    open: Box<dyn Fn(&str) -> Result<AnyFile, SourceError> + Send + Sync>,
+    open: Opener,
 }
 
 /// Unpacked `.tar.gz` snapshots larger than this are refused (they live in memory).

@@ -116,7 +116,7 @@ pub fn merge_samples(mut parts: Vec<Vec<Sample>>) -> Vec<Sample> {
     for (i, p) in parts.iter().enumerate() {
         all.extend(p.iter().map(|s| (s.t_ms, i, s.v)));
     }
-    all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    all.sort_by_key(|s| (s.0, s.1));
     all.dedup_by_key(|s| s.0);
     all.into_iter()
         .map(|(t_ms, _, v)| Sample { t_ms, v })

@@ -218,7 +218,7 @@ impl<S: ByteSource> IndexReader<S> {
         let mut marks = Vec::new();
         let mut prev: Option<&str> = None;
         for i in 0..count {
-            if i as usize % SYMBOL_FACTOR == 0 {
+            if (i as usize).is_multiple_of(SYMBOL_FACTOR) {
                 marks.push((d.offset() - start) as u32);
             }
             let at = d.offset();

@@ -171,7 +171,7 @@ impl Buf {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
     fn pad(&mut self, align: usize) {
-        while self.0.len() % align != 0 {
+        while !self.0.len().is_multiple_of(align) {
             self.0.push(0);
         }
     }
