@@ -2,12 +2,18 @@
 
 use crate::error::Corruption;
 
-/// Reads bits from a byte slice.
+/// Reads bits from a byte slice, through a 64-bit buffer refilled a byte at
+/// a time (the decode loop takes most fields from the buffer without touching
+/// the slice).
 #[derive(Clone, Debug)]
 pub struct BitReader<'a> {
     data: &'a [u8],
-    /// Index of the next bit.
-    bit: usize,
+    /// Next byte of `data` to load into `buf`.
+    pos: usize,
+    /// Unread bits, left-aligned (the next bit is bit 63).
+    buf: u64,
+    /// Number of valid bits in `buf`.
+    valid: u32,
     /// File offset of `data[0]`, for errors.
     base: u64,
 }
@@ -15,31 +21,55 @@ pub struct BitReader<'a> {
 impl<'a> BitReader<'a> {
     /// A reader over `data`, which starts at file offset `base`.
     pub fn new(data: &'a [u8], base: u64) -> Self {
-        BitReader { data, bit: 0, base }
+        BitReader { data, pos: 0, buf: 0, valid: 0, base }
+    }
+
+    /// Bits consumed so far.
+    fn consumed_bits(&self) -> usize {
+        self.pos * 8 - self.valid as usize
     }
 
     /// File offset of the byte holding the next bit.
     pub fn offset(&self) -> u64 {
-        self.base + (self.bit / 8) as u64
+        self.base + (self.consumed_bits() / 8) as u64
     }
 
     fn eof(&self, what: &str) -> Corruption {
         Corruption::at(
-            self.base + (self.bit / 8) as u64,
-            format!(
-                "{what}: chunk data ends early (bit {} of {})",
-                self.bit,
-                self.data.len() * 8
-            ),
+            self.offset(),
+            format!("{what}: chunk data ends early (bit {} of {})", self.consumed_bits(), self.data.len() * 8),
         )
+    }
+
+    #[inline]
+    fn refill(&mut self) {
+        if self.pos + 8 <= self.data.len() && self.valid == 0 {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&self.data[self.pos..self.pos + 8]);
+            self.buf = u64::from_be_bytes(a);
+            self.pos += 8;
+            self.valid = 64;
+            return;
+        }
+        while self.valid <= 56 && self.pos < self.data.len() {
+            self.buf |= u64::from(self.data[self.pos]) << (56 - self.valid);
+            self.pos += 1;
+            self.valid += 8;
+        }
     }
 
     /// One bit.
     #[inline]
     pub fn bit(&mut self, what: &str) -> Result<bool, Corruption> {
-        let byte = *self.data.get(self.bit / 8).ok_or_else(|| self.eof(what))?;
-        let b = (byte >> (7 - (self.bit % 8))) & 1;
-        self.bit += 1;
+        if self.valid == 0 {
+            self.refill();
+            if self.valid == 0 {
+                return Err(self.eof(what));
+            }
+        }
+        let b = self.buf >> 63;
+        self.buf <<= 1;
+        self.valid -= 1;
         Ok(b == 1)
     }
 
@@ -47,25 +77,27 @@ impl<'a> BitReader<'a> {
     #[inline]
     pub fn bits(&mut self, n: u32, what: &str) -> Result<u64, Corruption> {
         debug_assert!(n <= 64);
-        if self.bit + n as usize > self.data.len() * 8 {
-            return Err(self.eof(what));
+        if n == 0 {
+            return Ok(0);
         }
-        let mut out: u64 = 0;
-        let mut left = n;
-        while left > 0 {
-            let byte = self.data[self.bit / 8];
-            let used = (self.bit % 8) as u32;
-            let avail = 8 - used;
-            let take = avail.min(left);
-            let chunk = (byte >> (avail - take)) & ((1u16 << take) - 1) as u8;
-            out = (out << take) | u64::from(chunk);
-            self.bit += take as usize;
-            left -= take;
+        if n > 56 {
+            let hi = self.bits(n - 32, what)?;
+            let lo = self.bits(32, what)?;
+            return Ok((hi << 32) | lo);
         }
-        Ok(out)
+        if self.valid < n {
+            self.refill();
+            if self.valid < n {
+                return Err(self.eof(what));
+            }
+        }
+        let v = self.buf >> (64 - n);
+        self.buf <<= n;
+        self.valid -= n;
+        Ok(v)
     }
 
-    /// A byte-aligned-or-not byte (8 bits).
+    /// 8 bits, aligned or not.
     pub fn byte(&mut self, what: &str) -> Result<u8, Corruption> {
         Ok(self.bits(8, what)? as u8)
     }
@@ -78,20 +110,14 @@ impl<'a> BitReader<'a> {
             let b = self.byte(what)?;
             if b < 0x80 {
                 if i == 9 && b > 1 {
-                    return Err(Corruption::at(
-                        self.base + (self.bit / 8) as u64,
-                        format!("{what}: varint overflows"),
-                    ));
+                    break;
                 }
                 return Ok(x | (u64::from(b) << s));
             }
             x |= u64::from(b & 0x7f) << s;
             s += 7;
         }
-        Err(Corruption::at(
-            self.base + (self.bit / 8) as u64,
-            format!("{what}: varint overflows"),
-        ))
+        Err(Corruption::at(self.offset(), format!("{what}: varint overflows")))
     }
 
     /// Go's `binary.ReadVarint` over the bit stream.
