@@ -396,6 +396,27 @@ mod tests {
     }
 
     #[test]
+    fn undecoded_encodings_are_reported_by_name() {
+        let files = write_block("01E", vec![series("up", "a", 3)], Compaction::default()).unwrap();
+        let mut fs = MemFileSet::new();
+        for (p, b) in &files.files {
+            let mut b = b.clone();
+            if p == "chunks/000001" {
+                // First chunk: uvarint length at 8, encoding byte after it; fix the CRC.
+                let (len, n) = crate::encoding::read_uvarint(&b[8..]).unwrap();
+                let enc_at = 8 + n;
+                b[enc_at] = Encoding::Xor2.byte();
+                let end = enc_at + 1 + len as usize;
+                let crc = crc32(&b[enc_at..end]);
+                b[end..end + 4].copy_from_slice(&crc.to_be_bytes());
+            }
+            fs.insert(format!("01E/{p}"), b);
+        }
+        let err = Block::open(&fs, "01E").unwrap().select(&[], i64::MIN, i64::MAX).unwrap_err();
+        assert_eq!(err.to_string(), "01E/chunks/000001: chunk encoding XOR2 (chunk ref 0x8) is not decoded yet");
+    }
+
+    #[test]
     fn out_of_order_samples_are_refused() {
         let l = Labels::from_pairs([("__name__", "x")]);
         let bad = vec![(
