@@ -62,11 +62,18 @@ fn workspace_members_are_listed_by_name() {
     );
     // Every crate on disk (but the fuzz crate, which has its own workspace) is a member.
     let root = repo_root();
-    let mut crates = vec!["app".to_string(), "server".to_string(), "worker".to_string()];
+    let mut crates = vec![
+        "app".to_string(),
+        "server".to_string(),
+        "worker".to_string(),
+    ];
     for e in std::fs::read_dir(root.join("worker")).unwrap() {
         let p = e.unwrap().path();
         if p.join("Cargo.toml").is_file() {
-            crates.push(format!("worker/{}", p.file_name().unwrap().to_string_lossy()));
+            crates.push(format!(
+                "worker/{}",
+                p.file_name().unwrap().to_string_lossy()
+            ));
         }
     }
     for crate_dir in crates {

@@ -25,7 +25,11 @@ mod wasm {
             for i in 0..120 {
                 t += 15_000 + ((i * 7 + c) % 5) as i64 - 2;
                 counter += ((i * 13 + c) % 17) as f64;
-                let v = if c % 2 == 0 { counter } else { 20.0 + ((i + c) % 40) as f64 * 0.125 };
+                let v = if c % 2 == 0 {
+                    counter
+                } else {
+                    20.0 + ((i + c) % 40) as f64 * 0.125
+                };
                 enc.append(t, v);
             }
             out.push(enc.bytes().to_vec());

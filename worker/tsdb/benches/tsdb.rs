@@ -5,7 +5,12 @@
 //! Bytes per sample of written blocks are measured by the round-trip test
 //! (`server/tests/tsdb_roundtrip.rs`), next to promtool's figure.
 // Benches run natively only; they read the fixtures from disk.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::unwrap_used, missing_docs)]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::unwrap_used,
+    missing_docs
+)]
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -26,7 +31,11 @@ fn realistic_chunks(n_chunks: usize) -> Vec<Vec<u8>> {
         for i in 0..120 {
             t += 15_000 + ((i * 7 + c) % 5) as i64 - 2;
             counter += ((i * 13 + c) % 17) as f64;
-            let v = if c % 2 == 0 { counter } else { 20.0 + ((i + c) % 40) as f64 * 0.125 };
+            let v = if c % 2 == 0 {
+                counter
+            } else {
+                20.0 + ((i + c) % 40) as f64 * 0.125
+            };
             enc.append(t, v);
         }
         out.push(enc.bytes().to_vec());
@@ -76,17 +85,31 @@ fn select(c: &mut Criterion) {
         return;
     }
     let cases = [
-        ("synthetic-6h/data", "selective", r#"fx_requests_total{instance="host-07",method="DELETE"}"#),
-        ("synthetic-6h/data", "regex", r#"{__name__=~"fx_temp.*",sensor=~"cpu|gpu",instance=~"host-1."}"#),
+        (
+            "synthetic-6h/data",
+            "selective",
+            r#"fx_requests_total{instance="host-07",method="DELETE"}"#,
+        ),
+        (
+            "synthetic-6h/data",
+            "regex",
+            r#"{__name__=~"fx_temp.*",sensor=~"cpu|gpu",instance=~"host-1."}"#,
+        ),
         ("snapshot-live", "selective", r#"up{job="node"}"#),
-        ("snapshot-live", "regex", r#"{__name__=~"node_cpu_seconds_total|node_network_.*_bytes_total",mode!="idle"}"#),
+        (
+            "snapshot-live",
+            "regex",
+            r#"{__name__=~"node_cpu_seconds_total|node_network_.*_bytes_total",mode!="idle"}"#,
+        ),
     ];
     let mut g = c.benchmark_group("select");
     for (dataset, kind, sel) in cases {
         let fs = CountingFileSet::new(load(&fx.join(dataset)));
         let total: u64 = emberlens_tsdb::FileSet::paths(&fs)
             .iter()
-            .map(|p| emberlens_tsdb::ByteSource::len(&emberlens_tsdb::FileSet::open(&fs, p).unwrap()))
+            .map(|p| {
+                emberlens_tsdb::ByteSource::len(&emberlens_tsdb::FileSet::open(&fs, p).unwrap())
+            })
             .sum();
         fs.counter().reset();
         let db = Db::open(&fs).unwrap();
@@ -101,7 +124,9 @@ fn select(c: &mut Criterion) {
             fs.counter().reads(),
             series.len()
         );
-        g.bench_function(format!("{dataset} {kind}"), |b| b.iter(|| black_box(db.select_series(&m, i64::MIN, i64::MAX).unwrap())));
+        g.bench_function(format!("{dataset} {kind}"), |b| {
+            b.iter(|| black_box(db.select_series(&m, i64::MIN, i64::MAX).unwrap()))
+        });
     }
     g.finish();
 }

@@ -188,22 +188,26 @@ impl<S: ByteSource + Clone> Block<S> {
         out: &mut Vec<Sample>,
     ) -> Result<(), TsdbError> {
         let raw = self.chunks.chunk(c.chunk_ref)?;
-        let seg_path = format!(
-            "{}chunks/{:06}",
-            if self.dir.is_empty() {
+        // Built only on error: this runs once per chunk of every query.
+        let seg_path = || {
+            let prefix = if self.dir.is_empty() {
                 String::new()
             } else {
                 format!("{}/", self.dir)
-            },
-            (c.chunk_ref >> 32) + 1
-        );
+            };
+            format!("{prefix}chunks/{:06}", (c.chunk_ref >> 32) + 1)
+        };
+        let deleted = self.tombstones.intervals(series);
         match raw.encoding {
             Encoding::Xor => {
                 let it = XorIter::new(&raw.data, raw.data_offset)
-                    .map_err(|e| TsdbError::corrupt(&seg_path, "XOR chunk", e))?;
+                    .map_err(|e| TsdbError::corrupt(&seg_path(), "XOR chunk", e))?;
                 for s in it {
-                    let (t, v) = s.map_err(|e| TsdbError::corrupt(&seg_path, "XOR chunk", e))?;
-                    if t < min_t || t > max_t || self.tombstones.covers(series, t) {
+                    let (t, v) = s.map_err(|e| TsdbError::corrupt(&seg_path(), "XOR chunk", e))?;
+                    if t > max_t {
+                        break;
+                    }
+                    if t < min_t || deleted.iter().any(|&(a, b)| a <= t && t <= b) {
                         continue;
                     }
                     out.push(Sample { t_ms: t, v });
@@ -211,7 +215,7 @@ impl<S: ByteSource + Clone> Block<S> {
                 Ok(())
             }
             other => Err(TsdbError::Unsupported {
-                file: seg_path,
+                file: seg_path(),
                 what: format!(
                     "chunk encoding {other} (chunk ref {:#x}) is not decoded yet",
                     c.chunk_ref

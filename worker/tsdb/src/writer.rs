@@ -412,8 +412,14 @@ mod tests {
             }
             fs.insert(format!("01E/{p}"), b);
         }
-        let err = Block::open(&fs, "01E").unwrap().select(&[], i64::MIN, i64::MAX).unwrap_err();
-        assert_eq!(err.to_string(), "01E/chunks/000001: chunk encoding XOR2 (chunk ref 0x8) is not decoded yet");
+        let err = Block::open(&fs, "01E")
+            .unwrap()
+            .select(&[], i64::MIN, i64::MAX)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "01E/chunks/000001: chunk encoding XOR2 (chunk ref 0x8) is not decoded yet"
+        );
     }
 
     #[test]

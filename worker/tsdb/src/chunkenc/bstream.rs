@@ -21,7 +21,13 @@ pub struct BitReader<'a> {
 impl<'a> BitReader<'a> {
     /// A reader over `data`, which starts at file offset `base`.
     pub fn new(data: &'a [u8], base: u64) -> Self {
-        BitReader { data, pos: 0, buf: 0, valid: 0, base }
+        BitReader {
+            data,
+            pos: 0,
+            buf: 0,
+            valid: 0,
+            base,
+        }
     }
 
     /// Bits consumed so far.
@@ -37,7 +43,11 @@ impl<'a> BitReader<'a> {
     fn eof(&self, what: &str) -> Corruption {
         Corruption::at(
             self.offset(),
-            format!("{what}: chunk data ends early (bit {} of {})", self.consumed_bits(), self.data.len() * 8),
+            format!(
+                "{what}: chunk data ends early (bit {} of {})",
+                self.consumed_bits(),
+                self.data.len() * 8
+            ),
         )
     }
 
@@ -117,7 +127,10 @@ impl<'a> BitReader<'a> {
             x |= u64::from(b & 0x7f) << s;
             s += 7;
         }
-        Err(Corruption::at(self.offset(), format!("{what}: varint overflows")))
+        Err(Corruption::at(
+            self.offset(),
+            format!("{what}: varint overflows"),
+        ))
     }
 
     /// Go's `binary.ReadVarint` over the bit stream.

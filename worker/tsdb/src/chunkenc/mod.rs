@@ -61,7 +61,9 @@ impl fmt::Display for Encoding {
             Encoding::Histogram => f.write_str("histogram"),
             Encoding::FloatHistogram => f.write_str("floathistogram"),
             Encoding::Xor2 => f.write_str("XOR2"),
-            Encoding::Unknown(b) => write!(f, "unknown encoding {b} (written by a newer Prometheus?)"),
+            Encoding::Unknown(b) => {
+                write!(f, "unknown encoding {b} (written by a newer Prometheus?)")
+            }
         }
     }
 }
