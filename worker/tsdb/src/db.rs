@@ -2,8 +2,11 @@
 //! snapshot (every subdirectory holding a `meta.json`).
 //!
 //! Series with the same labels in several blocks are merged by timestamp.
-//! Where blocks overlap and hold the same timestamp, the sample of the block
-//! that sorts first (by min time, then ULID) is kept.
+//! Where blocks overlap and hold the same timestamp, one sample is kept and
+//! the others dropped, as in Prometheus's `chainSampleIterator`, whose choice
+//! among the duplicates is unspecified ("one sample from random overlapped
+//! ones"); ours is deterministic: the block that sorts first (by min time,
+//! then ULID) wins.
 
 use std::collections::BTreeMap;
 
