@@ -234,8 +234,10 @@ impl<'a> Cursor<'a> {
         } else if self.pos == before_blank {
             return Err(self.err("expected a space before the value"));
         }
-        if !pairs.iter().any(|(n, _)| n == METRIC_NAME) {
-            return Err(self.err_at(0, "expected a metric name"));
+        match pairs.iter().find(|(n, _)| n == METRIC_NAME) {
+            None => return Err(self.err_at(0, "expected a metric name")),
+            Some((_, v)) if v.is_empty() => return Err(self.err_at(0, "the metric name is empty")),
+            Some(_) => {}
         }
         let value = self.value()?;
         self.skip_blank();

@@ -114,7 +114,8 @@ impl<S: ByteSource> ChunkReader<S> {
             .checked_add(1)
             .and_then(|x| x.checked_add(len))
             .and_then(|x| x.checked_add(4));
-        let Some(total) = total.filter(|t| off + t <= size) else {
+        let Some(total) = total.filter(|t| off.checked_add(*t).is_some_and(|end| end <= size))
+        else {
             return Err(corrupt(Corruption::at(
                 off,
                 format!("chunk length {len} runs past the end of the file ({size} bytes)"),
@@ -209,5 +210,57 @@ impl ChunkWriter {
     /// The finished segment files, in order (`000001`, `000002`, …).
     pub fn finish(self) -> Vec<Vec<u8>> {
         self.segments
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(body: &[u8]) -> Vec<u8> {
+        let mut seg = MAGIC_CHUNKS.to_be_bytes().to_vec();
+        seg.extend_from_slice(&[1, 0, 0, 0]);
+        seg.extend_from_slice(body);
+        seg
+    }
+
+    #[test]
+    fn written_chunks_read_back() {
+        let mut w = ChunkWriter::new(64);
+        let a = w.write(Encoding::Xor, &[1, 2, 3]);
+        let b = w.write(Encoding::Histogram, &[9; 50]);
+        let segs: Vec<(String, Vec<u8>)> = w
+            .finish()
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (format!("chunks/{:06}", i + 1), s))
+            .collect();
+        assert_eq!(
+            segs.len(),
+            2,
+            "the second chunk does not fit the 64-byte segment"
+        );
+        let r = ChunkReader::open(segs).unwrap();
+        assert_eq!(&r.chunk(a).unwrap().data[..], &[1, 2, 3]);
+        let c = r.chunk(b).unwrap();
+        assert_eq!((c.encoding, c.data.len()), (Encoding::Histogram, 50));
+        assert!(matches!(r.chunk(5 << 32), Err(TsdbError::Missing(_))));
+    }
+
+    // Regression (found by fuzzing): a length near u64::MAX overflowed `offset + length`.
+    #[test]
+    fn huge_chunk_length_is_an_error() {
+        let r = ChunkReader::open(vec![(
+            "c/000001".into(),
+            segment(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+        )])
+        .unwrap();
+        let e = r.chunk(8).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "c/000001: chunk: at offset 8: chunk length 18446744073709551615 runs past the end"
+            ),
+            "{e}"
+        );
     }
 }

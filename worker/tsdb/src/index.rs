@@ -424,8 +424,8 @@ impl<S: ByteSource> IndexReader<S> {
         let head = self.read(off, first)?;
         let (len, n) = crate::encoding::read_uvarint(&head)
             .ok_or_else(|| self.corrupt(SECTION, Corruption::at(off, "invalid entry length")))?;
-        let total = n as u64 + len + 4;
-        if off + total > end {
+        let total = (n as u64).checked_add(len).and_then(|t| t.checked_add(4));
+        let Some(total) = total.filter(|t| off.checked_add(*t).is_some_and(|e| e <= end)) else {
             return Err(self.corrupt(
                 SECTION,
                 Corruption::at(
@@ -433,7 +433,7 @@ impl<S: ByteSource> IndexReader<S> {
                     format!("entry length {len} runs past the series section"),
                 ),
             ));
-        }
+        };
         let owned;
         let body: &[u8] = if total as usize <= head.len() {
             &head[n..total as usize]
