@@ -7,29 +7,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{TempDir, copy_tree, program, shared_fixtures};
+use common::{TempDir, program, promtool_tsdb, shared_fixtures};
 use emberlens_server::fileset::DirFileSet;
 use emberlens_server::tsdb_cli;
-
-/// Runs `promtool tsdb <args> <copy of dir>`; promtool's dump opens the
-/// directory as a database (it needs `wal/` and writes into it), so it gets a copy.
-fn promtool(promtool: &Path, dir: &Path, args: &[&str]) -> String {
-    let tmp = TempDir::new("promtool");
-    copy_tree(dir, &tmp.0);
-    std::fs::create_dir_all(tmp.0.join("wal")).unwrap();
-    let out = Command::new(promtool)
-        .arg("tsdb")
-        .args(args)
-        .arg(&tmp.0)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn ours_dump(dir: &Path, selector: Option<&str>, min_t: i64, max_t: i64) -> String {
     let fs = DirFileSet::open(dir).unwrap();
@@ -79,7 +59,7 @@ fn dump_and_list_equal_promtool_on_every_fixture() {
     };
     for dataset in ["tsdb/synthetic-6h/data", "tsdb/snapshot-live"] {
         let dir = fx.join(dataset);
-        let want = promtool(&promtool_bin, &dir, &["dump"]);
+        let want = promtool_tsdb(&promtool_bin, &["dump"], &dir);
         assert!(
             want.lines().count() > 280_000,
             "{dataset}: promtool dumped only {} lines",
@@ -94,7 +74,7 @@ fn dump_and_list_equal_promtool_on_every_fixture() {
             let args: &[&str] = if human { &["list", "-r"] } else { &["list"] };
             assert_same(
                 &format!("{dataset} list {args:?}"),
-                &promtool(&promtool_bin, &dir, args),
+                &promtool_tsdb(&promtool_bin, args, &dir),
                 &ours_list(&dir, human),
             );
         }
@@ -155,7 +135,7 @@ fn dump_with_matchers_and_ranges_equals_promtool() {
             format!("--max-time={max_t}"),
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let want = promtool(&promtool_bin, &dir, &args);
+        let want = promtool_tsdb(&promtool_bin, &args, &dir);
         assert!(
             !want.is_empty(),
             "{dataset} {selector}: promtool printed nothing; pick a selector that selects"
@@ -176,7 +156,7 @@ fn tar_and_tar_gz_snapshots_dump_like_the_directory() {
         return;
     };
     let dir = fx.join("tsdb/snapshot-live");
-    let want = promtool(&promtool_bin, &dir, &["dump"]);
+    let want = promtool_tsdb(&promtool_bin, &["dump"], &dir);
     let tmp = TempDir::new("tar");
     for (name, flags) in [("snap.tar", "-cf"), ("snap.tar.gz", "-czf")] {
         let archive = tmp.0.join(name);

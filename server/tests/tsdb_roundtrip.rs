@@ -8,9 +8,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{Oracle, TempDir, copy_tree, normalized_data, program, shared_fixtures};
+use common::{Oracle, TempDir, normalized_data, program, promtool_tsdb, shared_fixtures};
 use emberlens_server::fileset::DirFileSet;
 use emberlens_tsdb::compact::compact;
 use emberlens_tsdb::writer::{BlockFiles, ulid, write_block};
@@ -22,25 +21,6 @@ fn store(dir: &Path, block: &BlockFiles) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
     }
-}
-
-fn promtool(bin: &Path, args: &[&str], dir: &Path) -> String {
-    let tmp = TempDir::new("promtool-rt");
-    copy_tree(dir, &tmp.0);
-    std::fs::create_dir_all(tmp.0.join("wal")).unwrap();
-    let out = Command::new(bin)
-        .arg("tsdb")
-        .args(args)
-        .arg(&tmp.0)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool tsdb {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs every recorded oracle query of `dataset` against `dir` and compares.
@@ -95,7 +75,7 @@ fn rewritten_and_compacted_blocks_pass_promtool_and_the_oracle() {
         let src = fx.join(data);
         let fs = DirFileSet::open(&src).unwrap();
         let db = Db::open(&fs).unwrap();
-        let original_dump = promtool(&promtool_bin, &["dump"], &src);
+        let original_dump = promtool_tsdb(&promtool_bin, &["dump"], &src);
 
         // 1. Every block written again, one by one.
         let out = TempDir::new("rewrite");
@@ -116,10 +96,10 @@ fn rewritten_and_compacted_blocks_pass_promtool_and_the_oracle() {
             samples += b.meta().stats.num_samples;
             store(&out.0, &files);
         }
-        let analyze = promtool(&promtool_bin, &["analyze"], &out.0);
+        let analyze = promtool_tsdb(&promtool_bin, &["analyze"], &out.0);
         assert!(analyze.contains("Block ID:"), "{analyze}");
         assert_eq!(
-            promtool(&promtool_bin, &["dump"], &out.0),
+            promtool_tsdb(&promtool_bin, &["dump"], &out.0),
             original_dump,
             "{dataset}: promtool dumps our rewrite differently"
         );
@@ -143,13 +123,13 @@ fn rewritten_and_compacted_blocks_pass_promtool_and_the_oracle() {
             assert_eq!(files.meta.compaction.parents.len(), blocks.len());
             let out = TempDir::new("compact");
             store(&out.0, &files);
-            let analyze = promtool(&promtool_bin, &["analyze"], &out.0);
+            let analyze = promtool_tsdb(&promtool_bin, &["analyze"], &out.0);
             assert!(
                 analyze.contains(&format!("Block ID: {}", files.meta.ulid)),
                 "{analyze}"
             );
             assert_eq!(
-                promtool(&promtool_bin, &["dump"], &out.0),
+                promtool_tsdb(&promtool_bin, &["dump"], &out.0),
                 original_dump,
                 "{dataset}: compacted block dumps differently"
             );

@@ -157,3 +157,25 @@ pub fn normalized_data(response: &serde_json::Value) -> serde_json::Value {
     }
     data
 }
+
+/// Runs `promtool tsdb <args> <copy of dir>` and returns its stdout. promtool
+/// opens the directory as a database (it needs `wal/` and writes into it), so
+/// it gets a copy, never the fixture itself.
+pub fn promtool_tsdb(bin: &std::path::Path, args: &[&str], dir: &std::path::Path) -> String {
+    let tmp = TempDir::new("promtool");
+    copy_tree(dir, &tmp.0);
+    std::fs::create_dir_all(tmp.0.join("wal")).unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("tsdb")
+        .args(args)
+        .arg(&tmp.0)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool tsdb {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -17,34 +17,11 @@ use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use emberlens_model::parse_selector;
-use emberlens_tsdb::chunkenc::xor::{XorEncoder, XorIter};
+use emberlens_tsdb::chunkenc::xor::XorIter;
 use emberlens_tsdb::{CountingFileSet, Db, MemFileSet};
 
-/// Chunks of 120 samples like a scraped counter and gauge: 15 s steps with
-/// jitter, slowly changing values.
-fn realistic_chunks(n_chunks: usize) -> Vec<Vec<u8>> {
-    let mut out = Vec::with_capacity(n_chunks);
-    let mut t = 1_700_000_000_000i64;
-    let mut counter = 0.0f64;
-    for c in 0..n_chunks {
-        let mut enc = XorEncoder::new();
-        for i in 0..120 {
-            t += 15_000 + ((i * 7 + c) % 5) as i64 - 2;
-            counter += ((i * 13 + c) % 17) as f64;
-            let v = if c % 2 == 0 {
-                counter
-            } else {
-                20.0 + ((i + c) % 40) as f64 * 0.125
-            };
-            enc.append(t, v);
-        }
-        out.push(enc.bytes().to_vec());
-    }
-    out
-}
-
 fn xor_decode(c: &mut Criterion) {
-    let chunks = realistic_chunks(1000);
+    let chunks = emberlens_tsdb::testing::realistic_xor_chunks(1000);
     let mut g = c.benchmark_group("xor");
     g.throughput(Throughput::Elements(120 * chunks.len() as u64));
     g.bench_function("decode 120k samples", |b| {

@@ -27,6 +27,7 @@ pub mod index;
 pub mod meta;
 pub mod postings;
 pub mod source;
+pub mod testing;
 pub mod tombstones;
 pub mod writer;
 

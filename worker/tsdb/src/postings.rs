@@ -55,28 +55,19 @@ pub fn without(a: &[u32], b: &[u32]) -> Vec<u32> {
         .collect()
 }
 
-/// Postings of the series having `m.name` set to a value `m` matches.
-fn matching<S: ByteSource>(ix: &IndexReader<S>, m: &Matcher) -> Result<Vec<u32>, TsdbError> {
-    if m.op == MatchOp::Equal {
+/// Postings of the series having `m.name` set to a value that `m` accepts
+/// (`accepted`) or rejects (`!accepted`).
+fn by_values<S: ByteSource>(
+    ix: &IndexReader<S>,
+    m: &Matcher,
+    accepted: bool,
+) -> Result<Vec<u32>, TsdbError> {
+    if accepted && m.op == MatchOp::Equal {
         return ix.postings(&m.name, &m.value);
     }
     let values: Vec<String> = ix
         .label_values(&m.name)
-        .filter(|v| m.matches(v))
-        .map(str::to_string)
-        .collect();
-    let mut lists = Vec::with_capacity(values.len());
-    for v in values {
-        lists.push(ix.postings(&m.name, &v)?);
-    }
-    Ok(merge(lists))
-}
-
-/// Postings of the series having `m.name` set to a value `m` does *not* match.
-fn not_matching<S: ByteSource>(ix: &IndexReader<S>, m: &Matcher) -> Result<Vec<u32>, TsdbError> {
-    let values: Vec<String> = ix
-        .label_values(&m.name)
-        .filter(|v| !m.matches(v))
+        .filter(|v| m.matches(v) == accepted)
         .map(str::to_string)
         .collect();
     let mut lists = Vec::with_capacity(values.len());
@@ -114,20 +105,21 @@ pub fn postings_for_matchers<S: ByteSource>(
         let matches_empty = m.matches("");
         let is_not = matches!(m.op, MatchOp::NotEqual | MatchOp::RegexNoMatch);
         if is_not && matches_empty {
-            // l!="x": subtract the series with l="x".
-            not_its.push(matching(ix, &inverse(m))?);
+            // l!="x": subtract the series with l="x" (via the inverse, so an
+            // equality uses its postings list directly).
+            not_its.push(by_values(ix, &inverse(m), true)?);
         } else if is_not {
             // l!="" or l!~"|x": the series with l set to something m accepts.
-            its.push(not_matching(ix, &inverse(m))?);
+            its.push(by_values(ix, m, true)?);
         } else if matches_empty {
             if must_be_set.contains(&m.name.as_str()) {
-                its.push(matching(ix, m)?);
+                its.push(by_values(ix, m, true)?);
             } else {
                 // l="" or l=~"x|": subtract the series whose l m rejects.
-                not_its.push(not_matching(ix, m)?);
+                not_its.push(by_values(ix, m, false)?);
             }
         } else {
-            its.push(matching(ix, m)?);
+            its.push(by_values(ix, m, true)?);
         }
         if its.last().is_some_and(Vec::is_empty) {
             return Ok(Vec::new());
