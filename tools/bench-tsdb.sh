@@ -23,13 +23,13 @@ time_ms() { # time_ms CMD...: median wall ms over $runs runs (output discarded)
 
 printf '%-16s %-58s %10s %10s %7s\n' dataset query "ours ms" "promtool" ratio
 for ds in synthetic-6h/data snapshot-live; do
-  copy="$tmp/$(basename "$(dirname "$ds")")-$(basename "$ds")"
+  name="${ds%/data}"; copy="$tmp/$name"
   mkdir -p "$copy"; cp -a "$fx/$ds/." "$copy/"; chmod -R u+w "$copy"; mkdir -p "$copy/wal"
   for sel in '' 'up{job="node"}' 'fx_requests_total{instance="host-07",method="DELETE"}' '{__name__=~"fx_temp.*|node_cpu.*",sensor!="cpu"}'; do
     args=(); [ -n "$sel" ] && args=("--match=$sel")
     a=$(time_ms "$ours" tsdb dump "${args[@]}" "$fx/$ds")
     b=$(time_ms promtool tsdb dump "${args[@]}" "$copy")
-    printf '%-16s %-58s %10s %10s %7s\n' "$(basename "$(dirname "$ds")")" "${sel:-(all series)}" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { if (a == 0) a = 1; printf "%.1fx", b / a }')"
+    printf '%-16s %-58s %10s %10s %7s\n' "$name" "${sel:-(all series)}" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { if (a == 0) a = 1; printf "%.1fx", b / a }')"
   done
 done
 echo "ratio = promtool time / emberlens time (higher is better for emberlens)"

@@ -31,6 +31,3 @@ mod wasm {
         });
     }
 }
-
-#[cfg(not(target_arch = "wasm32"))]
-fn main() {}

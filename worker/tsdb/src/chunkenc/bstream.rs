@@ -51,14 +51,24 @@ impl<'a> BitReader<'a> {
         )
     }
 
+    /// Tops `buf` up with as many whole bytes as fit. Invariant: the bits of
+    /// `buf` past `valid` are zero.
     #[inline]
     fn refill(&mut self) {
-        if self.pos + 8 <= self.data.len() && self.valid == 0 {
+        let whole_bytes = (64 - self.valid) / 8;
+        if whole_bytes == 0 {
+            return;
+        }
+        if let Some(next) = self.data.get(self.pos..self.pos + 8) {
+            // Fast path: one load, shifted in after the valid bits.
             let mut a = [0u8; 8];
-            a.copy_from_slice(&self.data[self.pos..self.pos + 8]);
-            self.buf = u64::from_be_bytes(a);
-            self.pos += 8;
-            self.valid = 64;
+            a.copy_from_slice(next);
+            self.buf |= u64::from_be_bytes(a) >> self.valid;
+            self.valid += whole_bytes * 8;
+            self.pos += whole_bytes as usize;
+            if self.valid < 64 {
+                self.buf &= !(u64::MAX >> self.valid);
+            }
             return;
         }
         while self.valid <= 56 && self.pos < self.data.len() {
