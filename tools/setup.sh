@@ -61,6 +61,11 @@ if [ "$want_browser" = 1 ]; then
     log "installing Debian chromium and chromium-driver"
     apt_install chromium chromium-driver
   fi
+  # The oracle script (../shared/fixtures/oracle/oracle.sh) runs curl.
+  if ! command -v curl >/dev/null; then
+    log "installing Debian curl"
+    apt_install curl
+  fi
   if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
     log "installing Debian prometheus (promtool and the reference server)"
     apt_install prometheus
