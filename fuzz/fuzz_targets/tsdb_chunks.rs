@@ -1,7 +1,8 @@
-//! Chunk decoding must never panic: the XOR decoder on raw bytes, and the
+//! Chunk decoding must never panic: the XOR and histogram decoders on raw bytes, and the
 //! segment reader on a file made of a valid header and the input.
 #![no_main]
 
+use emberlens_tsdb::chunkenc::histogram::HistogramIter;
 use emberlens_tsdb::chunkenc::xor::XorIter;
 use emberlens_tsdb::chunks::{ChunkReader, MAGIC_CHUNKS};
 use libfuzzer_sys::fuzz_target;
@@ -13,6 +14,9 @@ fuzz_target!(|data: &[u8]| {
                 break;
             }
         }
+    }
+    if let Ok(it) = HistogramIter::new(data, 0) {
+        let _ = it.take(1 << 12).count();
     }
     let mut seg = MAGIC_CHUNKS.to_be_bytes().to_vec();
     seg.extend_from_slice(&[1, 0, 0, 0]);

@@ -147,6 +147,50 @@ impl<'a> BitReader<'a> {
     pub fn varint(&mut self, what: &str) -> Result<i64, Corruption> {
         Ok(crate::encoding::zigzag_decode(self.uvarint(what)?))
     }
+
+    /// The width bucket of a Prometheus "varbit" number: up to 8 leading one
+    /// bits, ended by a zero (or not, after 8 ones).
+    fn varbit_width(&mut self, what: &str) -> Result<u32, Corruption> {
+        let mut ones = 0;
+        while ones < 8 && self.bit(what)? {
+            ones += 1;
+        }
+        Ok(match ones {
+            0 => 0,
+            1 => 3,
+            2 => 6,
+            3 => 9,
+            4 => 12,
+            5 => 18,
+            6 => 25,
+            7 => 56,
+            _ => 64,
+        })
+    }
+
+    /// Prometheus's `readVarbitInt` (histogram chunks): 0 in one bit, else a
+    /// prefix choosing 3, 6, 9, 12, 18, 25, 56 or 64 bits of two's complement.
+    pub fn varbit_int(&mut self, what: &str) -> Result<i64, Corruption> {
+        match self.varbit_width(what)? {
+            0 => Ok(0),
+            64 => Ok(self.bits(64, what)? as i64),
+            n => {
+                let mut bits = self.bits(n, what)?;
+                if bits > (1 << (n - 1)) {
+                    bits = bits.wrapping_sub(1 << n);
+                }
+                Ok(bits as i64)
+            }
+        }
+    }
+
+    /// Prometheus's `readVarbitUint`: the same widths, unsigned.
+    pub fn varbit_uint(&mut self, what: &str) -> Result<u64, Corruption> {
+        match self.varbit_width(what)? {
+            0 => Ok(0),
+            n => self.bits(n, what),
+        }
+    }
 }
 
 /// Writes bits, most significant first.
@@ -201,6 +245,59 @@ impl BitWriter {
         self.uvarint(crate::encoding::zigzag_encode(v));
     }
 
+    /// Prometheus's `putVarbitInt`.
+    pub fn varbit_int(&mut self, v: i64) {
+        const WIDTHS: [(u32, u64, u32); 7] = [
+            (3, 0b10, 2),
+            (6, 0b110, 3),
+            (9, 0b1110, 4),
+            (12, 0b11110, 5),
+            (18, 0b111110, 6),
+            (25, 0b1111110, 7),
+            (56, 0b11111110, 8),
+        ];
+        if v == 0 {
+            self.bit(false);
+            return;
+        }
+        for (n, prefix, prefix_len) in WIDTHS {
+            // Prometheus's bitRange: -(2^(n-1) - 1) ..= 2^(n-1)
+            if -((1i64 << (n - 1)) - 1) <= v && v <= 1i64 << (n - 1) {
+                self.bits(prefix, prefix_len);
+                self.bits(v as u64, n);
+                return;
+            }
+        }
+        self.bits(0b1111_1111, 8);
+        self.bits(v as u64, 64);
+    }
+
+    /// Prometheus's `putVarbitUint`.
+    pub fn varbit_uint(&mut self, v: u64) {
+        const WIDTHS: [(u32, u64, u32); 7] = [
+            (3, 0b10, 2),
+            (6, 0b110, 3),
+            (9, 0b1110, 4),
+            (12, 0b11110, 5),
+            (18, 0b111110, 6),
+            (25, 0b1111110, 7),
+            (56, 0b11111110, 8),
+        ];
+        if v == 0 {
+            self.bit(false);
+            return;
+        }
+        for (n, prefix, prefix_len) in WIDTHS {
+            if v < 1u64 << n {
+                self.bits(prefix, prefix_len);
+                self.bits(v, n);
+                return;
+            }
+        }
+        self.bits(0b1111_1111, 8);
+        self.bits(v, 64);
+    }
+
     /// The bytes written (the last one zero-padded).
     pub fn bytes(&self) -> &[u8] {
         &self.data
@@ -231,5 +328,67 @@ mod tests {
         assert_eq!(r.bits(13, "d").unwrap(), 0x1234);
         assert_eq!(r.varint("e").unwrap(), -300);
         assert!(r.bits(9, "f").is_err());
+    }
+
+    #[test]
+    fn varbits_round_trip_at_every_width_edge() {
+        let ints = [
+            0i64,
+            1,
+            -1,
+            4,
+            -3,
+            5,
+            -4,
+            32,
+            -31,
+            33,
+            256,
+            -255,
+            257,
+            2048,
+            2049,
+            1 << 17,
+            (1 << 17) + 1,
+            1 << 24,
+            (1 << 24) + 1,
+            1 << 55,
+            (1 << 55) + 1,
+            i64::MIN,
+            i64::MAX,
+        ];
+        let uints = [
+            0u64,
+            1,
+            7,
+            8,
+            63,
+            64,
+            511,
+            512,
+            4095,
+            4096,
+            (1 << 18) - 1,
+            1 << 18,
+            (1 << 25) - 1,
+            1 << 25,
+            (1 << 56) - 1,
+            1 << 56,
+            u64::MAX,
+        ];
+        let mut w = BitWriter::new();
+        for v in ints {
+            w.varbit_int(v);
+        }
+        for v in uints {
+            w.varbit_uint(v);
+        }
+        let mut r = BitReader::new(w.bytes(), 0);
+        for v in ints {
+            assert_eq!(r.varbit_int("i").unwrap(), v);
+        }
+        for v in uints {
+            assert_eq!(r.varbit_uint("u").unwrap(), v);
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! build reads; the rest are reported by name, never misread.
 
 pub mod bstream;
+pub mod histogram;
 pub mod xor;
 
 use std::fmt;

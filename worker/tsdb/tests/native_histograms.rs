@@ -1,0 +1,127 @@
+//! Real native-histogram chunks (written by Prometheus 2.42, see
+//! `testdata/native-histograms/README.md`) decode to what Prometheus's own
+//! query API answered for the same samples: timestamps, counts, sums, and the
+//! counts of every non-empty bucket in order.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use emberlens_model::{MatchOp, Matcher, format_timestamp_secs, format_value};
+use emberlens_tsdb::chunkenc::Encoding;
+use emberlens_tsdb::chunkenc::histogram::{HistogramIter, IntHistogram};
+use emberlens_tsdb::postings::postings_for_matchers;
+use emberlens_tsdb::{Block, MemFileSet};
+use serde_json::Value;
+
+macro_rules! fixture_file {
+    ($name:literal) => {
+        (
+            concat!("01M80FK4BC5XGERVR66QV25WDZ/", $name),
+            &include_bytes!(concat!(
+                "../testdata/native-histograms/snapshot/01M80FK4BC5XGERVR66QV25WDZ/",
+                $name
+            ))[..],
+        )
+    };
+}
+
+fn block() -> Block<std::sync::Arc<Vec<u8>>> {
+    let mut fs = MemFileSet::new();
+    for (p, b) in [
+        fixture_file!("meta.json"),
+        fixture_file!("index"),
+        fixture_file!("chunks/000001"),
+        fixture_file!("tombstones"),
+    ] {
+        fs.insert(p, b.to_vec());
+    }
+    Block::open(&fs, "01M80FK4BC5XGERVR66QV25WDZ").unwrap()
+}
+
+/// Non-empty bucket counts from most negative to most positive, as the API lists them.
+fn bucket_counts(h: &IntHistogram) -> Vec<String> {
+    let mut out: Vec<String> = h
+        .negative_counts()
+        .iter()
+        .rev()
+        .filter(|c| **c != 0)
+        .map(|c| c.to_string())
+        .collect();
+    if h.zero_count > 0 {
+        out.push(h.zero_count.to_string());
+    }
+    out.extend(
+        h.positive_counts()
+            .iter()
+            .filter(|c| **c != 0)
+            .map(|c| c.to_string()),
+    );
+    out
+}
+
+fn check(metric: &str, expected: &str) {
+    let expected: Value = serde_json::from_str(expected).unwrap();
+    let b = block();
+    let m = Matcher::new("__name__", MatchOp::Equal, metric).unwrap();
+    let ids = postings_for_matchers(b.index(), &[m]).unwrap();
+    let results = expected["data"]["result"].as_array().unwrap();
+    assert_eq!(ids.len(), results.len());
+    let mut checked = 0;
+    for id in ids {
+        let entry = b.index().series(id).unwrap();
+        let want = results
+            .iter()
+            .find(|r| {
+                entry
+                    .labels
+                    .iter()
+                    .all(|l| r["metric"][&l.name] == l.value.as_str())
+            })
+            .unwrap_or_else(|| panic!("{} not in the expected answer", entry.labels));
+        let want = want["histograms"].as_array().unwrap();
+        let mut got = Vec::new();
+        for c in &entry.chunks {
+            let raw = b.chunks().chunk(c.chunk_ref).unwrap();
+            assert_eq!(raw.encoding, Encoding::Histogram);
+            for s in HistogramIter::new(&raw.data, raw.data_offset).unwrap() {
+                got.push(s.unwrap());
+            }
+        }
+        assert_eq!(got.len(), want.len(), "{}", entry.labels);
+        for ((t, h), w) in got.iter().zip(want) {
+            let ctx = format!("{} at {t}", entry.labels);
+            assert_eq!(format_timestamp_secs(*t), w[0].to_string(), "{ctx}");
+            assert_eq!(
+                h.count.to_string(),
+                w[1]["count"].as_str().unwrap(),
+                "{ctx}"
+            );
+            assert_eq!(format_value(h.sum), w[1]["sum"].as_str().unwrap(), "{ctx}");
+            let want_buckets: Vec<String> = w[1]["buckets"]
+                .as_array()
+                .map(|bs| {
+                    bs.iter()
+                        .map(|b| b[3].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(bucket_counts(h), want_buckets, "{ctx}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 36, "only {checked} samples checked");
+}
+
+#[test]
+fn latency_histograms_decode_like_prometheus() {
+    check(
+        "fx_native_latency_seconds",
+        include_str!("../testdata/native-histograms/expected-fx_native_latency_seconds.json"),
+    );
+}
+
+#[test]
+fn negative_and_zero_buckets_decode_like_prometheus() {
+    check(
+        "fx_native_delta_celsius",
+        include_str!("../testdata/native-histograms/expected-fx_native_delta_celsius.json"),
+    );
+}
