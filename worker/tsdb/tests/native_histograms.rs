@@ -1,7 +1,8 @@
 //! Real native-histogram chunks (written by Prometheus 2.42, see
 //! `testdata/native-histograms/README.md`) decode to what Prometheus's own
-//! query API answered for the same samples: timestamps, counts, sums, and the
-//! counts of every non-empty bucket in order.
+//! query API answered for the same samples: timestamps, counts, sums, and
+//! every non-empty bucket with its inclusivity, count and bounds (bounds within
+//! 4 ulps: see `bucket_bound`).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use emberlens_model::{MatchOp, Matcher, format_timestamp_secs, format_value};
@@ -36,25 +37,33 @@ fn block() -> Block<std::sync::Arc<Vec<u8>>> {
     Block::open(&fs, "01M80FK4BC5XGERVR66QV25WDZ").unwrap()
 }
 
-/// Non-empty bucket counts from most negative to most positive, as the API lists them.
-fn bucket_counts(h: &IntHistogram) -> Vec<String> {
-    let mut out: Vec<String> = h
-        .negative_counts()
-        .iter()
-        .rev()
-        .filter(|c| **c != 0)
-        .map(|c| c.to_string())
-        .collect();
-    if h.zero_count > 0 {
-        out.push(h.zero_count.to_string());
+/// Whether two bucket bounds agree within 4 ulps (Prometheus takes bounds
+/// from a precomputed table that differs from `exp2` by up to an ulp).
+fn close(ours: f64, theirs: &str) -> bool {
+    let theirs: f64 = theirs.parse().unwrap();
+    ours == theirs || (ours - theirs).abs() <= 4.0 * f64::EPSILON * theirs.abs()
+}
+
+/// Our buckets against the API's `[boundaries, lower, upper, count]` list.
+fn check_buckets(h: &IntHistogram, want: &[Value], ctx: &str) {
+    let ours = h.buckets();
+    assert_eq!(ours.len(), want.len(), "{ctx}: {ours:?} vs {want:?}");
+    for (b, w) in ours.iter().zip(want) {
+        assert_eq!(
+            u64::from(b.boundaries),
+            w[0].as_u64().unwrap(),
+            "{ctx}: {b:?} vs {w}"
+        );
+        assert!(
+            close(b.lower, w[1].as_str().unwrap()) && close(b.upper, w[2].as_str().unwrap()),
+            "{ctx}: {b:?} vs {w}"
+        );
+        assert_eq!(
+            b.count.to_string(),
+            w[3].as_str().unwrap(),
+            "{ctx}: {b:?} vs {w}"
+        );
     }
-    out.extend(
-        h.positive_counts()
-            .iter()
-            .filter(|c| **c != 0)
-            .map(|c| c.to_string()),
-    );
-    out
 }
 
 fn check(metric: &str, expected: &str) {
@@ -95,15 +104,8 @@ fn check(metric: &str, expected: &str) {
                 "{ctx}"
             );
             assert_eq!(format_value(h.sum), w[1]["sum"].as_str().unwrap(), "{ctx}");
-            let want_buckets: Vec<String> = w[1]["buckets"]
-                .as_array()
-                .map(|bs| {
-                    bs.iter()
-                        .map(|b| b[3].as_str().unwrap().to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
-            assert_eq!(bucket_counts(h), want_buckets, "{ctx}");
+            let no_buckets = Vec::new();
+            check_buckets(h, w[1]["buckets"].as_array().unwrap_or(&no_buckets), &ctx);
             checked += 1;
         }
     }

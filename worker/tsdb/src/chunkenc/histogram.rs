@@ -65,7 +65,105 @@ fn cumulative(deltas: &[i64]) -> Vec<i64> {
         .collect()
 }
 
+/// One bucket as Prometheus's API lists it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bucket {
+    /// Which ends are inclusive, Prometheus's JSON code: 0 `(l, u]`,
+    /// 1 `[l, u)`, 2 `(l, u)`, 3 `[l, u]`.
+    pub boundaries: u8,
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+    /// Observations in the bucket.
+    pub count: i64,
+}
+
+/// The upper bound of bucket `idx` at `schema`, as Prometheus's `getBound`:
+/// 2^(idx·2^-schema), with the bucket ending at the largest float reported as
+/// `f64::MAX` rather than infinity. Within an ulp or so of Prometheus's value
+/// for positive schemas (see the comment inside), exact for schemas ≤ 0.
+pub fn bucket_bound(idx: i32, schema: i32) -> f64 {
+    if schema < 0 {
+        let exp = i64::from(idx) << (-schema).min(63);
+        if exp == 1024 {
+            return f64::MAX;
+        }
+        return 2f64.powi(exp.clamp(-2000, 2000) as i32);
+    }
+    let n = 1i64 << schema.min(30);
+    let frac_idx = i64::from(idx).rem_euclid(n);
+    let exp = i64::from(idx).div_euclid(n) + 1;
+    // frac in [0.5, 1): 2^(frac_idx/n) / 2. Prometheus reads these from a
+    // precomputed table whose entries differ from this by up to an ulp
+    // (neither correctly rounded nor Go's `math.Exp2`); matching it bit for
+    // bit is open work.
+    let frac = (frac_idx as f64 / n as f64).exp2() / 2.0;
+    if frac == 0.5 && exp == 1025 {
+        return f64::MAX;
+    }
+    frac * 2f64.powi(exp.clamp(-2000, 2000) as i32)
+}
+
+/// Absolute bucket indexes of a span list, in order.
+fn indexes(spans: &[Span]) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut next = 0i32;
+    for (i, s) in spans.iter().enumerate() {
+        next = if i == 0 {
+            s.offset
+        } else {
+            next.saturating_add(s.offset)
+        };
+        for _ in 0..s.length {
+            out.push(next);
+            next = next.saturating_add(1);
+        }
+    }
+    out
+}
+
 impl IntHistogram {
+    /// The non-empty buckets from most negative to most positive, with their
+    /// bounds, as Prometheus's query API lists them (the zero bucket, when it
+    /// has observations, between the negative and the positive ones).
+    pub fn buckets(&self) -> Vec<Bucket> {
+        let mut out = Vec::new();
+        let neg = self.negative_counts();
+        for (idx, count) in indexes(&self.negative_spans).into_iter().zip(neg).rev() {
+            if count != 0 {
+                out.push(Bucket {
+                    boundaries: 1,
+                    lower: -bucket_bound(idx, self.schema),
+                    upper: -bucket_bound(idx - 1, self.schema),
+                    count,
+                });
+            }
+        }
+        if self.zero_count > 0 {
+            out.push(Bucket {
+                boundaries: 3,
+                lower: -self.zero_threshold,
+                upper: self.zero_threshold,
+                count: self.zero_count as i64,
+            });
+        }
+        for (idx, count) in indexes(&self.positive_spans)
+            .into_iter()
+            .zip(self.positive_counts())
+        {
+            if count != 0 {
+                out.push(Bucket {
+                    boundaries: 0,
+                    lower: bucket_bound(idx - 1, self.schema),
+                    upper: bucket_bound(idx, self.schema),
+                    count,
+                });
+            }
+        }
+        out
+    }
+
     /// Positive bucket counts in span order (increasing bucket index).
     pub fn positive_counts(&self) -> Vec<i64> {
         cumulative(&self.positive_deltas)
