@@ -157,13 +157,7 @@ impl<'a> BitReader<'a> {
         }
         Ok(match ones {
             0 => 0,
-            1 => 3,
-            2 => 6,
-            3 => 9,
-            4 => 12,
-            5 => 18,
-            6 => 25,
-            7 => 56,
+            1..=7 => VARBIT_WIDTHS[ones - 1].0,
             _ => 64,
         })
     }
@@ -192,6 +186,17 @@ impl<'a> BitReader<'a> {
         }
     }
 }
+
+/// Prometheus's varbit widths below 64 bits: (value bits, prefix, prefix length).
+const VARBIT_WIDTHS: [(u32, u64, u32); 7] = [
+    (3, 0b10, 2),
+    (6, 0b110, 3),
+    (9, 0b1110, 4),
+    (12, 0b11110, 5),
+    (18, 0b111110, 6),
+    (25, 0b1111110, 7),
+    (56, 0b11111110, 8),
+];
 
 /// Writes bits, most significant first.
 #[derive(Clone, Debug, Default)]
@@ -247,20 +252,11 @@ impl BitWriter {
 
     /// Prometheus's `putVarbitInt`.
     pub fn varbit_int(&mut self, v: i64) {
-        const WIDTHS: [(u32, u64, u32); 7] = [
-            (3, 0b10, 2),
-            (6, 0b110, 3),
-            (9, 0b1110, 4),
-            (12, 0b11110, 5),
-            (18, 0b111110, 6),
-            (25, 0b1111110, 7),
-            (56, 0b11111110, 8),
-        ];
         if v == 0 {
             self.bit(false);
             return;
         }
-        for (n, prefix, prefix_len) in WIDTHS {
+        for (n, prefix, prefix_len) in VARBIT_WIDTHS {
             // Prometheus's bitRange: -(2^(n-1) - 1) ..= 2^(n-1)
             if -((1i64 << (n - 1)) - 1) <= v && v <= 1i64 << (n - 1) {
                 self.bits(prefix, prefix_len);
@@ -274,20 +270,11 @@ impl BitWriter {
 
     /// Prometheus's `putVarbitUint`.
     pub fn varbit_uint(&mut self, v: u64) {
-        const WIDTHS: [(u32, u64, u32); 7] = [
-            (3, 0b10, 2),
-            (6, 0b110, 3),
-            (9, 0b1110, 4),
-            (12, 0b11110, 5),
-            (18, 0b111110, 6),
-            (25, 0b1111110, 7),
-            (56, 0b11111110, 8),
-        ];
         if v == 0 {
             self.bit(false);
             return;
         }
-        for (n, prefix, prefix_len) in WIDTHS {
+        for (n, prefix, prefix_len) in VARBIT_WIDTHS {
             if v < 1u64 << n {
                 self.bits(prefix, prefix_len);
                 self.bits(v, n);

@@ -17,6 +17,7 @@
 //! ([`IntHistogram::positive_counts`] turns them into counts).
 
 use crate::chunkenc::bstream::BitReader;
+use crate::chunkenc::xor::XorWindow;
 use crate::error::Corruption;
 
 /// A run of consecutive buckets: `offset` buckets after the previous span
@@ -189,8 +190,7 @@ pub struct HistogramIter<'a> {
     zero_count: u64,
     zero_delta: i64,
     sum: f64,
-    leading: u8,
-    trailing: u8,
+    sum_window: XorWindow,
     pos: Vec<i64>,
     pos_delta: Vec<i64>,
     neg: Vec<i64>,
@@ -226,8 +226,7 @@ impl<'a> HistogramIter<'a> {
             zero_count: 0,
             zero_delta: 0,
             sum: 0.0,
-            leading: 0xff,
-            trailing: 0,
+            sum_window: XorWindow::default(),
             pos: Vec::new(),
             pos_delta: Vec::new(),
             neg: Vec::new(),
@@ -304,7 +303,7 @@ impl<'a> HistogramIter<'a> {
                 .zero_delta
                 .wrapping_add(self.br.varbit_int("zero count")?);
             self.zero_count = (self.zero_count as i64).wrapping_add(self.zero_delta) as u64;
-            self.read_sum()?;
+            self.sum = self.sum_window.read(&mut self.br, self.sum, "sum")?;
             for i in 0..self.pos.len() {
                 self.pos_delta[i] =
                     self.pos_delta[i].wrapping_add(self.br.varbit_int("positive bucket")?);
@@ -338,42 +337,6 @@ impl<'a> HistogramIter<'a> {
                 negative_deltas: self.neg.clone(),
             },
         ))
-    }
-
-    /// The sum, XOR-encoded against the previous one as in float chunks.
-    fn read_sum(&mut self) -> Result<(), Corruption> {
-        if !self.br.bit("sum control bit")? {
-            return Ok(());
-        }
-        let (trailing, mbits) = if !self.br.bit("sum control bit")? {
-            let used = u32::from(self.leading) + u32::from(self.trailing);
-            if self.leading == 0xff || used >= 64 {
-                return Err(Corruption::at(
-                    self.br.offset(),
-                    "sum reuses an invalid XOR window",
-                ));
-            }
-            (self.trailing, 64 - used)
-        } else {
-            let leading = self.br.bits(5, "sum leading zeros")? as u8;
-            let mut mbits = self.br.bits(6, "sum significant bits")? as u32;
-            if mbits == 0 {
-                mbits = 64;
-            }
-            if u32::from(leading) + mbits > 64 {
-                return Err(Corruption::at(
-                    self.br.offset(),
-                    "sum XOR window exceeds 64 bits",
-                ));
-            }
-            self.leading = leading;
-            self.trailing = (64 - u32::from(leading) - mbits) as u8;
-            (self.trailing, mbits)
-        };
-        let bits = self.br.bits(mbits, "sum bits")?;
-        let shifted = if trailing >= 64 { 0 } else { bits << trailing };
-        self.sum = f64::from_bits(self.sum.to_bits() ^ shifted);
-        Ok(())
     }
 }
 

@@ -24,8 +24,7 @@ pub struct XorIter<'a> {
     t: i64,
     v: f64,
     t_delta: u64,
-    leading: u8,
-    trailing: u8,
+    window: XorWindow,
     failed: bool,
 }
 
@@ -47,8 +46,7 @@ impl<'a> XorIter<'a> {
             t: 0,
             v: 0.0,
             t_delta: 0,
-            leading: 0xff,
-            trailing: 0,
+            window: XorWindow::default(),
             failed: false,
         })
     }
@@ -112,45 +110,74 @@ impl<'a> XorIter<'a> {
     }
 
     fn read_value(&mut self) -> Result<(), Corruption> {
-        if !self.br.bit("value control bit")? {
-            return Ok(());
+        self.v = self.window.read(&mut self.br, self.v, "value")?;
+        Ok(())
+    }
+}
+
+/// The leading/trailing-zero window of Gorilla XOR values, shared by float
+/// chunks (values) and histogram chunks (sums).
+#[derive(Clone, Copy, Debug)]
+pub struct XorWindow {
+    leading: u8,
+    trailing: u8,
+}
+
+impl Default for XorWindow {
+    fn default() -> Self {
+        // 0xff: no window yet (Prometheus's marker).
+        XorWindow {
+            leading: 0xff,
+            trailing: 0,
         }
-        let (trailing, mbits) = if !self.br.bit("value control bit")? {
-            if self.leading == 0xff {
-                return Err(Corruption::at(
-                    self.br.offset(),
-                    "XOR value reuses a window before one was set",
-                ));
-            }
+    }
+}
+
+impl XorWindow {
+    /// Reads the next value XOR-encoded against `prev`: `0` unchanged, `10` +
+    /// the bits in the current window, `11` + 5 bits of leading zeros + 6 bits
+    /// of length (0 meaning 64) + the bits.
+    pub fn read(
+        &mut self,
+        br: &mut BitReader<'_>,
+        prev: f64,
+        what: &str,
+    ) -> Result<f64, Corruption> {
+        if !br.bit(what)? {
+            return Ok(prev);
+        }
+        let mbits = if !br.bit(what)? {
             let used = u32::from(self.leading) + u32::from(self.trailing);
-            if used >= 64 {
+            if self.leading == 0xff || used >= 64 {
                 return Err(Corruption::at(
-                    self.br.offset(),
-                    "XOR value window is empty",
+                    br.offset(),
+                    format!("{what}: XOR reuses a window before one was set"),
                 ));
             }
-            (self.trailing, 64 - used)
+            64 - used
         } else {
-            let leading = self.br.bits(5, "leading zeros")? as u8;
-            let mut mbits = self.br.bits(6, "significant bits")? as u32;
+            let leading = br.bits(5, what)? as u8;
+            let mut mbits = br.bits(6, what)? as u32;
             if mbits == 0 {
                 mbits = 64;
             }
             if u32::from(leading) + mbits > 64 {
                 return Err(Corruption::at(
-                    self.br.offset(),
-                    format!("XOR value window of {leading} + {mbits} bits exceeds 64"),
+                    br.offset(),
+                    format!("{what}: XOR window of {leading} + {mbits} bits exceeds 64"),
                 ));
             }
-            let trailing = (64 - u32::from(leading) - mbits) as u8;
             self.leading = leading;
-            self.trailing = trailing;
-            (trailing, mbits)
+            self.trailing = (64 - u32::from(leading) - mbits) as u8;
+            mbits
         };
-        let bits = self.br.bits(mbits, "value bits")?;
-        let shifted = if trailing >= 64 { 0 } else { bits << trailing };
-        self.v = f64::from_bits(self.v.to_bits() ^ shifted);
-        Ok(())
+        let bits = br.bits(mbits, what)?;
+        let shifted = if self.trailing >= 64 {
+            0
+        } else {
+            bits << self.trailing
+        };
+        Ok(f64::from_bits(prev.to_bits() ^ shifted))
     }
 }
 
