@@ -19,6 +19,7 @@
 
 mod duration;
 mod gofmt;
+mod histogram;
 mod labels;
 mod selector;
 mod storage;
@@ -26,6 +27,7 @@ mod time;
 
 pub use duration::{DurationError, format_duration_ms, parse_duration_ms};
 pub use gofmt::{format_go_g, go_quote, labels_go_string};
+pub use histogram::{MAX_SCHEMA, MIN_SCHEMA, bucket_bound};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use selector::{MatchOp, Matcher, SelectorError, parse_selector};
 pub use storage::{Appendable, Appender, Sample, Series, Storage, StorageError};

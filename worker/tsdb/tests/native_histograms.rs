@@ -1,8 +1,8 @@
 //! Real native-histogram chunks (written by Prometheus 2.42, see
 //! `testdata/native-histograms/README.md`) decode to what Prometheus's own
 //! query API answered for the same samples: timestamps, counts, sums, and
-//! every non-empty bucket with its inclusivity, count and bounds (bounds within
-//! 4 ulps: see `bucket_bound`).
+//! every non-empty bucket with its inclusivity, count and bounds (bit for
+//! bit: see `emberlens_model::bucket_bound`).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use emberlens_model::{MatchOp, Matcher, format_timestamp_secs, format_value};
@@ -37,11 +37,10 @@ fn block() -> Block<std::sync::Arc<Vec<u8>>> {
     Block::open(&fs, "01M80FK4BC5XGERVR66QV25WDZ").unwrap()
 }
 
-/// Whether two bucket bounds agree within 4 ulps (Prometheus takes bounds
-/// from a precomputed table that differs from `exp2` by up to an ulp).
+/// Whether a bucket bound equals the API's text exactly.
 fn close(ours: f64, theirs: &str) -> bool {
     let theirs: f64 = theirs.parse().unwrap();
-    ours == theirs || (ours - theirs).abs() <= 4.0 * f64::EPSILON * theirs.abs()
+    ours == theirs
 }
 
 /// Our buckets against the API's `[boundaries, lower, upper, count]` list.

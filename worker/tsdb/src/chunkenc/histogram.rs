@@ -16,6 +16,8 @@
 //! bucket's count, then each next bucket's difference from the previous one
 //! ([`IntHistogram::positive_counts`] turns them into counts).
 
+use emberlens_model::bucket_bound;
+
 use crate::chunkenc::bstream::BitReader;
 use crate::chunkenc::xor::XorWindow;
 use crate::error::Corruption;
@@ -78,32 +80,6 @@ pub struct Bucket {
     pub upper: f64,
     /// Observations in the bucket.
     pub count: i64,
-}
-
-/// The upper bound of bucket `idx` at `schema`, as Prometheus's `getBound`:
-/// 2^(idx·2^-schema), with the bucket ending at the largest float reported as
-/// `f64::MAX` rather than infinity. Within an ulp or so of Prometheus's value
-/// for positive schemas (see the comment inside), exact for schemas ≤ 0.
-pub fn bucket_bound(idx: i32, schema: i32) -> f64 {
-    if schema < 0 {
-        let exp = i64::from(idx) << (-schema).min(63);
-        if exp == 1024 {
-            return f64::MAX;
-        }
-        return 2f64.powi(exp.clamp(-2000, 2000) as i32);
-    }
-    let n = 1i64 << schema.min(30);
-    let frac_idx = i64::from(idx).rem_euclid(n);
-    let exp = i64::from(idx).div_euclid(n) + 1;
-    // frac in [0.5, 1): 2^(frac_idx/n) / 2. Prometheus reads these from a
-    // precomputed table whose entries differ from this by up to an ulp
-    // (neither correctly rounded nor Go's `math.Exp2`); matching it bit for
-    // bit is open work.
-    let frac = (frac_idx as f64 / n as f64).exp2() / 2.0;
-    if frac == 0.5 && exp == 1025 {
-        return f64::MAX;
-    }
-    frac * 2f64.powi(exp.clamp(-2000, 2000) as i32)
 }
 
 /// Absolute bucket indexes of a span list, in order.
