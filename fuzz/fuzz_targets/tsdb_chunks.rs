@@ -1,8 +1,9 @@
-//! Chunk decoding must never panic: the XOR and histogram decoders on raw bytes, and the
+//! Chunk decoding must never panic: the XOR, histogram and float-histogram decoders on raw
+//! bytes (and bucket listing of what they decode), and the
 //! segment reader on a file made of a valid header and the input.
 #![no_main]
 
-use emberlens_tsdb::chunkenc::histogram::HistogramIter;
+use emberlens_tsdb::chunkenc::histogram::{FloatHistogramIter, HistogramIter};
 use emberlens_tsdb::chunkenc::xor::XorIter;
 use emberlens_tsdb::chunks::{ChunkReader, MAGIC_CHUNKS};
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +17,14 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(it) = HistogramIter::new(data, 0) {
-        let _ = it.take(1 << 12).count();
+        for (t, h) in it.take(1 << 12).map_while(Result::ok) {
+            let _ = (t, h.buckets().len());
+        }
+    }
+    if let Ok(it) = FloatHistogramIter::new(data, 0) {
+        for (t, h) in it.take(1 << 12).map_while(Result::ok) {
+            let _ = (t, h.buckets().len(), h.to_string().len());
+        }
     }
     let mut seg = MAGIC_CHUNKS.to_be_bytes().to_vec();
     seg.extend_from_slice(&[1, 0, 0, 0]);

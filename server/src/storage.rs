@@ -63,6 +63,7 @@ impl Storage for MemStorage {
                 out.push(Series {
                     labels: labels.clone(),
                     samples: samples[lo..hi].to_vec(),
+                    histograms: Vec::new(),
                 });
             }
         }

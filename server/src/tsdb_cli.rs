@@ -155,7 +155,10 @@ fn tabwrite(rows: &[Vec<String>], minwidth: usize, padding: usize) -> String {
 }
 
 /// `promtool tsdb dump`: one line per sample, `{labels} value timestamp_ms`,
-/// series in label order.
+/// series in label order, samples in time order. Native-histogram samples
+/// print the histogram as Prometheus's `FloatHistogram.String()` does (the
+/// layout of Prometheus 3's promtool; 2.42's skips histograms, so that part
+/// has no promtool to compare with here).
 pub fn dump<S: ByteSource + Clone>(
     db: &Db<S>,
     matchers: &[Matcher],
@@ -165,8 +168,15 @@ pub fn dump<S: ByteSource + Clone>(
 ) -> Result<(), DumpError> {
     for series in db.select_series(matchers, min_t, max_t)? {
         let labels = labels_go_string(&series.labels);
+        let mut hists = series.histograms.iter().peekable();
         for s in &series.samples {
+            while let Some(h) = hists.next_if(|h| h.t_ms < s.t_ms) {
+                writeln!(out, "{labels} {} {}", h.h, h.t_ms)?;
+            }
             writeln!(out, "{labels} {} {}", format_go_g(s.v), s.t_ms)?;
+        }
+        for h in hists {
+            writeln!(out, "{labels} {} {}", h.h, h.t_ms)?;
         }
     }
     Ok(())

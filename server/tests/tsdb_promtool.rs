@@ -176,3 +176,33 @@ fn tar_and_tar_gz_snapshots_dump_like_the_directory() {
         assert_same(name, &want, &String::from_utf8(out).unwrap());
     }
 }
+
+/// On the native-histogram fixture (in the repo): the float series dump
+/// exactly as promtool 2.42 dumps them (it skips histogram samples), and
+/// every histogram sample prints one line in Prometheus's
+/// `FloatHistogram.String()` layout, in time order within its series.
+#[test]
+fn histogram_snapshot_dumps_floats_like_promtool_and_histograms_too() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../worker/tsdb/testdata/native-histograms/snapshot");
+    let ours = ours_dump(&dir, None, i64::MIN, i64::MAX);
+    let (hist, floats): (Vec<&str>, Vec<&str>) =
+        ours.lines().partition(|l| l.contains("} {count:"));
+    assert_eq!(ours.lines().count(), 288, "every sample of the block");
+    assert_eq!(hist.len(), 108, "3 histogram series × 36 scrapes");
+    assert!(hist.iter().all(|l| l.starts_with("{__name__=\"fx_native_")));
+    let first = "{__name__=\"fx_native_delta_celsius\", instance=\"127.0.0.1:33489\", \
+job=\"histograms\"} {count:20, sum:-0.6999999999999975, [-8,-4):2, [-4,-2):4, [-2,-1):2, \
+[-1,-0.5):1, [-0.5,-0.25):1, (0.25,0.5]:1, (0.5,1]:1, (1,2]:2, (2,4]:4, (4,8]:2} 1795312650161";
+    assert_eq!(hist[0], first);
+    let Some(promtool_bin) = program("promtool") else {
+        return;
+    };
+    let mut floats = floats.join("\n");
+    floats.push('\n');
+    assert_same(
+        "float series of the histogram snapshot",
+        &promtool_tsdb(&promtool_bin, &["dump"], &dir),
+        &floats,
+    );
+}

@@ -1,5 +1,7 @@
-//! Native-histogram bucket geometry shared by the TSDB decoder and PromQL:
-//! the bound of bucket `idx` at a schema, exactly as Prometheus computes it.
+//! Native histograms as the engines share them: [`FloatHistogram`] (what
+//! storage hands to PromQL, whatever the chunk encoding was), its spans and
+//! buckets, and the bucket geometry: the bound of bucket `idx` at a schema,
+//! exactly as Prometheus computes it.
 //!
 //! Bucket `idx` at schema `s` covers `(2^((idx-1)·2^-s), 2^(idx·2^-s)]`.
 //! Prometheus does not evaluate that power at run time: for schemas 1–8 it
@@ -18,7 +20,175 @@
 //! Rust's correctly rounded `exp2` for the factors, 255 differ) and against
 //! Prometheus 2.42's API answers in `worker/tsdb/tests/native_histograms.rs`.
 
+use std::fmt;
 use std::sync::OnceLock;
+
+use crate::gofmt::format_go_g;
+
+/// A run of consecutive buckets: `offset` buckets after the previous span's
+/// end (or from index 0 for the first span), `length` buckets long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// Gap to the previous span's end, in buckets.
+    pub offset: i32,
+    /// Number of buckets.
+    pub length: u32,
+}
+
+/// What a histogram says about counter resets (Prometheus's
+/// `CounterResetHint`, two bits in a chunk's header).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CounterResetHint {
+    /// Nothing known; compare with the previous sample.
+    #[default]
+    Unknown,
+    /// A counter reset happened just before this sample.
+    Reset,
+    /// No counter reset since the previous sample.
+    NotReset,
+    /// A gauge histogram: counter resets do not apply.
+    Gauge,
+}
+
+impl CounterResetHint {
+    /// From the two header bits (0–3).
+    pub fn from_bits(b: u8) -> Self {
+        match b & 3 {
+            1 => CounterResetHint::Reset,
+            2 => CounterResetHint::NotReset,
+            3 => CounterResetHint::Gauge,
+            _ => CounterResetHint::Unknown,
+        }
+    }
+}
+
+/// One native-histogram sample with float counts (integer histograms are
+/// converted on read, as PromQL evaluates them).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FloatHistogram {
+    /// Counter-reset hint of the sample's chunk.
+    pub counter_reset_hint: CounterResetHint,
+    /// Bucket resolution: boundaries at 2^(i·2^-schema).
+    pub schema: i32,
+    /// Observations with |v| ≤ this go to the zero bucket.
+    pub zero_threshold: f64,
+    /// Observations in the zero bucket.
+    pub zero_count: f64,
+    /// All observations.
+    pub count: f64,
+    /// Sum of observations (the staleness marker when the series went stale).
+    pub sum: f64,
+    /// Spans of the positive buckets.
+    pub positive_spans: Vec<Span>,
+    /// Spans of the negative buckets.
+    pub negative_spans: Vec<Span>,
+    /// Positive bucket counts, absolute, in span order.
+    pub positive_buckets: Vec<f64>,
+    /// Negative bucket counts, absolute, in span order (increasing magnitude).
+    pub negative_buckets: Vec<f64>,
+}
+
+/// One bucket as Prometheus's query API lists it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bucket {
+    /// Which ends are inclusive, Prometheus's JSON code: 0 `(l, u]`,
+    /// 1 `[l, u)`, 2 `(l, u)`, 3 `[l, u]`.
+    pub boundaries: u8,
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+    /// Observations in the bucket.
+    pub count: f64,
+}
+
+/// Absolute bucket indexes of a span list, in order.
+pub fn span_indexes(spans: &[Span]) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut next = 0i32;
+    for (i, s) in spans.iter().enumerate() {
+        next = if i == 0 {
+            s.offset
+        } else {
+            next.saturating_add(s.offset)
+        };
+        for _ in 0..s.length {
+            out.push(next);
+            next = next.saturating_add(1);
+        }
+    }
+    out
+}
+
+impl FloatHistogram {
+    /// The non-empty buckets from most negative to most positive, with their
+    /// bounds, as Prometheus's query API lists them (the zero bucket, when it
+    /// has observations, between the negative and the positive ones).
+    pub fn buckets(&self) -> Vec<Bucket> {
+        let mut out = Vec::new();
+        let neg = span_indexes(&self.negative_spans);
+        for (idx, &count) in neg.iter().zip(&self.negative_buckets).rev() {
+            if count != 0.0 {
+                out.push(Bucket {
+                    boundaries: 1,
+                    lower: -bucket_bound(*idx, self.schema),
+                    upper: -bucket_bound(idx - 1, self.schema),
+                    count,
+                });
+            }
+        }
+        if self.zero_count != 0.0 {
+            out.push(Bucket {
+                boundaries: 3,
+                lower: -self.zero_threshold,
+                upper: self.zero_threshold,
+                count: self.zero_count,
+            });
+        }
+        let pos = span_indexes(&self.positive_spans);
+        for (idx, &count) in pos.iter().zip(&self.positive_buckets) {
+            if count != 0.0 {
+                out.push(Bucket {
+                    boundaries: 0,
+                    lower: bucket_bound(idx - 1, self.schema),
+                    upper: bucket_bound(*idx, self.schema),
+                    count,
+                });
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for FloatHistogram {
+    /// Prometheus's `FloatHistogram.String()` (what Prometheus 3's
+    /// `promtool tsdb dump` prints): `{count:N, sum:S, [l,u):c, …}` with
+    /// `%g` numbers, listing only non-empty buckets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{{count:{}, sum:{}",
+            format_go_g(self.count),
+            format_go_g(self.sum)
+        )?;
+        for b in self.buckets() {
+            let (open, close) = match b.boundaries {
+                0 => ('(', ']'),
+                1 => ('[', ')'),
+                2 => ('(', ')'),
+                _ => ('[', ']'),
+            };
+            write!(
+                f,
+                ", {open}{},{}{close}:{}",
+                format_go_g(b.lower),
+                format_go_g(b.upper),
+                format_go_g(b.count)
+            )?;
+        }
+        f.write_str("}")
+    }
+}
 
 /// Highest schema with a table (finest resolution Prometheus accepts).
 pub const MAX_SCHEMA: i32 = 8;
@@ -137,6 +307,45 @@ mod tests {
             let ours = f64::from_bits(*bits);
             assert!((ours - exact).abs() <= f64::EPSILON * 2.0, "schema {s}");
         }
+    }
+
+    #[test]
+    fn lists_buckets_and_prints_like_prometheus() {
+        let h = FloatHistogram {
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: 2.0,
+            count: 9.0,
+            sum: -1.5,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 2,
+            }],
+            negative_spans: vec![Span {
+                offset: 1,
+                length: 1,
+            }],
+            positive_buckets: vec![3.0, 0.0],
+            negative_buckets: vec![4.0],
+            ..Default::default()
+        };
+        assert_eq!(
+            h.to_string(),
+            "{count:9, sum:-1.5, [-2,-1):4, [-0.001,0.001]:2, (0.5,1]:3}"
+        );
+        assert_eq!(
+            span_indexes(&[
+                Span {
+                    offset: -2,
+                    length: 2
+                },
+                Span {
+                    offset: 3,
+                    length: 1
+                }
+            ]),
+            [-2, -1, 3]
+        );
     }
 
     #[test]

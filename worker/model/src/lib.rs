@@ -27,10 +27,13 @@ mod time;
 
 pub use duration::{DurationError, format_duration_ms, parse_duration_ms};
 pub use gofmt::{format_go_g, go_quote, labels_go_string};
-pub use histogram::{MAX_SCHEMA, MIN_SCHEMA, bucket_bound};
+pub use histogram::{
+    Bucket, CounterResetHint, FloatHistogram, MAX_SCHEMA, MIN_SCHEMA, Span, bucket_bound,
+    span_indexes,
+};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use selector::{MatchOp, Matcher, SelectorError, parse_selector};
-pub use storage::{Appendable, Appender, Sample, Series, Storage, StorageError};
+pub use storage::{Appendable, Appender, HistogramSample, Sample, Series, Storage, StorageError};
 pub use time::{TimeError, format_timestamp_secs, format_value, parse_time_ms};
 
 /// The bit pattern Prometheus writes as a staleness marker (`value.StaleNaN`).

@@ -4,6 +4,7 @@
 //! TSDB head and block readers will implement them next. Times are Unix
 //! milliseconds, as in Prometheus.
 
+use crate::histogram::FloatHistogram;
 use crate::labels::Labels;
 use crate::selector::Matcher;
 
@@ -16,13 +17,26 @@ pub struct Sample {
     pub v: f64,
 }
 
-/// A series and its samples in timestamp order.
+/// One native-histogram sample.
 #[derive(Clone, Debug, PartialEq)]
+pub struct HistogramSample {
+    /// Unix milliseconds.
+    pub t_ms: i64,
+    /// The histogram (its `sum` is the staleness marker for a stale sample).
+    pub h: FloatHistogram,
+}
+
+/// A series and its samples in timestamp order. A series may change type
+/// over time (a float metric replaced by a native histogram), so it holds
+/// both kinds, as Prometheus's matrix does; no timestamp appears in both.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
     /// The series' identity.
     pub labels: Labels,
-    /// Samples in increasing timestamp order, no duplicate timestamps.
+    /// Float samples in increasing timestamp order, no duplicate timestamps.
     pub samples: Vec<Sample>,
+    /// Histogram samples in increasing timestamp order, no duplicates.
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// Why storage refused or failed.

@@ -1,8 +1,9 @@
 //! One block: `meta.json`, `index`, `chunks/`, `tombstones`.
 
-use emberlens_model::{Labels, Matcher, Sample};
+use emberlens_model::{HistogramSample, Matcher, Sample, Series};
 
 use crate::chunkenc::Encoding;
+use crate::chunkenc::histogram::{FloatHistogramIter, HistogramIter};
 use crate::chunkenc::xor::XorIter;
 use crate::chunks::ChunkReader;
 use crate::error::TsdbError;
@@ -21,15 +22,6 @@ pub struct Block<S> {
     tombstones: Tombstones,
     /// Bytes of index + chunks + tombstones + meta.json, as Prometheus's `Block.Size()`.
     size_bytes: u64,
-}
-
-/// One series of a block with the samples selected from it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BlockSeries {
-    /// Labels.
-    pub labels: Labels,
-    /// Samples in time order, deleted ones removed.
-    pub samples: Vec<Sample>,
 }
 
 fn read_all<S: ByteSource>(path: &str, src: &S) -> Result<Vec<u8>, TsdbError> {
@@ -142,14 +134,15 @@ impl<S: ByteSource + Clone> Block<S> {
         &self.tombstones
     }
 
-    /// Series matching `matchers` with their samples in `[min_t, max_t]`,
-    /// sorted by labels; series with no sample left are dropped.
+    /// Series matching `matchers` with their samples (floats and native
+    /// histograms, deleted ones removed) in `[min_t, max_t]`, sorted by
+    /// labels; series with no sample left are dropped.
     pub fn select(
         &self,
         matchers: &[Matcher],
         min_t: i64,
         max_t: i64,
-    ) -> Result<Vec<BlockSeries>, TsdbError> {
+    ) -> Result<Vec<Series>, TsdbError> {
         if max_t < self.meta.min_time || min_t >= self.meta.max_time {
             return Ok(Vec::new());
         }
@@ -157,19 +150,19 @@ impl<S: ByteSource + Clone> Block<S> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let entry = self.index.series(id)?;
-            let mut samples = Vec::new();
+            let mut series = Series {
+                labels: entry.labels,
+                ..Series::default()
+            };
             for c in entry
                 .chunks
                 .iter()
                 .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
             {
-                self.decode_into(c, u64::from(id), min_t, max_t, &mut samples)?;
+                self.decode_into(c, u64::from(id), min_t, max_t, &mut series)?;
             }
-            if !samples.is_empty() {
-                out.push(BlockSeries {
-                    labels: entry.labels,
-                    samples,
-                });
+            if !series.samples.is_empty() || !series.histograms.is_empty() {
+                out.push(series);
             }
         }
         // Postings are in index order, which is label order for blocks
@@ -178,14 +171,15 @@ impl<S: ByteSource + Clone> Block<S> {
         Ok(out)
     }
 
-    /// Appends the samples of chunk `c` of series `series` within the range.
+    /// Appends the samples of chunk `c` of series `series` within the range
+    /// to `out` (floats or histograms, by the chunk's encoding).
     pub fn decode_into(
         &self,
         c: &ChunkMeta,
         series: u64,
         min_t: i64,
         max_t: i64,
-        out: &mut Vec<Sample>,
+        out: &mut Series,
     ) -> Result<(), TsdbError> {
         let raw = self.chunks.chunk(c.chunk_ref)?;
         // Built only on error: this runs once per chunk of every query.
@@ -198,6 +192,7 @@ impl<S: ByteSource + Clone> Block<S> {
             format!("{prefix}chunks/{:06}", (c.chunk_ref >> 32) + 1)
         };
         let deleted = self.tombstones.intervals(series);
+        let keep = |t: i64| t >= min_t && !deleted.iter().any(|&(a, b)| a <= t && t <= b);
         match raw.encoding {
             Encoding::Xor => {
                 let it = XorIter::new(&raw.data, raw.data_offset)
@@ -207,22 +202,45 @@ impl<S: ByteSource + Clone> Block<S> {
                     if t > max_t {
                         break;
                     }
-                    if t < min_t || deleted.iter().any(|&(a, b)| a <= t && t <= b) {
-                        continue;
+                    if keep(t) {
+                        out.samples.push(Sample { t_ms: t, v });
                     }
-                    out.push(Sample { t_ms: t, v });
                 }
                 Ok(())
             }
-            // Decoded by `chunkenc::histogram`, but this float API has no
-            // place for them; the PromQL engine's sample type will.
-            Encoding::Histogram => Err(TsdbError::Unsupported {
-                file: seg_path(),
-                what: format!(
-                    "chunk ref {:#x} holds native histograms, which float selection does not return yet",
-                    c.chunk_ref
-                ),
-            }),
+            Encoding::Histogram => {
+                let what = "histogram chunk";
+                let it = HistogramIter::new(&raw.data, raw.data_offset)
+                    .map_err(|e| TsdbError::corrupt(&seg_path(), what, e))?;
+                for s in it {
+                    let (t, h) = s.map_err(|e| TsdbError::corrupt(&seg_path(), what, e))?;
+                    if t > max_t {
+                        break;
+                    }
+                    if keep(t) {
+                        out.histograms.push(HistogramSample {
+                            t_ms: t,
+                            h: h.to_float(),
+                        });
+                    }
+                }
+                Ok(())
+            }
+            Encoding::FloatHistogram => {
+                let what = "float histogram chunk";
+                let it = FloatHistogramIter::new(&raw.data, raw.data_offset)
+                    .map_err(|e| TsdbError::corrupt(&seg_path(), what, e))?;
+                for s in it {
+                    let (t, h) = s.map_err(|e| TsdbError::corrupt(&seg_path(), what, e))?;
+                    if t > max_t {
+                        break;
+                    }
+                    if keep(t) {
+                        out.histograms.push(HistogramSample { t_ms: t, h });
+                    }
+                }
+                Ok(())
+            }
             other => Err(TsdbError::Unsupported {
                 file: seg_path(),
                 what: format!(

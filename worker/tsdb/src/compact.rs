@@ -4,6 +4,10 @@
 //! (tombstones) are dropped for good; the result's level is one more than the
 //! highest input level, its sources the union of the inputs' sources and its
 //! parents the inputs.
+//!
+//! Series holding native histograms are refused with
+//! [`CompactError::Unsupported`]: the writer writes XOR chunks only, and a
+//! compactor that silently dropped histogram samples would lose data.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +29,16 @@ pub enum CompactError {
     /// The output could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// The inputs hold data the writer cannot write yet.
+    #[error(
+        "block {block}: series {series} holds native histograms, which compaction does not write yet"
+    )]
+    Unsupported {
+        /// ULID of the input block.
+        block: String,
+        /// The series, in Prometheus text form.
+        series: String,
+    },
 }
 
 /// Compacts `blocks` into one block named `ulid`.
@@ -41,10 +55,16 @@ pub fn compact<S: ByteSource + Clone>(
     let mut parents = Vec::new();
     let mut level = 0;
     for b in &sorted {
+        let m = b.meta();
         for s in b.select(&[], i64::MIN, i64::MAX)? {
+            if !s.histograms.is_empty() {
+                return Err(CompactError::Unsupported {
+                    block: m.ulid.clone(),
+                    series: s.labels.to_string(),
+                });
+            }
             by_labels.entry(s.labels).or_default().push(s.samples);
         }
-        let m = b.meta();
         level = level.max(m.compaction.level);
         sources.extend(m.compaction.sources.iter().cloned());
         parents.push(BlockDesc {

@@ -85,45 +85,92 @@ impl<S: ByteSource + Clone> Db<S> {
         min_t: i64,
         max_t: i64,
     ) -> Result<Vec<Series>, TsdbError> {
-        let mut by_labels: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
+        let mut by_labels: BTreeMap<Labels, Vec<Series>> = BTreeMap::new();
         for b in &self.blocks {
             for s in b.select(matchers, min_t, max_t)? {
-                by_labels.entry(s.labels).or_default().push(s.samples);
+                by_labels.entry(s.labels.clone()).or_default().push(s);
             }
         }
-        Ok(by_labels
-            .into_iter()
-            .map(|(labels, parts)| Series {
-                labels,
-                samples: merge_samples(parts),
-            })
-            .collect())
+        Ok(by_labels.into_values().map(merge_series).collect())
     }
 }
 
-/// Merges per-block sample runs (each sorted) into one run; on equal
-/// timestamps the earlier run's sample wins.
-pub fn merge_samples(mut parts: Vec<Vec<Sample>>) -> Vec<Sample> {
+/// Merges one series' parts from several blocks (same labels, in block
+/// order): floats and histograms each by [`merge_samples`]'s rule, then a
+/// timestamp that has both a float and a histogram keeps the one from the
+/// earlier block, so no timestamp appears twice.
+pub fn merge_series(mut parts: Vec<Series>) -> Series {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let labels = parts.first().map(|s| s.labels.clone()).unwrap_or_default();
+    let mut floats = Vec::with_capacity(parts.len());
+    let mut hists = Vec::with_capacity(parts.len());
+    // Which block first holds each timestamp of each kind, for the
+    // float-versus-histogram tie-break.
+    let mut float_from: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut hist_from: BTreeMap<i64, usize> = BTreeMap::new();
+    let mixed = parts.iter().any(|p| !p.histograms.is_empty())
+        && parts.iter().any(|p| !p.samples.is_empty());
+    for (i, p) in parts.into_iter().enumerate() {
+        if mixed {
+            for s in &p.samples {
+                float_from.entry(s.t_ms).or_insert(i);
+            }
+            for h in &p.histograms {
+                hist_from.entry(h.t_ms).or_insert(i);
+            }
+        }
+        floats.push(p.samples);
+        hists.push(p.histograms);
+    }
+    let mut samples = merge_samples(floats);
+    let mut histograms = merge_runs(hists, |h| h.t_ms);
+    if mixed {
+        samples.retain(|s| {
+            hist_from
+                .get(&s.t_ms)
+                .is_none_or(|&h| float_from[&s.t_ms] < h)
+        });
+        histograms.retain(|h| {
+            float_from
+                .get(&h.t_ms)
+                .is_none_or(|&f| hist_from[&h.t_ms] < f)
+        });
+    }
+    Series {
+        labels,
+        samples,
+        histograms,
+    }
+}
+
+/// Merges sorted runs by `key`; on equal keys the earlier run's item wins.
+fn merge_runs<T>(mut parts: Vec<Vec<T>>, key: impl Fn(&T) -> i64) -> Vec<T> {
     if parts.len() == 1 {
         return parts.pop().unwrap_or_default();
     }
     // Fast path: runs that do not overlap concatenate.
     let disjoint = parts.windows(2).all(|w| match (w[0].last(), w[1].first()) {
-        (Some(a), Some(b)) => a.t_ms < b.t_ms,
+        (Some(a), Some(b)) => key(a) < key(b),
         _ => true,
     });
     if disjoint {
-        return parts.concat();
+        return parts.into_iter().flatten().collect();
     }
-    let mut all: Vec<(i64, usize, f64)> = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        all.extend(p.iter().map(|s| (s.t_ms, i, s.v)));
+    let mut all: Vec<(i64, usize, T)> = Vec::new();
+    for (i, p) in parts.into_iter().enumerate() {
+        all.extend(p.into_iter().map(|s| (key(&s), i, s)));
     }
     all.sort_by_key(|s| (s.0, s.1));
     all.dedup_by_key(|s| s.0);
-    all.into_iter()
-        .map(|(t_ms, _, v)| Sample { t_ms, v })
-        .collect()
+    all.into_iter().map(|(_, _, s)| s).collect()
+}
+
+/// Merges per-block sample runs (each sorted) into one run; on equal
+/// timestamps the earlier run's sample wins.
+pub fn merge_samples(parts: Vec<Vec<Sample>>) -> Vec<Sample> {
+    merge_runs(parts, |s| s.t_ms)
 }
 
 impl<S: ByteSource + Clone> Storage for Db<S> {

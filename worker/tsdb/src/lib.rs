@@ -31,7 +31,7 @@ pub mod testing;
 pub mod tombstones;
 pub mod writer;
 
-pub use block::{Block, BlockSeries};
+pub use block::Block;
 pub use db::Db;
 pub use error::{Corruption, SourceError, TsdbError};
 pub use meta::BlockMeta;

@@ -5,9 +5,8 @@
 //! bit: see `emberlens_model::bucket_bound`).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use emberlens_model::{MatchOp, Matcher, format_timestamp_secs, format_value};
+use emberlens_model::{FloatHistogram, MatchOp, Matcher, format_timestamp_secs, format_value};
 use emberlens_tsdb::chunkenc::Encoding;
-use emberlens_tsdb::chunkenc::histogram::{HistogramIter, IntHistogram};
 use emberlens_tsdb::postings::postings_for_matchers;
 use emberlens_tsdb::{Block, MemFileSet};
 use serde_json::Value;
@@ -44,7 +43,7 @@ fn close(ours: f64, theirs: &str) -> bool {
 }
 
 /// Our buckets against the API's `[boundaries, lower, upper, count]` list.
-fn check_buckets(h: &IntHistogram, want: &[Value], ctx: &str) {
+fn check_buckets(h: &FloatHistogram, want: &[Value], ctx: &str) {
     let ours = h.buckets();
     assert_eq!(ours.len(), want.len(), "{ctx}: {ours:?} vs {want:?}");
     for (b, w) in ours.iter().zip(want) {
@@ -58,47 +57,55 @@ fn check_buckets(h: &IntHistogram, want: &[Value], ctx: &str) {
             "{ctx}: {b:?} vs {w}"
         );
         assert_eq!(
-            b.count.to_string(),
+            format_value(b.count),
             w[3].as_str().unwrap(),
             "{ctx}: {b:?} vs {w}"
         );
     }
 }
 
+/// Every series of `metric` through `Block::select` (the path queries take)
+/// against Prometheus's answer; the raw chunks must be integer histograms.
 fn check(metric: &str, expected: &str) {
     let expected: Value = serde_json::from_str(expected).unwrap();
     let b = block();
     let m = Matcher::new("__name__", MatchOp::Equal, metric).unwrap();
-    let ids = postings_for_matchers(b.index(), &[m]).unwrap();
+    let ids = postings_for_matchers(b.index(), std::slice::from_ref(&m)).unwrap();
+    for id in &ids {
+        for c in &b.index().series(*id).unwrap().chunks {
+            assert_eq!(
+                b.chunks().chunk(c.chunk_ref).unwrap().encoding,
+                Encoding::Histogram
+            );
+        }
+    }
+    let selected = b.select(&[m], i64::MIN, i64::MAX).unwrap();
     let results = expected["data"]["result"].as_array().unwrap();
-    assert_eq!(ids.len(), results.len());
+    assert_eq!(selected.len(), results.len());
     let mut checked = 0;
-    for id in ids {
-        let entry = b.index().series(id).unwrap();
+    for series in selected {
+        assert!(
+            series.samples.is_empty(),
+            "{}: float samples",
+            series.labels
+        );
         let want = results
             .iter()
             .find(|r| {
-                entry
+                series
                     .labels
                     .iter()
                     .all(|l| r["metric"][&l.name] == l.value.as_str())
             })
-            .unwrap_or_else(|| panic!("{} not in the expected answer", entry.labels));
+            .unwrap_or_else(|| panic!("{} not in the expected answer", series.labels));
         let want = want["histograms"].as_array().unwrap();
-        let mut got = Vec::new();
-        for c in &entry.chunks {
-            let raw = b.chunks().chunk(c.chunk_ref).unwrap();
-            assert_eq!(raw.encoding, Encoding::Histogram);
-            for s in HistogramIter::new(&raw.data, raw.data_offset).unwrap() {
-                got.push(s.unwrap());
-            }
-        }
-        assert_eq!(got.len(), want.len(), "{}", entry.labels);
-        for ((t, h), w) in got.iter().zip(want) {
-            let ctx = format!("{} at {t}", entry.labels);
-            assert_eq!(format_timestamp_secs(*t), w[0].to_string(), "{ctx}");
+        assert_eq!(series.histograms.len(), want.len(), "{}", series.labels);
+        for (s, w) in series.histograms.iter().zip(want) {
+            let (t, h) = (s.t_ms, &s.h);
+            let ctx = format!("{} at {t}", series.labels);
+            assert_eq!(format_timestamp_secs(t), w[0].to_string(), "{ctx}");
             assert_eq!(
-                h.count.to_string(),
+                format_value(h.count),
                 w[1]["count"].as_str().unwrap(),
                 "{ctx}"
             );

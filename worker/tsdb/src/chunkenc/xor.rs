@@ -134,6 +134,33 @@ impl Default for XorWindow {
 }
 
 impl XorWindow {
+    /// Writes `v` XOR-encoded against `prev` (the inverse of [`XorWindow::read`]);
+    /// Prometheus caps the leading-zero count at 31 to fit 5 bits.
+    pub fn write(&mut self, w: &mut BitWriter, prev: f64, v: f64) {
+        let delta = v.to_bits() ^ prev.to_bits();
+        if delta == 0 {
+            w.bit(false);
+            return;
+        }
+        w.bit(true);
+        let leading = (delta.leading_zeros() as u8).min(31);
+        let trailing = delta.trailing_zeros() as u8;
+        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+            w.bit(false);
+            let n = 64 - u32::from(self.leading) - u32::from(self.trailing);
+            w.bits(delta >> self.trailing, n);
+            return;
+        }
+        self.leading = leading;
+        self.trailing = trailing;
+        w.bit(true);
+        w.bits(u64::from(leading), 5);
+        let sig = 64 - u32::from(leading) - u32::from(trailing);
+        // 64 significant bits do not fit in 6 bits; 0 stands for 64.
+        w.bits(u64::from(sig % 64), 6);
+        w.bits(delta >> trailing, sig);
+    }
+
     /// Reads the next value XOR-encoded against `prev`: `0` unchanged, `10` +
     /// the bits in the current window, `11` + 5 bits of leading zeros + 6 bits
     /// of length (0 meaning 64) + the bits.
@@ -204,8 +231,7 @@ pub struct XorEncoder {
     t: i64,
     v: f64,
     t_delta: u64,
-    leading: u8,
-    trailing: u8,
+    window: XorWindow,
 }
 
 impl Default for XorEncoder {
@@ -225,8 +251,7 @@ impl XorEncoder {
             t: 0,
             v: 0.0,
             t_delta: 0,
-            leading: 0xff,
-            trailing: 0,
+            window: XorWindow::default(),
         }
     }
 
@@ -295,31 +320,7 @@ impl XorEncoder {
     }
 
     fn write_value(&mut self, v: f64) {
-        let delta = v.to_bits() ^ self.v.to_bits();
-        if delta == 0 {
-            self.w.bit(false);
-            return;
-        }
-        self.w.bit(true);
-        let mut leading = delta.leading_zeros() as u8;
-        let trailing = delta.trailing_zeros() as u8;
-        if leading >= 32 {
-            leading = 31;
-        }
-        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
-            self.w.bit(false);
-            let n = 64 - u32::from(self.leading) - u32::from(self.trailing);
-            self.w.bits(delta >> self.trailing, n);
-            return;
-        }
-        self.leading = leading;
-        self.trailing = trailing;
-        self.w.bit(true);
-        self.w.bits(u64::from(leading), 5);
-        let sig = 64 - u32::from(leading) - u32::from(trailing);
-        // 64 significant bits do not fit in 6 bits; 0 stands for 64.
-        self.w.bits(u64::from(sig % 64), 6);
-        self.w.bits(delta >> trailing, sig);
+        self.window.write(&mut self.w, self.v, v);
     }
 
     /// The chunk's bytes (header and bit stream).
