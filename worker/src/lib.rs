@@ -17,4 +17,6 @@ pub mod source_server;
 #[cfg(target_arch = "wasm32")]
 pub mod blob;
 #[cfg(target_arch = "wasm32")]
+pub mod http_range;
+#[cfg(target_arch = "wasm32")]
 pub mod web;

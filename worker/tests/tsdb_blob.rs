@@ -6,6 +6,7 @@
 
 use emberlens_tsdb::{CountingFileSet, Db, FileSet};
 use emberlens_worker::blob::{OpenedSource, open_source};
+use emberlens_worker::http_range::{HttpRangeSource, UrlSource, open_url};
 use wasm_bindgen_test::*;
 use web_sys::Blob;
 
@@ -110,4 +111,51 @@ fn tar_blob_is_read_in_place() {
         panic!("not recognised as a tar")
     };
     check_selects(&fs);
+}
+
+/// A `.tar` snapshot by URL, read with HTTP range requests (a `blob:` URL
+/// here: Chromium answers ranges on those as a static host would). Opening
+/// and one selective query must fetch a small part of the archive.
+#[wasm_bindgen_test]
+fn tar_url_is_read_with_range_requests() {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in fixture() {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, format!("snapshot/{path}"), data)
+            .unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let url = web_sys::Url::create_object_url_with_blob(&blob(&tar)).unwrap();
+    let UrlSource::Tar(fs) = open_url(&url).unwrap() else {
+        panic!("not recognised as a tar")
+    };
+    check_selects(&fs);
+
+    // A fresh source for the lazy-read figure: open + one selective query.
+    let src = HttpRangeSource::open(&url).unwrap();
+    let fs = emberlens_tsdb::archive::TarFileSet::open("snapshot.tar", src.clone()).unwrap();
+    let db = Db::open(&fs).unwrap();
+    let m =
+        emberlens_model::parse_selector(r#"fx_requests_total{instance="host-07",method="DELETE"}"#)
+            .unwrap();
+    let series = db.select_series(&m, i64::MIN, i64::MAX).unwrap();
+    assert_eq!(series.len(), 1);
+    web_sys::console::log_1(
+        &format!(
+            "range requests: {} requests, {} of {} bytes fetched",
+            src.requests(),
+            src.bytes_fetched(),
+            tar.len()
+        )
+        .into(),
+    );
+    assert!(
+        src.bytes_fetched() < tar.len() as u64 / 2,
+        "fetched {} of {} bytes",
+        src.bytes_fetched(),
+        tar.len()
+    );
+    assert!(open_url("data:text/plain,hello").is_err());
 }
