@@ -86,7 +86,13 @@ pub struct FloatHistogram {
     pub positive_buckets: Vec<f64>,
     /// Negative bucket counts, absolute, in span order (increasing magnitude).
     pub negative_buckets: Vec<f64>,
+    /// Upper bounds of the custom buckets when `schema` is
+    /// [`CUSTOM_BUCKETS_SCHEMA`] (Prometheus 3's NHCB); empty otherwise.
+    pub custom_values: Vec<f64>,
 }
+
+/// The schema of histograms with custom bucket bounds (NHCB).
+pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
 
 /// One bucket as Prometheus's query API lists it.
 #[derive(Clone, Copy, Debug, PartialEq)]

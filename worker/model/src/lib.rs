@@ -28,8 +28,8 @@ mod time;
 pub use duration::{DurationError, format_duration_ms, parse_duration_ms};
 pub use gofmt::{format_go_g, go_quote, labels_go_string};
 pub use histogram::{
-    Bucket, CounterResetHint, FloatHistogram, MAX_SCHEMA, MIN_SCHEMA, Span, bucket_bound,
-    span_indexes,
+    Bucket, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, MAX_SCHEMA, MIN_SCHEMA, Span,
+    bucket_bound, span_indexes,
 };
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use selector::{MatchOp, Matcher, SelectorError, parse_selector};

@@ -86,6 +86,7 @@ impl IntHistogram {
                 .into_iter()
                 .map(|c| c as f64)
                 .collect(),
+            custom_values: Vec::new(),
         }
     }
 
@@ -419,6 +420,7 @@ impl<'a> FloatHistogramIter<'a> {
                 negative_spans: layout.negative.clone(),
                 positive_buckets: buckets[..layout.npos].to_vec(),
                 negative_buckets: buckets[layout.npos..].to_vec(),
+                custom_values: Vec::new(),
             },
         ))
     }
@@ -593,6 +595,7 @@ mod tests {
             }],
             positive_buckets: pos,
             negative_buckets: neg,
+            custom_values: Vec::new(),
         }
     }
 

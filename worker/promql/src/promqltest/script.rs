@@ -1,0 +1,1 @@
+//! Parses promqltest files (being written).
