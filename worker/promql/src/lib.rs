@@ -11,4 +11,12 @@
 //! grammar. The lexer and a precedence-climbing parser are a few hundred
 //! lines of our own.
 
+pub mod ast;
+pub mod error;
+pub mod functions;
+mod lexer;
+pub mod parser;
 pub mod promqltest;
+
+pub use error::{EvalError, ParseError};
+pub use parser::parse;
