@@ -130,38 +130,24 @@ impl FloatHistogram {
     /// The non-empty buckets from most negative to most positive, with their
     /// bounds, as Prometheus's query API lists them (the zero bucket, when it
     /// has observations, between the negative and the positive ones).
+    /// Custom-bucket histograms (schema −53) take their bounds from
+    /// `custom_values`: bucket `i` is `(custom_values[i-1], custom_values[i]]`,
+    /// the first `[-Inf, custom_values[0]]`, the last ends at `+Inf`.
     pub fn buckets(&self) -> Vec<Bucket> {
-        let mut out = Vec::new();
-        let neg = span_indexes(&self.negative_spans);
-        for (idx, &count) in neg.iter().zip(&self.negative_buckets).rev() {
-            if count != 0.0 {
-                out.push(Bucket {
-                    boundaries: 1,
-                    lower: -bucket_bound(*idx, self.schema),
-                    upper: -bucket_bound(idx - 1, self.schema),
-                    count,
-                });
-            }
-        }
+        let mut out: Vec<Bucket> = self
+            .side_buckets(false)
+            .into_iter()
+            .filter(|b| b.count != 0.0)
+            .collect();
+        out.reverse();
         if self.zero_count != 0.0 {
-            out.push(Bucket {
-                boundaries: 3,
-                lower: -self.zero_threshold,
-                upper: self.zero_threshold,
-                count: self.zero_count,
-            });
+            out.push(self.zero_bucket());
         }
-        let pos = span_indexes(&self.positive_spans);
-        for (idx, &count) in pos.iter().zip(&self.positive_buckets) {
-            if count != 0.0 {
-                out.push(Bucket {
-                    boundaries: 0,
-                    lower: bucket_bound(idx - 1, self.schema),
-                    upper: bucket_bound(*idx, self.schema),
-                    count,
-                });
-            }
-        }
+        out.extend(
+            self.side_buckets(true)
+                .into_iter()
+                .filter(|b| b.count != 0.0),
+        );
         out
     }
 }
