@@ -75,6 +75,28 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// A copy without the labels named in `names`.
+    pub fn without<S: AsRef<str>>(&self, names: &[S]) -> Labels {
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| !names.iter().any(|n| n.as_ref() == l.name))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// A copy with only the labels named in `names`.
+    pub fn keep<S: AsRef<str>>(&self, names: &[S]) -> Labels {
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| names.iter().any(|n| n.as_ref() == l.name))
+                .cloned()
+                .collect(),
+        )
+    }
+
     /// A copy with `name` set to `value` (removed when `value` is empty).
     pub fn with(&self, name: &str, value: &str) -> Labels {
         let mut v = self.0.clone();

@@ -11,12 +11,21 @@
 //! grammar. The lexer and a precedence-climbing parser are a few hundred
 //! lines of our own.
 
+mod aggregate;
 pub mod ast;
+mod binary;
+pub mod engine;
 pub mod error;
+pub mod format;
+mod funcs;
 pub mod functions;
+pub mod hash;
+mod histfuncs;
 mod lexer;
 pub mod parser;
 pub mod promqltest;
+pub mod value;
 
+pub use engine::{EngineOpts, QueryResult, instant_query, range_query};
 pub use error::{EvalError, ParseError};
 pub use parser::parse;

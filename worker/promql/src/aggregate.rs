@@ -1,0 +1,466 @@
+//! Aggregation operators, as Prometheus 3's `aggregation`,
+//! `aggregationK` and `aggregationCountValues`.
+//!
+//! Edge cases, as Prometheus: `sum` and `avg` use Kahan–Neumaier summation
+//! (`avg` switches to an incremental mean when the running sum would
+//! overflow); a group mixing floats and histograms yields nothing and a
+//! warning for `sum`/`avg`; `min`/`max`/`stddev`/`stdvar`/`quantile`/
+//! `topk`/`bottomk` ignore histograms with an info; `without` always drops
+//! `__name__`; `topk`/`bottomk`/`limitk` keep the samples' own labels.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use emberlens_model::{FloatHistogram, Labels, Storage};
+
+use crate::ast::{AggOp, AggregateExpr};
+use crate::engine::{Evaluator, IValue};
+use crate::error::EvalError;
+use crate::format::format_float_f;
+use crate::value::Sample;
+
+/// Kahan–Neumaier step: adds `inc` to `sum` with compensation `c`.
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Prometheus's `quantile`: linear interpolation between closest ranks.
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+#[derive(Default)]
+struct Group {
+    labels: Labels,
+    count: f64,
+    has_float: bool,
+    has_hist: bool,
+    f: f64,
+    c: f64,
+    mean: f64,
+    incremental: bool,
+    h: Option<FloatHistogram>,
+    values: Vec<f64>,
+    hist_error: bool,
+}
+
+fn group_key(metric: &Labels, a: &AggregateExpr) -> Labels {
+    if a.without {
+        let mut names: Vec<&str> = a.grouping.iter().map(String::as_str).collect();
+        names.push("__name__");
+        metric.without(&names)
+    } else {
+        metric.keep(&a.grouping)
+    }
+}
+
+pub(crate) fn eval_aggregate<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    a: &AggregateExpr,
+    t: i64,
+) -> Result<IValue, EvalError> {
+    let param = match &a.param {
+        Some(p) => Some(ev.eval(p, t)?),
+        None => None,
+    };
+    let input = ev.eval_vector(&a.expr, t)?;
+    let out = match a.op {
+        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
+            let p = match param {
+                Some(IValue::Scalar(v)) => v,
+                _ => {
+                    return Err(EvalError::Execution(
+                        "aggregation parameter must be a scalar".into(),
+                    ));
+                }
+            };
+            aggregate_k(ev, a, input, p)?
+        }
+        AggOp::CountValues => {
+            let label = match param {
+                Some(IValue::String(s)) => s,
+                _ => {
+                    return Err(EvalError::Execution(
+                        "count_values parameter must be a string".into(),
+                    ));
+                }
+            };
+            count_values(a, input, &label, t)?
+        }
+        _ => {
+            let p = match param {
+                Some(IValue::Scalar(v)) => Some(v),
+                _ => None,
+            };
+            aggregate(ev, a, input, p, t)?
+        }
+    };
+    Ok(IValue::Vector(out))
+}
+
+fn aggregate<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    a: &AggregateExpr,
+    input: Vec<Sample>,
+    param: Option<f64>,
+    t: i64,
+) -> Result<Vec<Sample>, EvalError> {
+    let mut order: Vec<Labels> = Vec::new();
+    let mut groups: HashMap<Labels, Group> = HashMap::new();
+    let op_name = a.op.as_str();
+    let mut ignored_hist = false;
+    for s in input {
+        let key = group_key(&s.metric, a);
+        let g = groups.entry(key.clone()).or_insert_with(|| {
+            order.push(key.clone());
+            Group {
+                labels: key,
+                ..Group::default()
+            }
+        });
+        g.count += 1.0;
+        match a.op {
+            AggOp::Sum | AggOp::Avg => {
+                if let Some(h) = &s.h {
+                    g.has_hist = true;
+                    match g.h.take() {
+                        None => g.h = Some((**h).clone()),
+                        Some(acc) => match acc.add(h) {
+                            Ok(sum) => g.h = Some(sum),
+                            Err(e) => {
+                                g.hist_error = true;
+                                ev.ann.warn(ev.src, a.expr.pos(), e.to_string());
+                            }
+                        },
+                    }
+                } else {
+                    g.has_float = true;
+                    if a.op == AggOp::Sum {
+                        (g.f, g.c) = kahan_inc(s.f, g.f, g.c);
+                    } else {
+                        let n = g.values.len() as f64 + 1.0;
+                        g.values.push(0.0);
+                        if !g.incremental {
+                            let (nv, nc) = kahan_inc(s.f, g.f, g.c);
+                            if !nv.is_infinite() {
+                                (g.f, g.c) = (nv, nc);
+                                continue;
+                            }
+                            g.incremental = true;
+                            g.mean = g.f / (n - 1.0);
+                            g.c /= n - 1.0;
+                        }
+                        let q = (n - 1.0) / n;
+                        (g.mean, g.c) = kahan_inc(s.f / n, q * g.mean, q * g.c);
+                    }
+                }
+            }
+            AggOp::Count | AggOp::Group => {}
+            AggOp::Min | AggOp::Max => {
+                if s.h.is_some() {
+                    ignored_hist = true;
+                    g.count -= 1.0;
+                    continue;
+                }
+                if !g.has_float {
+                    g.has_float = true;
+                    g.f = s.f;
+                } else if a.op == AggOp::Max {
+                    if g.f < s.f || g.f.is_nan() {
+                        g.f = s.f;
+                    }
+                } else if g.f > s.f || g.f.is_nan() {
+                    g.f = s.f;
+                }
+            }
+            AggOp::Stddev | AggOp::Stdvar => {
+                if s.h.is_some() {
+                    ignored_hist = true;
+                    g.count -= 1.0;
+                    continue;
+                }
+                g.has_float = true;
+                let n = g.count;
+                let delta = s.f - g.mean;
+                g.mean += delta / n;
+                g.f += delta * (s.f - g.mean);
+            }
+            AggOp::Quantile => {
+                if s.h.is_some() {
+                    ignored_hist = true;
+                    g.count -= 1.0;
+                    continue;
+                }
+                g.has_float = true;
+                g.values.push(s.f);
+            }
+            _ => {}
+        }
+    }
+    if ignored_hist {
+        ev.ann.info(
+            ev.src,
+            a.pos,
+            format!("ignored histogram in {op_name} aggregation"),
+        );
+    }
+    if a.op == AggOp::Quantile
+        && let Some(q) = param
+        && !order.is_empty()
+        && !(0.0..=1.0).contains(&q)
+    {
+        ev.ann.warn(
+            ev.src,
+            a.param.as_ref().map(|p| p.pos()).unwrap_or(a.pos),
+            format!("quantile value should be between 0 and 1, got {q}"),
+        );
+    }
+    let mut out = Vec::with_capacity(order.len());
+    for key in order {
+        let Some(mut g) = groups.remove(&key) else {
+            continue;
+        };
+        let (f, h) = match a.op {
+            AggOp::Sum | AggOp::Avg => {
+                if g.has_float && g.has_hist {
+                    ev.ann.warn(
+                        ev.src,
+                        a.pos,
+                        format!(
+                            "encountered a mix of histograms and floats for {op_name} aggregation"
+                        ),
+                    );
+                    continue;
+                }
+                if g.has_hist {
+                    if g.hist_error {
+                        continue;
+                    }
+                    let Some(h) = g.h.take() else { continue };
+                    let h = if a.op == AggOp::Avg {
+                        h.div(g.count)
+                    } else {
+                        h
+                    };
+                    (0.0, Some(Arc::new(h)))
+                } else if a.op == AggOp::Sum {
+                    (g.f + g.c, None)
+                } else if g.incremental {
+                    (g.mean + g.c, None)
+                } else {
+                    ((g.f + g.c) / g.count, None)
+                }
+            }
+            AggOp::Count => (g.count, None),
+            AggOp::Group => (1.0, None),
+            AggOp::Min | AggOp::Max => {
+                if !g.has_float {
+                    continue;
+                }
+                (g.f, None)
+            }
+            AggOp::Stddev | AggOp::Stdvar => {
+                if !g.has_float {
+                    continue;
+                }
+                let var = g.f / g.count;
+                (
+                    if a.op == AggOp::Stddev {
+                        var.sqrt()
+                    } else {
+                        var
+                    },
+                    None,
+                )
+            }
+            AggOp::Quantile => {
+                if !g.has_float {
+                    continue;
+                }
+                (quantile(param.unwrap_or(f64::NAN), &mut g.values), None)
+            }
+            _ => continue,
+        };
+        out.push(Sample {
+            metric: g.labels,
+            t,
+            f,
+            h,
+            drop_name: false,
+        });
+    }
+    Ok(out)
+}
+
+fn count_values(
+    a: &AggregateExpr,
+    input: Vec<Sample>,
+    label: &str,
+    t: i64,
+) -> Result<Vec<Sample>, EvalError> {
+    if !is_valid_label_name(label) {
+        return Err(EvalError::Execution(format!(
+            "invalid label name {label:?}"
+        )));
+    }
+    let mut order: Vec<Labels> = Vec::new();
+    let mut counts: HashMap<Labels, f64> = HashMap::new();
+    for s in input {
+        let value = match &s.h {
+            Some(h) => h.to_string(),
+            None => format_float_f(s.f),
+        };
+        let key = group_key(&s.metric, a).with(label, &value);
+        let n = counts.entry(key.clone()).or_insert_with(|| {
+            order.push(key.clone());
+            0.0
+        });
+        *n += 1.0;
+    }
+    Ok(order
+        .into_iter()
+        .map(|k| {
+            let f = counts.get(&k).copied().unwrap_or(0.0);
+            Sample {
+                metric: k,
+                t,
+                f,
+                h: None,
+                drop_name: false,
+            }
+        })
+        .collect())
+}
+
+/// Prometheus 3 label names: any non-empty UTF-8 string.
+pub(crate) fn is_valid_label_name(s: &str) -> bool {
+    !s.is_empty()
+}
+
+fn aggregate_k<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    a: &AggregateExpr,
+    input: Vec<Sample>,
+    p: f64,
+) -> Result<Vec<Sample>, EvalError> {
+    if a.op == AggOp::LimitRatio {
+        if p.is_nan() {
+            return Err(EvalError::Execution("Ratio value is NaN".into()));
+        }
+        let mut r = p;
+        if !(-1.0..=1.0).contains(&r) {
+            ev.ann.warn(
+                ev.src,
+                a.param.as_ref().map(|p| p.pos()).unwrap_or(a.pos),
+                format!(
+                    "ratio value should be between -1 and 1, got {r}, capping to {}",
+                    r.clamp(-1.0, 1.0)
+                ),
+            );
+            r = r.clamp(-1.0, 1.0);
+        }
+        return Ok(input
+            .into_iter()
+            .filter(|s| ratio_selects(&s.metric, r))
+            .collect());
+    }
+    if p.is_nan() {
+        return Err(EvalError::Execution("Parameter value is NaN".into()));
+    }
+    if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&p) {
+        return Err(EvalError::Execution(format!(
+            "Scalar value {p} overflows int64"
+        )));
+    }
+    let k = p as i64;
+    if k < 1 {
+        return Ok(Vec::new());
+    }
+    let k = k as usize;
+    let mut order: Vec<Labels> = Vec::new();
+    let mut groups: HashMap<Labels, Vec<Sample>> = HashMap::new();
+    let mut ignored_hist = false;
+    for s in input {
+        if s.h.is_some() && a.op != AggOp::Limitk {
+            ignored_hist = true;
+            continue;
+        }
+        let key = group_key(&s.metric, a);
+        groups
+            .entry(key.clone())
+            .or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            })
+            .push(s);
+    }
+    if ignored_hist {
+        ev.ann.info(
+            ev.src,
+            a.pos,
+            format!("ignored histogram in {} aggregation", a.op.as_str()),
+        );
+    }
+    let mut out = Vec::new();
+    for key in order {
+        let Some(mut v) = groups.remove(&key) else {
+            continue;
+        };
+        match a.op {
+            AggOp::Limitk => v.truncate(k),
+            AggOp::Topk => {
+                // NaN sorts last for topk; stable, so ties keep input order.
+                v.sort_by(|x, y| match (x.f.is_nan(), y.f.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ => y.f.total_cmp(&x.f),
+                });
+                v.truncate(k);
+            }
+            _ => {
+                v.sort_by(|x, y| match (x.f.is_nan(), y.f.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ => x.f.total_cmp(&y.f),
+                });
+                v.truncate(k);
+            }
+        }
+        out.extend(v);
+    }
+    Ok(out)
+}
+
+/// Whether `limit_ratio(r, …)` keeps a series: its label hash, as a
+/// fraction of the hash space, is below `r` (or, for negative `r`, at or
+/// above `1 + r`), so `limit_ratio(r)` and `limit_ratio(r - 1)` split a
+/// vector in two.
+fn ratio_selects(l: &Labels, r: f64) -> bool {
+    let frac = crate::hash::labels_hash(l) as f64 / u64::MAX as f64;
+    if r >= 0.0 { frac < r } else { frac >= 1.0 + r }
+}

@@ -1,0 +1,714 @@
+//! The evaluator: instant and range queries over a [`Storage`].
+//!
+//! Design: a range query evaluates the expression at every step and
+//! assembles the per-step vectors into series, which is Prometheus's
+//! semantics by definition (its `rangeEval` is an optimisation of exactly
+//! that). What would make this slow is avoided: every selector's data is
+//! selected from storage once per query, for the whole time span the query
+//! needs (computed up front from offsets, ranges, `@` and enclosing
+//! subqueries, as Prometheus's `FindMinMaxTime`), and a subquery's inner
+//! results are cached by absolute timestamp (subquery steps are aligned to
+//! multiples of the step, so consecutive outer steps share them).
+//!
+//! Edge cases, as Prometheus: the lookback window is `(t - lookback, t]`,
+//! range windows are `(t - range, t]` (left-open, Prometheus 3); a staleness
+//! marker ends a series for instant selection and is dropped from ranges;
+//! `__name__` is removed at the end of the query from samples marked
+//! `drop_name`; two result series with the same labels are an error.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use emberlens_model::{FloatHistogram, Labels, Matcher, Storage, is_stale_nan};
+
+use crate::ast::*;
+use crate::error::EvalError;
+use crate::parser::parse;
+use crate::value::{Annotations, FPoint, HPoint, Sample, Series, Value};
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineOpts {
+    /// How far back an instant selector looks for a sample (5 m).
+    pub lookback_ms: i64,
+    /// Most samples a query may hold at once (Prometheus's `--query.max-samples`).
+    pub max_samples: usize,
+    /// Subquery step when none is given (Prometheus: the global evaluation interval, 1 m).
+    pub default_subquery_step_ms: i64,
+}
+
+impl Default for EngineOpts {
+    fn default() -> Self {
+        EngineOpts {
+            lookback_ms: 300_000,
+            max_samples: 50_000_000,
+            default_subquery_step_ms: 60_000,
+        }
+    }
+}
+
+/// A query's result and its annotations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResult {
+    /// The value.
+    pub value: Value,
+    /// Warnings and infos.
+    pub annotations: Annotations,
+}
+
+/// Evaluates `src` at `t_ms`.
+pub fn instant_query<S: Storage>(
+    storage: &S,
+    opts: &EngineOpts,
+    src: &str,
+    t_ms: i64,
+) -> Result<QueryResult, EvalError> {
+    let expr = parse(src).map_err(|e| EvalError::Parse(e.render(src)))?;
+    instant_query_expr(storage, opts, src, &expr, t_ms)
+}
+
+/// Evaluates a parsed expression at `t_ms` (`src` is quoted in annotations).
+pub fn instant_query_expr<S: Storage>(
+    storage: &S,
+    opts: &EngineOpts,
+    src: &str,
+    expr: &Expr,
+    t_ms: i64,
+) -> Result<QueryResult, EvalError> {
+    let mut ev = Evaluator::new(storage, opts, src, t_ms, t_ms, 0);
+    ev.preload(expr)?;
+    let v = ev.eval(expr, t_ms)?;
+    let value = match v {
+        IValue::Scalar(v) => Value::Scalar { t: t_ms, v },
+        IValue::String(s) => Value::String { t: t_ms, s },
+        IValue::Vector(vec) => Value::Vector(finish_vector(vec, t_ms)?),
+        IValue::Matrix(m) => Value::Matrix(finish_matrix(m)?),
+    };
+    Ok(QueryResult {
+        value,
+        annotations: ev.ann,
+    })
+}
+
+/// Evaluates `src` from `start_ms` to `end_ms` every `step_ms`.
+pub fn range_query<S: Storage>(
+    storage: &S,
+    opts: &EngineOpts,
+    src: &str,
+    start_ms: i64,
+    end_ms: i64,
+    step_ms: i64,
+) -> Result<QueryResult, EvalError> {
+    let expr = parse(src).map_err(|e| EvalError::Parse(e.render(src)))?;
+    range_query_expr(storage, opts, src, &expr, start_ms, end_ms, step_ms)
+}
+
+/// Evaluates a parsed expression as a range query.
+pub fn range_query_expr<S: Storage>(
+    storage: &S,
+    opts: &EngineOpts,
+    src: &str,
+    expr: &Expr,
+    start_ms: i64,
+    end_ms: i64,
+    step_ms: i64,
+) -> Result<QueryResult, EvalError> {
+    if step_ms <= 0 {
+        return Err(EvalError::Execution(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer"
+                .into(),
+        ));
+    }
+    if end_ms < start_ms {
+        return Err(EvalError::Execution(
+            "end timestamp must not be before start time".into(),
+        ));
+    }
+    match expr.value_type() {
+        ValueType::Scalar | ValueType::Vector => {}
+        t => {
+            return Err(EvalError::Execution(format!(
+                "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                t.name()
+            )));
+        }
+    }
+    let mut ev = Evaluator::new(storage, opts, src, start_ms, end_ms, step_ms);
+    ev.preload(expr)?;
+    let mut out: HashMap<Labels, Series> = HashMap::new();
+    let mut t = start_ms;
+    while t <= end_ms {
+        match ev.eval(expr, t)? {
+            IValue::Scalar(v) => out
+                .entry(Labels::default())
+                .or_default()
+                .floats
+                .push(FPoint { t, f: v }),
+            IValue::Vector(vec) => {
+                for s in vec {
+                    let e = out.entry(s.metric.clone()).or_insert_with(|| Series {
+                        metric: s.metric.clone(),
+                        ..Series::default()
+                    });
+                    e.drop_name |= s.drop_name;
+                    match s.h {
+                        Some(h) => e.hists.push(HPoint { t, h }),
+                        None => e.floats.push(FPoint { t, f: s.f }),
+                    }
+                }
+            }
+            _ => {
+                return Err(EvalError::Execution(
+                    "range query expression did not evaluate to a vector".into(),
+                ));
+            }
+        }
+        t += step_ms;
+    }
+    let series: Vec<Series> = out.into_values().collect();
+    Ok(QueryResult {
+        value: Value::Matrix(finish_matrix(series)?),
+        annotations: ev.ann,
+    })
+}
+
+/// Removes `__name__` where marked, stamps samples with the evaluation
+/// time, checks for duplicate label sets.
+fn finish_vector(mut v: Vec<Sample>, t: i64) -> Result<Vec<Sample>, EvalError> {
+    for s in &mut v {
+        s.t = t;
+        if s.drop_name {
+            s.metric = s.metric.without(&["__name__"]);
+            s.drop_name = false;
+        }
+    }
+    let mut seen: Vec<&Labels> = v.iter().map(|s| &s.metric).collect();
+    seen.sort();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
+        return Err(EvalError::Execution(
+            "vector cannot contain metrics with the same labelset".into(),
+        ));
+    }
+    Ok(v)
+}
+
+fn finish_matrix(mut m: Vec<Series>) -> Result<Vec<Series>, EvalError> {
+    for s in &mut m {
+        if s.drop_name {
+            s.metric = s.metric.without(&["__name__"]);
+            s.drop_name = false;
+        }
+    }
+    m.sort_by(|a, b| a.metric.cmp(&b.metric));
+    if m.windows(2).any(|w| w[0].metric == w[1].metric) {
+        return Err(EvalError::Execution(
+            "vector cannot contain metrics with the same labelset".into(),
+        ));
+    }
+    Ok(m)
+}
+
+/// A value at one evaluation step.
+#[derive(Clone, Debug)]
+pub(crate) enum IValue {
+    Scalar(f64),
+    String(String),
+    Vector(Vec<Sample>),
+    Matrix(Vec<Series>),
+}
+
+/// A selector's data, loaded once per query.
+pub(crate) struct SeriesData {
+    pub labels: Labels,
+    pub floats: Vec<FPoint>,
+    pub hists: Vec<HPoint>,
+}
+
+pub(crate) struct Evaluator<'a, S> {
+    storage: &'a S,
+    pub opts: &'a EngineOpts,
+    pub src: &'a str,
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    data: HashMap<usize, Arc<Vec<SeriesData>>>,
+    sub_cache: HashMap<(usize, i64), IValue>,
+    pub ann: Annotations,
+}
+
+fn key<T>(x: &T) -> usize {
+    x as *const T as usize
+}
+
+impl<'a, S: Storage> Evaluator<'a, S> {
+    fn new(
+        storage: &'a S,
+        opts: &'a EngineOpts,
+        src: &'a str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Self {
+        Evaluator {
+            storage,
+            opts,
+            src,
+            start,
+            end,
+            step,
+            data: HashMap::new(),
+            sub_cache: HashMap::new(),
+            ann: Annotations::default(),
+        }
+    }
+
+    /// Resolves a duration expression to milliseconds.
+    pub fn duration_ms(&self, d: &DurationExpr) -> Result<i64, EvalError> {
+        let secs = self.duration_secs(d)?;
+        let ms = (secs * 1000.0).round();
+        if !ms.is_finite() || ms.abs() > 9.2e18 {
+            return Err(EvalError::Execution(format!(
+                "duration out of range: {secs}s"
+            )));
+        }
+        Ok(ms as i64)
+    }
+
+    fn duration_secs(&self, d: &DurationExpr) -> Result<f64, EvalError> {
+        Ok(match d {
+            DurationExpr::Number(v) => *v,
+            DurationExpr::Step => self.step as f64 / 1000.0,
+            DurationExpr::Range => (self.end - self.start) as f64 / 1000.0,
+            DurationExpr::MinOf(a, b) => self.duration_secs(a)?.min(self.duration_secs(b)?),
+            DurationExpr::MaxOf(a, b) => self.duration_secs(a)?.max(self.duration_secs(b)?),
+            DurationExpr::Neg(a) => -self.duration_secs(a)?,
+            DurationExpr::Binary(op, a, b) => {
+                let (x, y) = (self.duration_secs(a)?, self.duration_secs(b)?);
+                match op {
+                    BinOp::Add => x + y,
+                    BinOp::Sub => x - y,
+                    BinOp::Mul => x * y,
+                    BinOp::Div => {
+                        if y == 0.0 {
+                            return Err(EvalError::Execution(
+                                "division by zero in duration expression".into(),
+                            ));
+                        }
+                        x / y
+                    }
+                    BinOp::Mod => {
+                        if y == 0.0 {
+                            return Err(EvalError::Execution(
+                                "modulo by zero in duration expression".into(),
+                            ));
+                        }
+                        x % y
+                    }
+                    BinOp::Pow => x.powf(y),
+                    _ => return Err(EvalError::Execution("invalid duration expression".into())),
+                }
+            }
+        })
+    }
+
+    fn at_ms(&self, at: AtModifier) -> i64 {
+        match at {
+            AtModifier::Timestamp(t) => t,
+            AtModifier::Start => self.start,
+            AtModifier::End => self.end,
+        }
+    }
+
+    /// Selects every selector's data for the whole span the query needs.
+    fn preload(&mut self, e: &Expr) -> Result<(), EvalError> {
+        self.preload_in(e, None, 0, 0)
+    }
+
+    /// `at`: an enclosing subquery's `@`; `sub_off`/`sub_range`: the sums of
+    /// enclosing subqueries' offsets and ranges.
+    fn preload_in(
+        &mut self,
+        e: &Expr,
+        at: Option<i64>,
+        sub_off: i64,
+        sub_range: i64,
+    ) -> Result<(), EvalError> {
+        match e {
+            Expr::Number { .. } | Expr::String { .. } => Ok(()),
+            Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => {
+                self.preload_in(expr, at, sub_off, sub_range)
+            }
+            Expr::Selector(vs) => self.load(vs, at, sub_off, sub_range, self.opts.lookback_ms),
+            Expr::Matrix(m) => {
+                let r = self.duration_ms(&m.range)?;
+                self.load(&m.vs, at, sub_off, sub_range, r)
+            }
+            Expr::Subquery(sq) => {
+                let off = sq
+                    .offset
+                    .as_ref()
+                    .map(|d| self.duration_ms(d))
+                    .transpose()?
+                    .unwrap_or(0);
+                let r = self.duration_ms(&sq.range)?;
+                let at = sq.at.map(|a| self.at_ms(a)).or(at);
+                let step = sq
+                    .step
+                    .as_ref()
+                    .map(|d| self.duration_ms(d))
+                    .transpose()?
+                    .unwrap_or(self.opts.default_subquery_step_ms);
+                self.preload_in(&sq.expr, at, sub_off + off, sub_range + r + step)
+            }
+            Expr::Binary(b) => {
+                self.preload_in(&b.lhs, at, sub_off, sub_range)?;
+                self.preload_in(&b.rhs, at, sub_off, sub_range)
+            }
+            Expr::Call(c) => {
+                for a in &c.args {
+                    self.preload_in(a, at, sub_off, sub_range)?;
+                }
+                Ok(())
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.preload_in(p, at, sub_off, sub_range)?;
+                }
+                self.preload_in(&a.expr, at, sub_off, sub_range)
+            }
+        }
+    }
+
+    fn load(
+        &mut self,
+        vs: &VectorSelector,
+        at: Option<i64>,
+        sub_off: i64,
+        sub_range: i64,
+        range: i64,
+    ) -> Result<(), EvalError> {
+        let off = vs
+            .offset
+            .as_ref()
+            .map(|d| self.duration_ms(d))
+            .transpose()?
+            .unwrap_or(0);
+        let (s, e) = match vs.at.map(|a| self.at_ms(a)).or(at) {
+            Some(t) => (t, t),
+            None => (self.start, self.end),
+        };
+        let mint = s
+            .saturating_sub(sub_off)
+            .saturating_sub(sub_range)
+            .saturating_sub(off)
+            .saturating_sub(range);
+        let maxt = e.saturating_sub(sub_off).saturating_sub(off);
+        let k = key(vs);
+        let (mint, maxt) = match self.data.get(&k) {
+            // Selected before from another path through the tree (never: one
+            // node, one path); widen if it happens.
+            Some(_) => (i64::MIN, i64::MAX),
+            None => (mint, maxt),
+        };
+        let series = self
+            .storage
+            .select(&vs.matchers, mint, maxt)
+            .map_err(|e| EvalError::Storage(e.to_string()))?;
+        let data = series
+            .into_iter()
+            .map(|s| SeriesData {
+                labels: s.labels,
+                floats: s
+                    .samples
+                    .into_iter()
+                    .map(|p| FPoint { t: p.t_ms, f: p.v })
+                    .collect(),
+                hists: s
+                    .histograms
+                    .into_iter()
+                    .map(|p| HPoint {
+                        t: p.t_ms,
+                        h: Arc::new(p.h),
+                    })
+                    .collect(),
+            })
+            .collect();
+        self.data.insert(k, Arc::new(data));
+        Ok(())
+    }
+
+    fn selector_data(&mut self, vs: &VectorSelector) -> Result<Arc<Vec<SeriesData>>, EvalError> {
+        if let Some(d) = self.data.get(&key(vs)) {
+            return Ok(d.clone());
+        }
+        // Not preloaded (an expression built after preload): load everything.
+        let series = self
+            .storage
+            .select(&vs.matchers, i64::MIN, i64::MAX)
+            .map_err(|e| EvalError::Storage(e.to_string()))?;
+        let data: Vec<SeriesData> = series
+            .into_iter()
+            .map(|s| SeriesData {
+                labels: s.labels,
+                floats: s
+                    .samples
+                    .into_iter()
+                    .map(|p| FPoint { t: p.t_ms, f: p.v })
+                    .collect(),
+                hists: s
+                    .histograms
+                    .into_iter()
+                    .map(|p| HPoint {
+                        t: p.t_ms,
+                        h: Arc::new(p.h),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let d = Arc::new(data);
+        self.data.insert(key(vs), d.clone());
+        Ok(d)
+    }
+
+    /// Evaluates `e` at time `t`.
+    pub fn eval(&mut self, e: &Expr, t: i64) -> Result<IValue, EvalError> {
+        match e {
+            Expr::Number { val, .. } => Ok(IValue::Scalar(*val)),
+            Expr::String { val, .. } => Ok(IValue::String(val.clone())),
+            Expr::Paren { expr, .. } => self.eval(expr, t),
+            Expr::Unary { neg, expr, .. } => {
+                let v = self.eval(expr, t)?;
+                if !neg {
+                    return Ok(v);
+                }
+                Ok(match v {
+                    IValue::Scalar(v) => IValue::Scalar(-v),
+                    IValue::Vector(mut vec) => {
+                        for s in &mut vec {
+                            s.f = -s.f;
+                            if let Some(h) = &s.h {
+                                s.h = Some(Arc::new(h.mul(-1.0)));
+                            }
+                            s.drop_name = true;
+                        }
+                        IValue::Vector(vec)
+                    }
+                    other => other,
+                })
+            }
+            Expr::Selector(vs) => Ok(IValue::Vector(self.eval_selector(vs, t)?)),
+            Expr::Matrix(m) => Ok(IValue::Matrix(self.eval_matrix(m, t)?)),
+            Expr::Subquery(sq) => Ok(IValue::Matrix(self.eval_subquery(sq, t)?)),
+            Expr::Binary(b) => crate::binary::eval_binary(self, b, t),
+            Expr::Call(c) => crate::funcs::eval_call(self, c, t),
+            Expr::Aggregate(a) => crate::aggregate::eval_aggregate(self, a, t),
+        }
+    }
+
+    /// The reference time of a selector evaluated at `t`.
+    fn ref_time(&self, vs: &VectorSelector, t: i64) -> Result<i64, EvalError> {
+        let base = vs.at.map(|a| self.at_ms(a)).unwrap_or(t);
+        let off = vs
+            .offset
+            .as_ref()
+            .map(|d| self.duration_ms(d))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(base - off)
+    }
+
+    /// An instant selector at `t`: the newest sample in the lookback window.
+    pub fn eval_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<Sample>, EvalError> {
+        let rt = self.ref_time(vs, t)?;
+        let data = self.selector_data(vs)?;
+        let lo = rt - self.opts.lookback_ms;
+        let mut out = Vec::new();
+        for s in data.iter() {
+            let fi = s.floats.partition_point(|p| p.t <= rt);
+            let hi = s.hists.partition_point(|p| p.t <= rt);
+            let f = fi.checked_sub(1).map(|i| &s.floats[i]).filter(|p| p.t > lo);
+            let h = hi.checked_sub(1).map(|i| &s.hists[i]).filter(|p| p.t > lo);
+            let sample = match (f, h) {
+                (Some(f), Some(h)) if h.t > f.t => Some((None, Some(h))),
+                (Some(f), _) => Some((Some(f), None)),
+                (None, Some(h)) => Some((None, Some(h))),
+                (None, None) => None,
+            };
+            match sample {
+                Some((Some(f), _)) if !is_stale_nan(f.f) => out.push(Sample {
+                    metric: s.labels.clone(),
+                    t: f.t,
+                    f: f.f,
+                    h: None,
+                    drop_name: false,
+                }),
+                Some((_, Some(h))) if !is_stale_nan(h.h.sum) => out.push(Sample {
+                    metric: s.labels.clone(),
+                    t: h.t,
+                    f: 0.0,
+                    h: Some(h.h.clone()),
+                    drop_name: false,
+                }),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// A range selector at `t`: the points in `(rt - range, rt]`, stale
+    /// markers removed.
+    pub fn eval_matrix(&mut self, m: &MatrixSelector, t: i64) -> Result<Vec<Series>, EvalError> {
+        let rt = self.ref_time(&m.vs, t)?;
+        let range = self.duration_ms(&m.range)?;
+        let data = self.selector_data(&m.vs)?;
+        let lo = rt - range;
+        let mut out = Vec::new();
+        for s in data.iter() {
+            let fa = s.floats.partition_point(|p| p.t <= lo);
+            let fb = s.floats.partition_point(|p| p.t <= rt);
+            let ha = s.hists.partition_point(|p| p.t <= lo);
+            let hb = s.hists.partition_point(|p| p.t <= rt);
+            let floats: Vec<FPoint> = s.floats[fa..fb]
+                .iter()
+                .filter(|p| !is_stale_nan(p.f))
+                .copied()
+                .collect();
+            let hists: Vec<HPoint> = s.hists[ha..hb]
+                .iter()
+                .filter(|p| !is_stale_nan(p.h.sum))
+                .cloned()
+                .collect();
+            if floats.is_empty() && hists.is_empty() {
+                continue;
+            }
+            out.push(Series {
+                metric: s.labels.clone(),
+                floats,
+                hists,
+                drop_name: false,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A subquery at `t`: the inner expression at every aligned step in
+    /// `(rt - range, rt]`.
+    pub fn eval_subquery(&mut self, sq: &SubqueryExpr, t: i64) -> Result<Vec<Series>, EvalError> {
+        let base = sq.at.map(|a| self.at_ms(a)).unwrap_or(t);
+        let off = sq
+            .offset
+            .as_ref()
+            .map(|d| self.duration_ms(d))
+            .transpose()?
+            .unwrap_or(0);
+        let rt = base - off;
+        let range = self.duration_ms(&sq.range)?;
+        let step = match &sq.step {
+            Some(d) => self.duration_ms(d)?,
+            None => self.opts.default_subquery_step_ms,
+        };
+        if step <= 0 {
+            return Err(EvalError::Execution(
+                "subquery step must be positive".into(),
+            ));
+        }
+        let lo = rt - range;
+        // First aligned step strictly after `lo`.
+        let mut ts = lo.div_euclid(step) * step;
+        if ts <= lo {
+            ts += step;
+        }
+        let mut out: HashMap<Labels, Series> = HashMap::new();
+        let mut order: Vec<Labels> = Vec::new();
+        let k = key(sq);
+        while ts <= rt {
+            let v = match self.sub_cache.get(&(k, ts)) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = self.eval(&sq.expr, ts)?;
+                    self.sub_cache.insert((k, ts), v.clone());
+                    v
+                }
+            };
+            match v {
+                IValue::Scalar(f) => {
+                    let e = out.entry(Labels::default()).or_insert_with(|| {
+                        order.push(Labels::default());
+                        Series::default()
+                    });
+                    e.floats.push(FPoint { t: ts, f });
+                }
+                IValue::Vector(vec) => {
+                    for s in vec {
+                        let e = out.entry(s.metric.clone()).or_insert_with(|| {
+                            order.push(s.metric.clone());
+                            Series {
+                                metric: s.metric.clone(),
+                                ..Series::default()
+                            }
+                        });
+                        e.drop_name |= s.drop_name;
+                        match s.h {
+                            Some(h) => e.hists.push(HPoint { t: ts, h }),
+                            None => e.floats.push(FPoint { t: ts, f: s.f }),
+                        }
+                    }
+                }
+                _ => {
+                    return Err(EvalError::Execution(
+                        "subquery expression did not evaluate to a vector".into(),
+                    ));
+                }
+            }
+            ts += step;
+        }
+        Ok(order.into_iter().filter_map(|l| out.remove(&l)).collect())
+    }
+
+    /// Evaluates an argument expected to be a scalar.
+    pub fn eval_scalar(&mut self, e: &Expr, t: i64) -> Result<f64, EvalError> {
+        match self.eval(e, t)? {
+            IValue::Scalar(v) => Ok(v),
+            _ => Err(EvalError::Execution("expected a scalar".into())),
+        }
+    }
+
+    /// Evaluates an argument expected to be an instant vector.
+    pub fn eval_vector(&mut self, e: &Expr, t: i64) -> Result<Vec<Sample>, EvalError> {
+        match self.eval(e, t)? {
+            IValue::Vector(v) => Ok(v),
+            _ => Err(EvalError::Execution("expected an instant vector".into())),
+        }
+    }
+
+    /// Evaluates an argument expected to be a range vector.
+    pub fn eval_range(&mut self, e: &Expr, t: i64) -> Result<Vec<Series>, EvalError> {
+        match self.eval(e, t)? {
+            IValue::Matrix(v) => Ok(v),
+            _ => Err(EvalError::Execution("expected a range vector".into())),
+        }
+    }
+}
+
+/// Matchers of a selector, for functions like `absent` that read them.
+pub(crate) fn equality_labels(matchers: &[Matcher]) -> Labels {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for m in matchers {
+        if m.op == emberlens_model::MatchOp::Equal && m.name != "__name__" {
+            if pairs.iter().any(|(n, _)| *n == m.name) {
+                // Two equality matchers for one name: Prometheus drops both.
+                pairs.retain(|(n, _)| *n != m.name);
+                continue;
+            }
+            pairs.push((m.name.clone(), m.value.clone()));
+        }
+    }
+    Labels::from_pairs(pairs)
+}
+
+/// A histogram sample's value as a float sample would need it (helper for
+/// functions that accept either).
+#[allow(dead_code)]
+pub(crate) fn hist_of(s: &Sample) -> Option<&FloatHistogram> {
+    s.h.as_deref()
+}

@@ -1,0 +1,993 @@
+//! Function evaluation, as Prometheus 3's `promql/functions.go`.
+//!
+//! Instant-vector functions map samples; range-vector functions see each
+//! series' points in the window. Functions that compute a new value mark
+//! the sample for `__name__` removal (delayed name removal); `label_*`,
+//! `sort*`, `last_over_time`, `first_over_time` and friends keep it.
+//!
+//! Edge cases, as Prometheus: `rate`/`increase`/`delta` extrapolate towards
+//! the window's ends by at most half an average sample interval, and a
+//! counter never below zero; they need two samples of one kind (floats or
+//! histograms) and warn on a mix; `rate` on a metric whose name does not end
+//! in `_total`, `_sum`, `_count` or `_bucket` adds an info.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use emberlens_model::{FloatHistogram, Labels, Storage};
+
+use crate::aggregate::{kahan_inc, quantile};
+use crate::ast::{AtModifier, Call, Expr, PosRange, RangeMode};
+use crate::engine::{Evaluator, IValue, equality_labels};
+use crate::error::EvalError;
+use crate::value::{FPoint, HPoint, Sample, Series};
+
+fn scalar_arg<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    i: usize,
+    t: i64,
+) -> Result<f64, EvalError> {
+    match c.args.get(i) {
+        Some(e) => ev.eval_scalar(e, t),
+        None => Err(EvalError::Execution(format!(
+            "missing argument {i} of {}",
+            c.func.name
+        ))),
+    }
+}
+
+fn string_arg<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    i: usize,
+    t: i64,
+) -> Result<String, EvalError> {
+    match c.args.get(i).map(|e| ev.eval(e, t)).transpose()? {
+        Some(IValue::String(s)) => Ok(s),
+        _ => Err(EvalError::Execution(format!(
+            "argument {i} of {} must be a string",
+            c.func.name
+        ))),
+    }
+}
+
+fn vector_arg<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    i: usize,
+    t: i64,
+) -> Result<Vec<Sample>, EvalError> {
+    match c.args.get(i) {
+        Some(e) => ev.eval_vector(e, t),
+        None => Err(EvalError::Execution(format!(
+            "missing argument {i} of {}",
+            c.func.name
+        ))),
+    }
+}
+
+/// Maps every float sample; histograms are dropped (with an info where
+/// Prometheus gives one) and the result's name is dropped.
+fn map_floats(v: Vec<Sample>, f: impl Fn(f64) -> f64) -> Vec<Sample> {
+    v.into_iter()
+        .filter(|s| s.h.is_none())
+        .map(|mut s| {
+            s.f = f(s.f);
+            s.drop_name = true;
+            s
+        })
+        .collect()
+}
+
+pub(crate) fn eval_call<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    t: i64,
+) -> Result<IValue, EvalError> {
+    let name = c.func.name;
+    // Range modifiers are only meaningful for some functions.
+    if let Some(arg) = c.args.iter().find_map(|a| match a.unparen() {
+        Expr::Matrix(m) if m.mode != RangeMode::Plain => Some(m),
+        _ => None,
+    }) {
+        match arg.mode {
+            RangeMode::Anchored
+                if !matches!(name, "changes" | "delta" | "increase" | "rate" | "resets") =>
+            {
+                return Err(EvalError::Execution(format!(
+                    "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with {name}"
+                )));
+            }
+            RangeMode::Smoothed if !matches!(name, "delta" | "increase" | "rate") => {
+                return Err(EvalError::Execution(format!(
+                    "smoothed modifier can only be used with: delta, increase, rate - not with {name}"
+                )));
+            }
+            _ => {}
+        }
+    }
+    let v = match name {
+        "time" => IValue::Scalar(t as f64 / 1000.0),
+        "pi" => IValue::Scalar(std::f64::consts::PI),
+        "step" => IValue::Scalar(ev.step as f64 / 1000.0),
+        "range" => IValue::Scalar((ev.end - ev.start) as f64 / 1000.0),
+        "start" => IValue::Scalar(ev.start as f64 / 1000.0),
+        "end" => IValue::Scalar(ev.end as f64 / 1000.0),
+        "min_of" => IValue::Scalar(scalar_arg(ev, c, 0, t)?.min(scalar_arg(ev, c, 1, t)?)),
+        "max_of" => IValue::Scalar(scalar_arg(ev, c, 0, t)?.max(scalar_arg(ev, c, 1, t)?)),
+        "vector" => IValue::Vector(vec![Sample {
+            metric: Labels::default(),
+            t,
+            f: scalar_arg(ev, c, 0, t)?,
+            h: None,
+            drop_name: false,
+        }]),
+        "scalar" => {
+            let v = vector_arg(ev, c, 0, t)?;
+            IValue::Scalar(match v.as_slice() {
+                [s] if s.h.is_none() => s.f,
+                _ => f64::NAN,
+            })
+        }
+        "abs" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::abs)),
+        "ceil" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::ceil)),
+        "floor" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::floor)),
+        "exp" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::exp)),
+        "sqrt" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::sqrt)),
+        "ln" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::ln)),
+        "log2" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::log2)),
+        "log10" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::log10)),
+        "sin" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::sin)),
+        "cos" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::cos)),
+        "tan" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::tan)),
+        "asin" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::asin)),
+        "acos" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::acos)),
+        "atan" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::atan)),
+        "sinh" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::sinh)),
+        "cosh" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::cosh)),
+        "tanh" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::tanh)),
+        "asinh" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::asinh)),
+        "acosh" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::acosh)),
+        "atanh" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, f64::atanh)),
+        "deg" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, |x| {
+            x * 180.0 / std::f64::consts::PI
+        })),
+        "rad" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, |x| {
+            x * std::f64::consts::PI / 180.0
+        })),
+        "sgn" => IValue::Vector(map_floats(vector_arg(ev, c, 0, t)?, |x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        })),
+        "clamp" => {
+            let v = vector_arg(ev, c, 0, t)?;
+            let (lo, hi) = (scalar_arg(ev, c, 1, t)?, scalar_arg(ev, c, 2, t)?);
+            if hi < lo {
+                IValue::Vector(Vec::new())
+            } else {
+                IValue::Vector(map_floats(v, |x| lo.max(hi.min(x))))
+            }
+        }
+        "clamp_max" => {
+            let v = vector_arg(ev, c, 0, t)?;
+            let hi = scalar_arg(ev, c, 1, t)?;
+            IValue::Vector(map_floats(v, |x| hi.min(x)))
+        }
+        "clamp_min" => {
+            let v = vector_arg(ev, c, 0, t)?;
+            let lo = scalar_arg(ev, c, 1, t)?;
+            IValue::Vector(map_floats(v, |x| lo.max(x)))
+        }
+        "round" => {
+            let v = vector_arg(ev, c, 0, t)?;
+            let to = if c.args.len() > 1 {
+                scalar_arg(ev, c, 1, t)?
+            } else {
+                1.0
+            };
+            let inv = 1.0 / to;
+            IValue::Vector(map_floats(v, |x| (x * inv + 0.5).floor() / inv))
+        }
+        "timestamp" => {
+            // Selectors yield samples stamped with their own time.
+            IValue::Vector(
+                vector_arg(ev, c, 0, t)?
+                    .into_iter()
+                    .map(|mut s| {
+                        s.f = s.t as f64 / 1000.0;
+                        s.h = None;
+                        s.drop_name = true;
+                        s
+                    })
+                    .collect(),
+            )
+        }
+        "year" | "month" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"
+        | "hour" | "minute" => {
+            let v = if c.args.is_empty() {
+                vec![Sample {
+                    metric: Labels::default(),
+                    t,
+                    f: t as f64 / 1000.0,
+                    h: None,
+                    drop_name: false,
+                }]
+            } else {
+                vector_arg(ev, c, 0, t)?
+            };
+            IValue::Vector(map_floats(v, |x| date_part(name, x)))
+        }
+        "sort" | "sort_desc" => {
+            let mut v = vector_arg(ev, c, 0, t)?;
+            v.retain(|s| s.h.is_none());
+            let desc = name == "sort_desc";
+            v.sort_by(|a, b| {
+                // NaN last in both directions.
+                match (a.f.is_nan(), b.f.is_nan()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) => Ordering::Greater,
+                    (false, true) => Ordering::Less,
+                    _ if desc => b.f.total_cmp(&a.f),
+                    _ => a.f.total_cmp(&b.f),
+                }
+            });
+            IValue::Vector(v)
+        }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let mut v = vector_arg(ev, c, 0, t)?;
+            let mut labels = Vec::new();
+            for i in 1..c.args.len() {
+                labels.push(string_arg(ev, c, i, t)?);
+            }
+            let desc = name == "sort_by_label_desc";
+            v.sort_by(|a, b| {
+                let mut o = Ordering::Equal;
+                for l in &labels {
+                    o = natural_cmp(a.metric.get(l), b.metric.get(l));
+                    if o != Ordering::Equal {
+                        break;
+                    }
+                }
+                if o == Ordering::Equal {
+                    o = a.metric.cmp(&b.metric);
+                }
+                if desc { o.reverse() } else { o }
+            });
+            IValue::Vector(v)
+        }
+        "label_replace" => {
+            let v = vector_arg(ev, c, 0, t)?;
+            let dst = string_arg(ev, c, 1, t)?;
+            let repl = string_arg(ev, c, 2, t)?;
+            let src = string_arg(ev, c, 3, t)?;
+            let re = string_arg(ev, c, 4, t)?;
+            let regex = regex::Regex::new(&format!("^(?s:{re})$")).map_err(|e| {
+                EvalError::Execution(format!(
+                    "invalid regular expression in label_replace(): {re}: {e}"
+                ))
+            })?;
+            if dst.is_empty() {
+                return Err(EvalError::Execution(format!(
+                    "invalid destination label name in label_replace(): {dst}"
+                )));
+            }
+            let mut out = Vec::with_capacity(v.len());
+            for mut s in v {
+                let sv = s.metric.get(&src).to_string();
+                if let Some(caps) = regex.captures(&sv) {
+                    let mut res = String::new();
+                    caps.expand(&go_template(&repl), &mut res);
+                    s.metric = s.metric.with(&dst, &res);
+                    if dst == "__name__" {
+                        s.drop_name = false;
+                    }
+                }
+                out.push(s);
+            }
+            IValue::Vector(out)
+        }
+        "label_join" => {
+            let v = vector_arg(ev, c, 0, t)?;
+            let dst = string_arg(ev, c, 1, t)?;
+            let sep = string_arg(ev, c, 2, t)?;
+            let mut srcs = Vec::new();
+            for i in 3..c.args.len() {
+                srcs.push(string_arg(ev, c, i, t)?);
+            }
+            if dst.is_empty() {
+                return Err(EvalError::Execution(format!(
+                    "invalid destination label name in label_join(): {dst}"
+                )));
+            }
+            IValue::Vector(
+                v.into_iter()
+                    .map(|mut s| {
+                        let joined: Vec<&str> = srcs.iter().map(|l| s.metric.get(l)).collect();
+                        let val = joined.join(&sep);
+                        s.metric = s.metric.with(&dst, &val);
+                        if dst == "__name__" {
+                            s.drop_name = false;
+                        }
+                        s
+                    })
+                    .collect(),
+            )
+        }
+        "absent" => {
+            let v = vector_arg(ev, c, 0, t)?;
+            if !v.is_empty() {
+                IValue::Vector(Vec::new())
+            } else {
+                let labels = match c.args.first().map(|a| a.unparen()) {
+                    Some(Expr::Selector(vs)) => equality_labels(&vs.matchers),
+                    _ => Labels::default(),
+                };
+                IValue::Vector(vec![Sample {
+                    metric: labels,
+                    t,
+                    f: 1.0,
+                    h: None,
+                    drop_name: false,
+                }])
+            }
+        }
+        "absent_over_time" => {
+            let m = range_arg(ev, c, 0, t)?;
+            if !m.is_empty() {
+                IValue::Vector(Vec::new())
+            } else {
+                let labels = match c.args.first().map(|a| a.unparen()) {
+                    Some(Expr::Matrix(ms)) => equality_labels(&ms.vs.matchers),
+                    _ => Labels::default(),
+                };
+                IValue::Vector(vec![Sample {
+                    metric: labels,
+                    t,
+                    f: 1.0,
+                    h: None,
+                    drop_name: false,
+                }])
+            }
+        }
+        "histogram_quantile" => {
+            let q = scalar_arg(ev, c, 0, t)?;
+            let v = vector_arg(ev, c, 1, t)?;
+            IValue::Vector(crate::histfuncs::histogram_quantile(ev, c, q, v, t))
+        }
+        "histogram_count" | "histogram_sum" | "histogram_avg" => {
+            let v = vector_arg(ev, c, 0, t)?;
+            IValue::Vector(
+                v.into_iter()
+                    .filter_map(|mut s| {
+                        let h = s.h.take()?;
+                        s.f = match name {
+                            "histogram_count" => h.count,
+                            "histogram_sum" => h.sum,
+                            _ => h.sum / h.count,
+                        };
+                        s.drop_name = true;
+                        Some(s)
+                    })
+                    .collect(),
+            )
+        }
+        _ => return eval_range_function(ev, c, t),
+    };
+    Ok(v)
+}
+
+fn range_arg<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    i: usize,
+    t: i64,
+) -> Result<Vec<Series>, EvalError> {
+    match c.args.get(i) {
+        Some(e) => ev.eval_range(e, t),
+        None => Err(EvalError::Execution(format!(
+            "missing argument {i} of {}",
+            c.func.name
+        ))),
+    }
+}
+
+/// The window `(start, end]` a range argument covers at `t`, and its length.
+fn window_of<S: Storage>(
+    ev: &Evaluator<'_, S>,
+    e: &Expr,
+    t: i64,
+) -> Result<(i64, i64, i64), EvalError> {
+    let (at, off, range) = match e.unparen() {
+        Expr::Matrix(m) => (m.vs.at, m.vs.offset.as_ref(), &m.range),
+        Expr::Subquery(s) => (s.at, s.offset.as_ref(), &s.range),
+        _ => return Err(EvalError::Execution("expected a range vector".into())),
+    };
+    let base = match at {
+        Some(AtModifier::Timestamp(a)) => a,
+        Some(AtModifier::Start) => ev.start,
+        Some(AtModifier::End) => ev.end,
+        None => t,
+    };
+    let off = off.map(|d| ev.duration_ms(d)).transpose()?.unwrap_or(0);
+    let range = ev.duration_ms(range)?;
+    Ok((base - off - range, base - off, range))
+}
+
+fn eval_range_function<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    t: i64,
+) -> Result<IValue, EvalError> {
+    let name = c.func.name;
+    // The matrix argument's index.
+    let mi = match name {
+        "quantile_over_time" => 1,
+        _ => 0,
+    };
+    let Some(marg) = c.args.get(mi) else {
+        return Err(EvalError::Execution(format!(
+            "{name}: missing range argument"
+        )));
+    };
+    let (wstart, wend, range) = window_of(ev, marg, t)?;
+    let q = if name == "quantile_over_time" {
+        Some(scalar_arg(ev, c, 0, t)?)
+    } else {
+        None
+    };
+    let extra: Vec<f64> = match name {
+        "predict_linear" => vec![scalar_arg(ev, c, 1, t)?],
+        "double_exponential_smoothing" => vec![scalar_arg(ev, c, 1, t)?, scalar_arg(ev, c, 2, t)?],
+        _ => Vec::new(),
+    };
+    let series = ev.eval_range(marg, t)?;
+    let pos = marg.pos();
+    let mut out = Vec::with_capacity(series.len());
+    for s in series {
+        let res = match name {
+            "rate" | "increase" | "delta" => {
+                let is_counter = name != "delta";
+                if is_counter && !s.floats.is_empty() {
+                    let mn = s.metric.metric_name();
+                    if !mn.is_empty()
+                        && !["_total", "_sum", "_count", "_bucket"]
+                            .iter()
+                            .any(|suf| mn.ends_with(suf))
+                    {
+                        ev.ann.info(
+                            ev.src,
+                            pos,
+                            format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"),
+                        );
+                    }
+                }
+                extrapolated_rate(ev, &s, wstart, wend, range, is_counter, name == "rate", pos)
+            }
+            "irate" | "idelta" => instant_delta(&s, name == "irate"),
+            "changes" => Some(Val::F(changes(&s))),
+            "resets" => Some(Val::F(resets(&s))),
+            "deriv" => {
+                if s.floats.len() < 2 {
+                    None
+                } else {
+                    let (slope, _) = linear_regression(&s.floats, s.floats[0].t);
+                    Some(Val::F(slope))
+                }
+            }
+            "predict_linear" => {
+                if s.floats.len() < 2 {
+                    None
+                } else {
+                    let (slope, intercept) = linear_regression(&s.floats, t);
+                    Some(Val::F(slope * extra[0] + intercept))
+                }
+            }
+            "double_exponential_smoothing" => double_exp(&s.floats, extra[0], extra[1])?,
+            "avg_over_time" => avg_over_time(&s),
+            "sum_over_time" => sum_over_time(&s),
+            "count_over_time" => Some(Val::F((s.floats.len() + s.hists.len()) as f64)),
+            "present_over_time" => Some(Val::F(1.0)),
+            "min_over_time" | "max_over_time" => {
+                if s.floats.is_empty() {
+                    None
+                } else {
+                    let mut m = s.floats[0].f;
+                    for p in &s.floats[1..] {
+                        let better = if name == "max_over_time" {
+                            p.f > m
+                        } else {
+                            p.f < m
+                        };
+                        if better || m.is_nan() {
+                            m = p.f;
+                        }
+                    }
+                    Some(Val::F(m))
+                }
+            }
+            "stddev_over_time" | "stdvar_over_time" => {
+                if s.floats.is_empty() {
+                    None
+                } else {
+                    let var = variance(s.floats.iter().map(|p| p.f));
+                    Some(Val::F(if name == "stddev_over_time" {
+                        var.sqrt()
+                    } else {
+                        var
+                    }))
+                }
+            }
+            "quantile_over_time" => {
+                if s.floats.is_empty() {
+                    None
+                } else {
+                    let mut vals: Vec<f64> = s.floats.iter().map(|p| p.f).collect();
+                    Some(Val::F(quantile(q.unwrap_or(f64::NAN), &mut vals)))
+                }
+            }
+            "mad_over_time" => {
+                if s.floats.is_empty() {
+                    None
+                } else {
+                    let mut vals: Vec<f64> = s.floats.iter().map(|p| p.f).collect();
+                    let med = quantile(0.5, &mut vals);
+                    let mut dev: Vec<f64> = vals.iter().map(|v| (v - med).abs()).collect();
+                    Some(Val::F(quantile(0.5, &mut dev)))
+                }
+            }
+            "last_over_time" => last_point(&s).map(|(_, v)| v),
+            "first_over_time" => first_point(&s).map(|(_, v)| v),
+            "ts_of_last_over_time" => last_point(&s).map(|(t, _)| Val::F(t as f64 / 1000.0)),
+            "ts_of_first_over_time" => first_point(&s).map(|(t, _)| Val::F(t as f64 / 1000.0)),
+            "ts_of_max_over_time" | "ts_of_min_over_time" => {
+                if s.floats.is_empty() {
+                    None
+                } else {
+                    let mut best = s.floats[0];
+                    for p in &s.floats[1..] {
+                        let better = if name == "ts_of_max_over_time" {
+                            p.f >= best.f
+                        } else {
+                            p.f <= best.f
+                        };
+                        if better || best.f.is_nan() {
+                            best = *p;
+                        }
+                    }
+                    Some(Val::F(best.t as f64 / 1000.0))
+                }
+            }
+            other => {
+                return Err(EvalError::Execution(format!(
+                    "function {other:?} is not implemented yet"
+                )));
+            }
+        };
+        let Some(res) = res else { continue };
+        let keeps_name = matches!(name, "last_over_time" | "first_over_time");
+        let (f, h) = match res {
+            Val::F(f) => (f, None),
+            Val::H(h) => (0.0, Some(h)),
+        };
+        out.push(Sample {
+            metric: s.metric,
+            t,
+            f,
+            h,
+            drop_name: !keeps_name || s.drop_name,
+        });
+    }
+    Ok(IValue::Vector(out))
+}
+
+pub(crate) enum Val {
+    F(f64),
+    H(Arc<FloatHistogram>),
+}
+
+fn last_point(s: &Series) -> Option<(i64, Val)> {
+    match (s.floats.last(), s.hists.last()) {
+        (Some(f), Some(h)) if h.t > f.t => Some((h.t, Val::H(h.h.clone()))),
+        (Some(f), _) => Some((f.t, Val::F(f.f))),
+        (None, Some(h)) => Some((h.t, Val::H(h.h.clone()))),
+        (None, None) => None,
+    }
+}
+
+fn first_point(s: &Series) -> Option<(i64, Val)> {
+    match (s.floats.first(), s.hists.first()) {
+        (Some(f), Some(h)) if h.t < f.t => Some((h.t, Val::H(h.h.clone()))),
+        (Some(f), _) => Some((f.t, Val::F(f.f))),
+        (None, Some(h)) => Some((h.t, Val::H(h.h.clone()))),
+        (None, None) => None,
+    }
+}
+
+/// Variance with Kahan-compensated Welford updates (Prometheus 3).
+pub(crate) fn variance(vals: impl Iterator<Item = f64>) -> f64 {
+    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for v in vals {
+        count += 1.0;
+        let delta = v - (mean + c_mean);
+        (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_inc(delta * (v - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+fn sum_over_time(s: &Series) -> Option<Val> {
+    if !s.hists.is_empty() {
+        if !s.floats.is_empty() {
+            return None;
+        }
+        let mut acc = (*s.hists[0].h).clone();
+        for p in &s.hists[1..] {
+            acc = acc.add(&p.h).ok()?;
+        }
+        return Some(Val::H(Arc::new(acc)));
+    }
+    if s.floats.is_empty() {
+        return None;
+    }
+    let (mut sum, mut c) = (0.0, 0.0);
+    for p in &s.floats {
+        (sum, c) = kahan_inc(p.f, sum, c);
+    }
+    Some(Val::F(sum + c))
+}
+
+fn avg_over_time(s: &Series) -> Option<Val> {
+    if !s.hists.is_empty() {
+        if !s.floats.is_empty() {
+            return None;
+        }
+        let mut acc = (*s.hists[0].h).clone();
+        for p in &s.hists[1..] {
+            acc = acc.add(&p.h).ok()?;
+        }
+        return Some(Val::H(Arc::new(acc.div(s.hists.len() as f64))));
+    }
+    if s.floats.is_empty() {
+        return None;
+    }
+    let (mut sum, mut c, mut mean) = (0.0, 0.0, 0.0);
+    let mut incremental = false;
+    let mut n = 0.0;
+    for p in &s.floats {
+        n += 1.0;
+        if !incremental {
+            let (ns, nc) = kahan_inc(p.f, sum, c);
+            if !ns.is_infinite() {
+                (sum, c) = (ns, nc);
+                continue;
+            }
+            incremental = true;
+            mean = sum / (n - 1.0);
+            c /= n - 1.0;
+        }
+        let q = (n - 1.0) / n;
+        (mean, c) = kahan_inc(p.f / n, q * mean, q * c);
+    }
+    Some(Val::F(if incremental { mean + c } else { (sum + c) / n }))
+}
+
+fn changes(s: &Series) -> f64 {
+    let mut n = 0.0;
+    for w in s.floats.windows(2) {
+        let (a, b) = (w[0].f, w[1].f);
+        if !(a == b || (a.is_nan() && b.is_nan())) {
+            n += 1.0;
+        }
+    }
+    for w in s.hists.windows(2) {
+        if !w[0].h.equals(&w[1].h) {
+            n += 1.0;
+        }
+    }
+    n
+}
+
+fn resets(s: &Series) -> f64 {
+    let mut n = 0.0;
+    for w in s.floats.windows(2) {
+        if w[1].f < w[0].f {
+            n += 1.0;
+        }
+    }
+    for w in s.hists.windows(2) {
+        if w[1].h.detect_reset(&w[0].h) {
+            n += 1.0;
+        }
+    }
+    n
+}
+
+fn instant_delta(s: &Series, is_rate: bool) -> Option<Val> {
+    if !s.hists.is_empty() && !s.floats.is_empty() {
+        return None;
+    }
+    if s.floats.len() >= 2 {
+        let (p, l) = (s.floats[s.floats.len() - 2], s.floats[s.floats.len() - 1]);
+        let mut v = if is_rate && l.f < p.f { l.f } else { l.f - p.f };
+        let dt = (l.t - p.t) as f64 / 1000.0;
+        if dt == 0.0 {
+            return None;
+        }
+        if is_rate {
+            v /= dt;
+        }
+        return Some(Val::F(v));
+    }
+    if s.hists.len() >= 2 {
+        let (p, l) = (&s.hists[s.hists.len() - 2], &s.hists[s.hists.len() - 1]);
+        let dt = (l.t - p.t) as f64 / 1000.0;
+        if dt == 0.0 {
+            return None;
+        }
+        let h = if is_rate && l.h.detect_reset(&p.h) {
+            (*l.h).clone()
+        } else {
+            l.h.sub(&p.h).ok()?
+        };
+        let h = if is_rate { h.div(dt) } else { h };
+        return Some(Val::H(Arc::new(h)));
+    }
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+fn extrapolated_rate<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    s: &Series,
+    range_start: i64,
+    range_end: i64,
+    range: i64,
+    is_counter: bool,
+    is_rate: bool,
+    pos: PosRange,
+) -> Option<Val> {
+    let metric_name = s.metric.metric_name();
+    if !s.hists.is_empty() && !s.floats.is_empty() {
+        ev.ann.warn(
+            ev.src,
+            pos,
+            format!("encountered a mix of histograms and floats for metric name {metric_name:?}"),
+        );
+        return None;
+    }
+    let (first_t, last_t, n_minus_one, mut result_f, mut result_h);
+    if s.hists.len() > 1 {
+        n_minus_one = s.hists.len() - 1;
+        first_t = s.hists[0].t;
+        last_t = s.hists[n_minus_one].t;
+        result_h = Some(histogram_rate(&s.hists, is_counter)?);
+        result_f = 0.0;
+    } else if s.floats.len() > 1 {
+        n_minus_one = s.floats.len() - 1;
+        first_t = s.floats[0].t;
+        last_t = s.floats[n_minus_one].t;
+        result_f = s.floats[n_minus_one].f - s.floats[0].f;
+        result_h = None;
+        if is_counter {
+            let mut prev = s.floats[0].f;
+            for p in &s.floats[1..] {
+                if p.f < prev {
+                    result_f += prev;
+                }
+                prev = p.f;
+            }
+        }
+    } else {
+        return None;
+    }
+    let mut duration_to_start = (first_t - range_start) as f64 / 1000.0;
+    let mut duration_to_end = (range_end - last_t) as f64 / 1000.0;
+    let sampled = (last_t - first_t) as f64 / 1000.0;
+    let avg_between = sampled / n_minus_one as f64;
+    let threshold = avg_between * 1.1;
+    let mut interval = sampled;
+    if duration_to_start >= threshold {
+        duration_to_start = avg_between / 2.0;
+    }
+    if is_counter && result_f > 0.0 && !s.floats.is_empty() && s.floats[0].f >= 0.0 {
+        let to_zero = sampled * (s.floats[0].f / result_f);
+        if to_zero < duration_to_start {
+            duration_to_start = to_zero;
+        }
+    }
+    interval += duration_to_start;
+    if duration_to_end >= threshold {
+        duration_to_end = avg_between / 2.0;
+    }
+    interval += duration_to_end;
+    let mut factor = interval / sampled;
+    if is_rate {
+        factor /= range as f64 / 1000.0;
+    }
+    match result_h.take() {
+        Some(h) => Some(Val::H(Arc::new(h.mul(factor)))),
+        None => {
+            result_f *= factor;
+            Some(Val::F(result_f))
+        }
+    }
+}
+
+/// The increase over histogram points, counter resets accounted for.
+fn histogram_rate(points: &[HPoint], is_counter: bool) -> Option<FloatHistogram> {
+    let first = &points[0].h;
+    let last = &points[points.len() - 1].h;
+    let mut acc = last.sub(first).ok()?;
+    if is_counter {
+        let mut prev = first.clone();
+        for p in &points[1..] {
+            if p.h.detect_reset(&prev) {
+                acc = acc.add(&prev).ok()?;
+            }
+            prev = p.h.clone();
+        }
+    }
+    Some(acc.compact(0))
+}
+
+/// Prometheus's `linearRegression` (Kahan sums, constant-series shortcut).
+pub(crate) fn linear_regression(samples: &[FPoint], intercept_t: i64) -> (f64, f64) {
+    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let init_y = samples[0].f;
+    let mut const_y = true;
+    for (i, p) in samples.iter().enumerate() {
+        if const_y && i > 0 && p.f != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (p.t - intercept_t) as f64 / 1e3;
+        (sx, cx) = kahan_inc(x, sx, cx);
+        (sy, cy) = kahan_inc(p.f, sy, cy);
+        (sxy, cxy) = kahan_inc(x * p.f, sxy, cxy);
+        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sx += cx;
+    sy += cy;
+    sxy += cxy;
+    sx2 += cx2;
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    (slope, sy / n - slope * sx / n)
+}
+
+fn double_exp(samples: &[FPoint], sf: f64, tf: f64) -> Result<Option<Val>, EvalError> {
+    if sf <= 0.0 || sf >= 1.0 || sf.is_nan() {
+        return Err(EvalError::Execution(format!(
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+        )));
+    }
+    if tf <= 0.0 || tf >= 1.0 || tf.is_nan() {
+        return Err(EvalError::Execution(format!(
+            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+        )));
+    }
+    if samples.len() < 2 {
+        return Ok(None);
+    }
+    let (mut s0, mut s1) = (0.0, samples[0].f);
+    let mut b = samples[1].f - samples[0].f;
+    for (i, p) in samples.iter().enumerate().skip(1) {
+        let x = sf * p.f;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        (s0, s1) = (s1, x + y);
+    }
+    Ok(Some(Val::F(s1)))
+}
+
+fn date_part(name: &str, secs: f64) -> f64 {
+    if !secs.is_finite() {
+        return f64::NAN;
+    }
+    let t = secs.floor() as i64;
+    let days = t.div_euclid(86_400);
+    let sod = t.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    match name {
+        "year" => y as f64,
+        "month" => m as f64,
+        "day_of_month" => d as f64,
+        "day_of_week" => ((days + 4).rem_euclid(7)) as f64,
+        "day_of_year" => {
+            let before: i64 = mdays[..(m as usize - 1)].iter().sum();
+            (before + d) as f64
+        }
+        "days_in_month" => mdays[m as usize - 1] as f64,
+        "hour" => (sod / 3600) as f64,
+        "minute" => (sod % 3600 / 60) as f64,
+        _ => f64::NAN,
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Go's `$1`/`${name}` template syntax → the regex crate's (`$1` works in
+/// both; Go treats `$1x` as the group named `1x`, as does the regex crate).
+fn go_template(s: &str) -> String {
+    s.to_string()
+}
+
+/// Natural order: digit runs compare by value.
+pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut ai, mut bi) = (a.chars().peekable(), b.chars().peekable());
+    loop {
+        match (ai.peek().copied(), bi.peek().copied()) {
+            (None, None) => return Ordering::Equal,
+            (None, _) => return Ordering::Less,
+            (_, None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let mut na = String::new();
+                while let Some(c) = ai.peek().copied().filter(char::is_ascii_digit) {
+                    na.push(c);
+                    ai.next();
+                }
+                let mut nb = String::new();
+                while let Some(c) = bi.peek().copied().filter(char::is_ascii_digit) {
+                    nb.push(c);
+                    bi.next();
+                }
+                let ta = na.trim_start_matches('0');
+                let tb = nb.trim_start_matches('0');
+                let o = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb));
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(&y);
+                }
+                ai.next();
+                bi.next();
+            }
+        }
+    }
+}

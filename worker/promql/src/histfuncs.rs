@@ -1,0 +1,194 @@
+//! `histogram_quantile` over classic histograms (`le` buckets), as
+//! Prometheus 3's `BucketQuantile`: buckets sorted by bound, equal bounds
+//! coalesced, counts forced monotonic (differences below 1e-12 relative
+//! silently, real decreases with an info), linear interpolation inside the
+//! bucket holding the rank, the lowest bucket starting at 0 unless its bound
+//! is ≤ 0, and NaN without a `+Inf` bucket.
+//!
+//! Native histograms in the same call are not interpolated yet: they are
+//! left out of the result (see the known-failures list of the promqltest
+//! runner) rather than answered wrongly.
+
+use std::collections::HashMap;
+
+use emberlens_model::{Labels, Storage};
+
+use crate::ast::Call;
+use crate::engine::Evaluator;
+use crate::value::Sample;
+
+/// Prometheus's `almost.Equal`.
+pub(crate) fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < eps * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < eps
+}
+
+struct Bucket {
+    upper: f64,
+    count: f64,
+}
+
+/// Returns the quantile and whether monotonicity had to be forced.
+fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, bool) {
+    if q.is_nan() {
+        return (f64::NAN, false);
+    }
+    if q < 0.0 {
+        return (f64::NEG_INFINITY, false);
+    }
+    if q > 1.0 {
+        return (f64::INFINITY, false);
+    }
+    buckets.sort_by(|a, b| a.upper.total_cmp(&b.upper));
+    if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
+        return (f64::NAN, false);
+    }
+    // Coalesce equal bounds.
+    let mut merged: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for b in buckets.drain(..) {
+        match merged.last_mut() {
+            Some(l) if l.upper == b.upper => l.count += b.count,
+            _ => merged.push(b),
+        }
+    }
+    let buckets = merged;
+    let mut buckets = buckets;
+    let mut forced = false;
+    let mut prev = buckets[0].count;
+    for b in buckets.iter_mut().skip(1) {
+        let curr = b.count;
+        if curr == prev {
+            continue;
+        }
+        if almost_equal(prev, curr, 1e-12) {
+            b.count = prev;
+            continue;
+        }
+        if curr < prev {
+            b.count = prev;
+            forced = true;
+            continue;
+        }
+        prev = curr;
+    }
+    if buckets.len() < 2 {
+        return (f64::NAN, forced);
+    }
+    let n = buckets.len();
+    let observations = buckets[n - 1].count;
+    if observations == 0.0 {
+        return (f64::NAN, forced);
+    }
+    let mut rank = q * observations;
+    let b = buckets[..n - 1].partition_point(|bk| bk.count < rank);
+    if b == n - 1 {
+        return (buckets[n - 2].upper, forced);
+    }
+    if b == 0 && buckets[0].upper <= 0.0 {
+        return (buckets[0].upper, forced);
+    }
+    let mut start = 0.0;
+    let end = buckets[b].upper;
+    let mut count = buckets[b].count;
+    if b > 0 {
+        start = buckets[b - 1].upper;
+        count -= buckets[b - 1].count;
+        rank -= buckets[b - 1].count;
+    }
+    (start + (end - start) * (rank / count), forced)
+}
+
+/// Parses an `le` value as Prometheus does (`strconv.ParseFloat`).
+fn parse_le(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        _ => s.parse().ok(),
+    }
+}
+
+pub(crate) fn histogram_quantile<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    q: f64,
+    v: Vec<Sample>,
+    t: i64,
+) -> Vec<Sample> {
+    if !(0.0..=1.0).contains(&q) && !v.is_empty() {
+        let pos = c.args.first().map(|a| a.pos()).unwrap_or(c.pos);
+        ev.ann.warn(
+            ev.src,
+            pos,
+            format!(
+                "quantile value should be between 0 and 1, got {}",
+                emberlens_model::format_go_g(q)
+            ),
+        );
+    }
+    let arg_pos = c.args.get(1).map(|a| a.pos()).unwrap_or(c.pos);
+    let mut order: Vec<Labels> = Vec::new();
+    let mut groups: HashMap<Labels, (Labels, Vec<Bucket>)> = HashMap::new();
+    for s in v {
+        if s.h.is_some() {
+            continue;
+        }
+        let le = s.metric.get("le");
+        let Some(upper) = parse_le(le) else {
+            ev.ann.warn(
+                ev.src,
+                arg_pos,
+                format!(
+                    "bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {:?}",
+                    s.metric.metric_name()
+                ),
+            );
+            continue;
+        };
+        let key = s.metric.without(&["le", "__name__"]);
+        let out_metric = s.metric.without(&["le"]);
+        groups
+            .entry(key.clone())
+            .or_insert_with(|| {
+                order.push(key);
+                (out_metric, Vec::new())
+            })
+            .1
+            .push(Bucket { upper, count: s.f });
+    }
+    let mut out = Vec::new();
+    for key in order {
+        let Some((metric, mut buckets)) = groups.remove(&key) else {
+            continue;
+        };
+        let (f, forced) = bucket_quantile(q, &mut buckets);
+        if forced {
+            ev.ann.info(
+                ev.src,
+                arg_pos,
+                format!(
+                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
+                    metric.metric_name()
+                ),
+            );
+        }
+        out.push(Sample {
+            metric,
+            t,
+            f,
+            h: None,
+            drop_name: true,
+        });
+    }
+    out
+}
