@@ -43,7 +43,13 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_by(|a, b| a.total_cmp(b));
+    // NaN sorts first, as in Go's sort.Float64s.
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.total_cmp(b),
+    });
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
@@ -156,8 +162,12 @@ fn aggregate<S: Storage>(
                             }
                         },
                     }
-                } else {
+                } else if !g.has_float {
+                    // The first float starts the sum directly.
                     g.has_float = true;
+                    g.f = s.f;
+                    g.values.push(0.0);
+                } else {
                     if a.op == AggOp::Sum {
                         (g.f, g.c) = kahan_inc(s.f, g.f, g.c);
                     } else {
@@ -271,7 +281,8 @@ fn aggregate<S: Storage>(
                 } else if g.incremental {
                     (g.mean + g.c, None)
                 } else {
-                    ((g.f + g.c) / g.count, None)
+                    let n = g.values.len() as f64;
+                    (g.f / n + g.c / n, None)
                 }
             }
             AggOp::Count => (g.count, None),

@@ -656,10 +656,10 @@ fn avg_over_time(s: &Series) -> Option<Val> {
     if s.floats.is_empty() {
         return None;
     }
-    let (mut sum, mut c, mut mean) = (0.0, 0.0, 0.0);
+    let (mut sum, mut c, mut mean) = (s.floats[0].f, 0.0, 0.0);
     let mut incremental = false;
-    let mut n = 0.0;
-    for p in &s.floats {
+    let mut n = 1.0;
+    for p in &s.floats[1..] {
         n += 1.0;
         if !incremental {
             let (ns, nc) = kahan_inc(p.f, sum, c);
@@ -674,7 +674,11 @@ fn avg_over_time(s: &Series) -> Option<Val> {
         let q = (n - 1.0) / n;
         (mean, c) = kahan_inc(p.f / n, q * mean, q * c);
     }
-    Some(Val::F(if incremental { mean + c } else { (sum + c) / n }))
+    Some(Val::F(if incremental {
+        mean + c
+    } else {
+        sum / n + c / n
+    }))
 }
 
 fn changes(s: &Series) -> f64 {
