@@ -27,6 +27,23 @@ enum Command {
     /// Inspect Prometheus TSDB blocks (like `promtool tsdb`).
     #[command(subcommand)]
     Tsdb(TsdbCommand),
+    /// Run PromQL test files (Prometheus's promqltest language): prints a
+    /// table per file and `N passed, M failed`; exits non-zero on a failure
+    /// not in the known-failures list.
+    Promqltest(PromqltestArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct PromqltestArgs {
+    /// Test files (`load`, `eval`, `expect` …).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Cases expected to fail, one `<file name>:<eval line>  <reason>` per line.
+    #[arg(long = "known-failures")]
+    known_failures: Option<PathBuf>,
+    /// Print every failure with its reason.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,6 +157,30 @@ fn run_tsdb(cmd: TsdbCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `emberlens promqltest`: returns whether the run matched expectations.
+fn run_promqltest(args: PromqltestArgs) -> anyhow::Result<bool> {
+    use emberlens_promql::promqltest::suite::{parse_known, run_suite};
+    let mut files = Vec::new();
+    for p in &args.files {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| p.display().to_string());
+        files.push((name, text));
+    }
+    let known = match &args.known_failures {
+        Some(p) => parse_known(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        ),
+        None => Default::default(),
+    };
+    let outcome = run_suite(&files, &known);
+    println!("{}", outcome.render(args.verbose));
+    Ok(outcome.ok())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -153,6 +194,12 @@ async fn main() -> anyhow::Result<()> {
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
         Some(Command::Tsdb(cmd)) => return run_tsdb(cmd),
+        Some(Command::Promqltest(a)) => {
+            if !run_promqltest(a)? {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         None => cli.serve,
     };
     let scrape_interval = duration("scrape.interval", &args.scrape_interval)?;

@@ -4,3 +4,4 @@
 
 pub mod runner;
 pub mod script;
+pub mod suite;
