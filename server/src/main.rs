@@ -27,10 +27,87 @@ enum Command {
     /// Inspect Prometheus TSDB blocks (like `promtool tsdb`).
     #[command(subcommand)]
     Tsdb(TsdbCommand),
+    /// Evaluate a PromQL expression at one time over TSDB blocks; prints the
+    /// JSON body of Prometheus's `/api/v1/query`.
+    Query(QueryArgs),
+    /// Evaluate a PromQL expression over a time range; prints the JSON body
+    /// of Prometheus's `/api/v1/query_range`.
+    #[command(name = "query-range")]
+    QueryRange(QueryRangeArgs),
     /// Run PromQL test files (Prometheus's promqltest language): prints a
     /// table per file and `N passed, M failed`; exits non-zero on a failure
     /// not in the known-failures list.
     Promqltest(PromqltestArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct QueryArgs {
+    /// Data directory, snapshot directory, one block, or a .tar / .tar.gz of one.
+    #[arg(long = "tsdb")]
+    tsdb: PathBuf,
+    /// Evaluation time: RFC 3339 or Unix seconds (default: now).
+    #[arg(long = "time", allow_hyphen_values = true)]
+    time: Option<String>,
+    /// The PromQL expression.
+    expr: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct QueryRangeArgs {
+    /// Data directory, snapshot directory, one block, or a .tar / .tar.gz of one.
+    #[arg(long = "tsdb")]
+    tsdb: PathBuf,
+    /// Start: RFC 3339 or Unix seconds.
+    #[arg(long = "start", allow_hyphen_values = true)]
+    start: String,
+    /// End: RFC 3339 or Unix seconds.
+    #[arg(long = "end", allow_hyphen_values = true)]
+    end: String,
+    /// Step: a duration (`15s`) or seconds (`15`).
+    #[arg(long = "step")]
+    step: String,
+    /// The PromQL expression.
+    expr: String,
+}
+
+/// A query step as Prometheus's API takes it: float seconds or a duration.
+fn step_ms(text: &str) -> anyhow::Result<i64> {
+    if let Ok(secs) = text.parse::<f64>() {
+        let ms = (secs * 1000.0).round();
+        if !ms.is_finite() || ms <= 0.0 || ms > 9.0e18 {
+            anyhow::bail!("--step {text:?}: must be a positive duration");
+        }
+        return Ok(ms as i64);
+    }
+    emberlens_model::parse_duration_ms(text).with_context(|| format!("--step {text:?}"))
+}
+
+fn query_time(flag: &str, text: &str) -> anyhow::Result<i64> {
+    emberlens_model::parse_time_ms(text).with_context(|| format!("--{flag} {text:?}"))
+}
+
+fn run_query(args: QueryArgs) -> anyhow::Result<bool> {
+    let db = open_db(&args.tsdb)?;
+    let t = match &args.time {
+        Some(t) => query_time("time", t)?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    };
+    let r = emberlens_promql::instant_query(&db, &Default::default(), &args.expr, t);
+    println!("{}", emberlens_promql::api::response_json(&r));
+    Ok(r.is_ok())
+}
+
+fn run_query_range(args: QueryRangeArgs) -> anyhow::Result<bool> {
+    let db = open_db(&args.tsdb)?;
+    let start = query_time("start", &args.start)?;
+    let end = query_time("end", &args.end)?;
+    let step = step_ms(&args.step)?;
+    let r = emberlens_promql::range_query(&db, &Default::default(), &args.expr, start, end, step);
+    println!("{}", emberlens_promql::api::response_json(&r));
+    Ok(r.is_ok())
 }
 
 #[derive(clap::Args, Debug)]
@@ -194,6 +271,18 @@ async fn main() -> anyhow::Result<()> {
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
         Some(Command::Tsdb(cmd)) => return run_tsdb(cmd),
+        Some(Command::Query(a)) => {
+            if !run_query(a)? {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+        Some(Command::QueryRange(a)) => {
+            if !run_query_range(a)? {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         Some(Command::Promqltest(a)) => {
             if !run_promqltest(a)? {
                 std::process::exit(1);

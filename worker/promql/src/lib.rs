@@ -12,6 +12,7 @@
 //! lines of our own.
 
 mod aggregate;
+pub mod api;
 pub mod ast;
 mod binary;
 pub mod engine;
