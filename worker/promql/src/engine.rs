@@ -233,10 +233,12 @@ pub(crate) struct Evaluator<'a, S> {
     pub step: i64,
     data: HashMap<usize, Arc<Vec<SeriesData>>>,
     sub_cache: HashMap<(usize, i64), IValue>,
+    /// Series selected for `info` calls (keyed by the call node), see `info.rs`.
+    pub(crate) info_data: HashMap<usize, Arc<Vec<SeriesData>>>,
     pub ann: Annotations,
 }
 
-fn key<T>(x: &T) -> usize {
+pub(crate) fn key<T>(x: &T) -> usize {
     x as *const T as usize
 }
 
@@ -258,6 +260,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             step,
             data: HashMap::new(),
             sub_cache: HashMap::new(),
+            info_data: HashMap::new(),
             ann: Annotations::default(),
         }
     }
@@ -311,7 +314,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         })
     }
 
-    fn at_ms(&self, at: AtModifier) -> i64 {
+    pub(crate) fn at_ms(&self, at: AtModifier) -> i64 {
         match at {
             AtModifier::Timestamp(t) => t,
             AtModifier::Start => self.start,
@@ -365,8 +368,15 @@ impl<'a, S: Storage> Evaluator<'a, S> {
                 self.preload_in(&b.rhs, at, sub_off, sub_range)
             }
             Expr::Call(c) => {
-                for a in &c.args {
+                for (i, a) in c.args.iter().enumerate() {
+                    // `info`'s second argument only names labels; it is not selected.
+                    if c.func.name == "info" && i == 1 {
+                        continue;
+                    }
                     self.preload_in(a, at, sub_off, sub_range)?;
+                }
+                if c.func.name == "info" {
+                    crate::info::preload(self, c, at, sub_off, sub_range)?;
                 }
                 Ok(())
             }
@@ -435,6 +445,38 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             .collect();
         self.data.insert(k, Arc::new(data));
         Ok(())
+    }
+
+    /// Series matching `matchers` with their samples in `[mint, maxt]`.
+    pub(crate) fn select_data(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SeriesData>, EvalError> {
+        let series = self
+            .storage
+            .select(matchers, mint, maxt)
+            .map_err(|e| EvalError::Storage(e.to_string()))?;
+        Ok(series
+            .into_iter()
+            .map(|s| SeriesData {
+                labels: s.labels,
+                floats: s
+                    .samples
+                    .into_iter()
+                    .map(|p| FPoint { t: p.t_ms, f: p.v })
+                    .collect(),
+                hists: s
+                    .histograms
+                    .into_iter()
+                    .map(|p| HPoint {
+                        t: p.t_ms,
+                        h: Arc::new(p.h),
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     fn selector_data(&mut self, vs: &VectorSelector) -> Result<Arc<Vec<SeriesData>>, EvalError> {

@@ -116,6 +116,7 @@ pub(crate) fn eval_call<S: Storage>(
         "end" => IValue::Scalar(ev.end as f64 / 1000.0),
         "min_of" => IValue::Scalar(scalar_arg(ev, c, 0, t)?.min(scalar_arg(ev, c, 1, t)?)),
         "max_of" => IValue::Scalar(scalar_arg(ev, c, 0, t)?.max(scalar_arg(ev, c, 1, t)?)),
+        "info" => crate::info::eval_info(ev, c, t)?,
         "vector" => IValue::Vector(vec![Sample {
             metric: Labels::default(),
             t,

@@ -5,17 +5,8 @@
 //! bucket holding the rank, the lowest bucket starting at 0 unless its bound
 //! is ≤ 0, and NaN without a `+Inf` bucket.
 //!
-//! Native histograms in the same call are not interpolated yet: they are
-//! left out of the result (see the known-failures list of the promqltest
-//! runner) rather than answered wrongly.
-
-use std::collections::HashMap;
-
-use emberlens_model::{Labels, Storage};
-
-use crate::ast::Call;
-use crate::engine::Evaluator;
-use crate::value::Sample;
+//! The function itself (grouping, native histograms, annotations) lives in
+//! `nativehist.rs`; this module keeps the classic bucket maths.
 
 /// Prometheus's `almost.Equal`.
 pub(crate) fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
@@ -34,13 +25,14 @@ pub(crate) fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
     diff / abs_sum.min(f64::MAX) < eps
 }
 
-struct Bucket {
-    upper: f64,
-    count: f64,
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bucket {
+    pub(crate) upper: f64,
+    pub(crate) count: f64,
 }
 
 /// Returns the quantile and whether monotonicity had to be forced.
-fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, bool) {
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, bool) {
     if q.is_nan() {
         return (f64::NAN, false);
     }
@@ -110,85 +102,10 @@ fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, bool) {
 }
 
 /// Parses an `le` value as Prometheus does (`strconv.ParseFloat`).
-fn parse_le(s: &str) -> Option<f64> {
+pub(crate) fn parse_le(s: &str) -> Option<f64> {
     match s {
         "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
         "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
         _ => s.parse().ok(),
     }
-}
-
-pub(crate) fn histogram_quantile<S: Storage>(
-    ev: &mut Evaluator<'_, S>,
-    c: &Call,
-    q: f64,
-    v: Vec<Sample>,
-    t: i64,
-) -> Vec<Sample> {
-    if !(0.0..=1.0).contains(&q) && !v.is_empty() {
-        let pos = c.args.first().map(|a| a.pos()).unwrap_or(c.pos);
-        ev.ann.warn(
-            ev.src,
-            pos,
-            format!(
-                "quantile value should be between 0 and 1, got {}",
-                emberlens_model::format_go_g(q)
-            ),
-        );
-    }
-    let arg_pos = c.args.get(1).map(|a| a.pos()).unwrap_or(c.pos);
-    let mut order: Vec<Labels> = Vec::new();
-    let mut groups: HashMap<Labels, (Labels, Vec<Bucket>)> = HashMap::new();
-    for s in v {
-        if s.h.is_some() {
-            continue;
-        }
-        let le = s.metric.get("le");
-        let Some(upper) = parse_le(le) else {
-            ev.ann.warn(
-                ev.src,
-                arg_pos,
-                format!(
-                    "bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {:?}",
-                    s.metric.metric_name()
-                ),
-            );
-            continue;
-        };
-        let key = s.metric.without(&["le", "__name__"]);
-        let out_metric = s.metric.without(&["le"]);
-        groups
-            .entry(key.clone())
-            .or_insert_with(|| {
-                order.push(key);
-                (out_metric, Vec::new())
-            })
-            .1
-            .push(Bucket { upper, count: s.f });
-    }
-    let mut out = Vec::new();
-    for key in order {
-        let Some((metric, mut buckets)) = groups.remove(&key) else {
-            continue;
-        };
-        let (f, forced) = bucket_quantile(q, &mut buckets);
-        if forced {
-            ev.ann.info(
-                ev.src,
-                arg_pos,
-                format!(
-                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
-                    metric.metric_name()
-                ),
-            );
-        }
-        out.push(Sample {
-            metric,
-            t,
-            f,
-            h: None,
-            drop_name: true,
-        });
-    }
-    out
 }

@@ -22,6 +22,7 @@ mod funcs;
 pub mod functions;
 pub mod hash;
 mod histfuncs;
+mod info;
 mod lexer;
 pub mod parser;
 pub mod promqltest;

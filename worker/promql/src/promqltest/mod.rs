@@ -2,6 +2,7 @@
 //! [`script`] parses a test file into commands, [`runner`] runs them
 //! against the engine with the Go harness's extra checks.
 
+mod nhcb;
 pub mod runner;
 pub mod script;
 pub mod suite;

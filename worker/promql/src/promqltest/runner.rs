@@ -157,6 +157,11 @@ pub fn run_script(script: &Script) -> FileReport {
                 for s in &l.series {
                     storage.add(&s.labels, &s.samples);
                 }
+                if l.with_nhcb {
+                    for (labels, samples) in super::nhcb::convert(&l.series) {
+                        storage.add(&labels, &samples);
+                    }
+                }
             }
             Command::Eval(e) => {
                 report.evals += 1;

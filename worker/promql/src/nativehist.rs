@@ -1,0 +1,783 @@
+//! The histogram functions over native histograms (and their classic
+//! counterparts where one call handles both): `histogram_quantile`,
+//! `histogram_quantiles`, `histogram_fraction`, `histogram_stddev`,
+//! `histogram_stdvar`, `histogram_count`, `histogram_sum`, `histogram_avg`,
+//! as Prometheus 3's `promql/functions.go` and `promql/quantile.go`.
+//!
+//! Why one module: the quantile and fraction functions share the split of
+//! their input vector into native histograms and classic bucket groups
+//! (upstream's `resetHistograms`), and the same annotations.
+//!
+//! Semantics, as upstream:
+//! - Quantiles of exponential buckets interpolate on a log scale (a bucket's
+//!   lower and upper bound are linear in `log2`), linearly in the zero
+//!   bucket and for custom buckets (NHCB); a zero bucket of a histogram that
+//!   only has positive (negative) buckets starts (ends) at 0. In an NHCB,
+//!   the first bucket (from −Inf) starts at 0 unless its upper bound is ≤ 0
+//!   (then that bound is the answer), and a rank in the last bucket (to
+//!   +Inf) answers its lower bound.
+//! - NaN observations count in `count` but in no bucket (the sum is NaN):
+//!   the forward walk is used, a rank above every bucket gives NaN with the
+//!   "result is NaN" info, otherwise the "skewed higher" info is added when
+//!   the buckets hold fewer observations than `count`. `histogram_fraction`
+//!   excludes them from the ranks (not the denominator) with its own info.
+//! - The quantile parameter outside [0, 1] (or NaN) gives a warning, even
+//!   when the input is empty.
+//! - A native histogram with exactly the labels of a classic group (labels
+//!   without `le`) makes both yield nothing, with the "mix of classic and
+//!   native histograms" warning; a float without a parsable `le` is skipped
+//!   with the "bucket label" warning.
+//! - `histogram_stddev`/`stdvar` estimate every observation at its bucket's
+//!   geometric mean (arithmetic for custom buckets, 0 in the zero bucket).
+//!
+//! Nothing here panics: empty bucket lists, zero counts and infinite
+//! bounds all have defined results.
+
+use std::collections::HashMap;
+
+use emberlens_model::{Bucket, FloatHistogram, Labels, Storage, format_go_g};
+
+use crate::aggregate::kahan_inc;
+use crate::ast::{Call, PosRange};
+use crate::engine::{Evaluator, IValue};
+use crate::error::EvalError;
+use crate::histfuncs::{Bucket as ClassicBucket, bucket_quantile, parse_le};
+use crate::value::Sample;
+
+/// What a native quantile adds besides its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QuantileInfo {
+    /// The rank is above every bucket because of NaN observations.
+    NanResult,
+    /// NaN observations (ranked as +Inf) push the result up.
+    NanSkew,
+}
+
+fn log_interpolate(lower: f64, upper: f64, fraction: f64) -> f64 {
+    let log_lower = lower.abs().log2();
+    let log_upper = upper.abs().log2();
+    if lower > 0.0 {
+        (log_lower + (log_upper - log_lower) * fraction).exp2()
+    } else {
+        -(log_upper + (log_lower - log_upper) * (1.0 - fraction)).exp2()
+    }
+}
+
+/// `histogram_quantile` of one native histogram (upstream
+/// `HistogramQuantile`).
+pub(crate) fn native_quantile(q: f64, h: &FloatHistogram) -> (f64, Option<QuantileInfo>) {
+    if q < 0.0 {
+        return (f64::NEG_INFINITY, None);
+    }
+    if q > 1.0 {
+        return (f64::INFINITY, None);
+    }
+    if h.count == 0.0 || q.is_nan() {
+        return (f64::NAN, None);
+    }
+    let forward = h.sum.is_nan() || q < 0.5;
+    let buckets = if forward {
+        h.all_buckets()
+    } else {
+        h.all_reverse_buckets()
+    };
+    let mut rank = if forward {
+        q * h.count
+    } else {
+        (1.0 - q) * h.count
+    };
+    let mut bucket = Bucket {
+        boundaries: 0,
+        lower: 0.0,
+        upper: 0.0,
+        count: 0.0,
+    };
+    let mut count = 0.0;
+    let mut next = buckets.len();
+    for (i, b) in buckets.iter().enumerate() {
+        bucket = *b;
+        if b.count == 0.0 {
+            continue;
+        }
+        count += b.count;
+        if count >= rank {
+            next = i + 1;
+            break;
+        }
+    }
+    let custom = h.uses_custom_buckets();
+    if !custom && bucket.lower < 0.0 && bucket.upper > 0.0 {
+        if h.negative_buckets.is_empty() && !h.positive_buckets.is_empty() {
+            bucket.lower = 0.0;
+        } else if h.positive_buckets.is_empty() && !h.negative_buckets.is_empty() {
+            bucket.upper = 0.0;
+        }
+    } else if custom {
+        if bucket.lower == f64::NEG_INFINITY {
+            if bucket.upper <= 0.0 {
+                return (bucket.upper, None);
+            }
+            bucket.lower = 0.0;
+        } else if bucket.upper == f64::INFINITY {
+            return (bucket.lower, None);
+        }
+    }
+    if count > h.count {
+        count = h.count;
+    }
+    if count < rank {
+        if h.sum.is_nan() {
+            return (f64::NAN, Some(QuantileInfo::NanResult));
+        }
+        return (bucket.upper, None);
+    }
+    if forward {
+        rank -= count - bucket.count;
+    } else {
+        rank = count - rank;
+    }
+    let mut info = None;
+    if h.sum.is_nan() {
+        let rest: f64 = buckets[next.min(buckets.len())..]
+            .iter()
+            .map(|b| b.count)
+            .sum();
+        if count + rest < h.count {
+            info = Some(QuantileInfo::NanSkew);
+        }
+    }
+    let fraction = rank / bucket.count;
+    if custom || (bucket.lower <= 0.0 && bucket.upper >= 0.0) {
+        return (
+            bucket.lower + (bucket.upper - bucket.lower) * fraction,
+            info,
+        );
+    }
+    (log_interpolate(bucket.lower, bucket.upper, fraction), info)
+}
+
+/// `histogram_fraction` of one native histogram (upstream
+/// `HistogramFraction`); the flag says NaN observations were excluded.
+pub(crate) fn native_fraction(lower: f64, upper: f64, h: &FloatHistogram) -> (f64, bool) {
+    if h.count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return (f64::NAN, false);
+    }
+    if lower >= upper {
+        return (0.0, false);
+    }
+    let custom = h.uses_custom_buckets();
+    let buckets = h.all_buckets();
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    let mut count = 0.0;
+    let mut next = buckets.len();
+    for (i, b0) in buckets.iter().enumerate() {
+        let mut b = *b0;
+        count += b.count;
+        next = i + 1;
+        let mut zero_bucket = false;
+        if b.lower <= 0.0 && b.upper >= 0.0 {
+            zero_bucket = true;
+            if h.negative_buckets.is_empty() && !h.positive_buckets.is_empty() {
+                b.lower = 0.0;
+            } else if h.positive_buckets.is_empty() && !h.negative_buckets.is_empty() {
+                b.upper = 0.0;
+            }
+        }
+        let linear = |v: f64| {
+            if b.lower == f64::NEG_INFINITY {
+                return b.count;
+            }
+            rank + b.count * (v - b.lower) / (b.upper - b.lower)
+        };
+        let exponential = |v: f64| {
+            let log_lower = b.lower.abs().log2();
+            let log_upper = b.upper.abs().log2();
+            let log_v = v.abs().log2();
+            let fraction = if v > 0.0 {
+                (log_v - log_lower) / (log_upper - log_lower)
+            } else {
+                1.0 - ((log_v - log_upper) / (log_lower - log_upper))
+            };
+            rank + b.count * fraction
+        };
+        if !lower_set && b.lower >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && b.lower >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && b.lower < lower && b.upper > lower {
+            lower_rank = if custom || zero_bucket {
+                linear(lower)
+            } else {
+                exponential(lower)
+            };
+            lower_set = true;
+        }
+        if !upper_set && b.lower < upper && b.upper > upper {
+            upper_rank = if custom || zero_bucket {
+                linear(upper)
+            } else {
+                exponential(upper)
+            };
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank += b.count;
+    }
+    let mut nans = false;
+    if h.sum.is_nan() {
+        count += buckets[next.min(buckets.len())..]
+            .iter()
+            .map(|b| b.count)
+            .sum::<f64>();
+        nans = count < h.count;
+    } else {
+        count = h.count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    ((upper_rank - lower_rank) / h.count, nans)
+}
+
+/// `histogram_fraction` of a classic histogram (upstream `BucketFraction`):
+/// the buckets are sorted and coalesced; counts are cumulative.
+pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<ClassicBucket>) -> f64 {
+    if buckets.is_empty() {
+        return f64::NAN;
+    }
+    buckets.sort_by(|a, b| a.upper.total_cmp(&b.upper));
+    if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
+        return f64::NAN;
+    }
+    let mut merged: Vec<ClassicBucket> = Vec::with_capacity(buckets.len());
+    for b in buckets.drain(..) {
+        match merged.last_mut() {
+            Some(l) if l.upper == b.upper => l.count += b.count,
+            _ => merged.push(b),
+        }
+    }
+    let buckets = merged;
+    let count = buckets.last().map(|b| b.count).unwrap_or(0.0);
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    let mut lower_bound = if buckets[0].upper <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    for (i, b) in buckets.iter().enumerate() {
+        if i > 0 {
+            lower_bound = buckets[i - 1].upper;
+        }
+        let upper_bound = b.upper;
+        let linear = |v: f64| {
+            if lower_bound == f64::NEG_INFINITY {
+                return b.count;
+            }
+            rank + (b.count - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+        };
+        if !lower_set && lower_bound >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lower_bound >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lower_bound < lower && upper_bound > lower {
+            lower_rank = linear(lower);
+            lower_set = true;
+        }
+        if !upper_set && lower_bound < upper && upper_bound > upper {
+            upper_rank = linear(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = b.count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
+}
+
+/// The estimated variance of the observations of `h` (upstream
+/// `histogramVariance`).
+pub(crate) fn native_variance(h: &FloatHistogram) -> f64 {
+    let mean = h.sum / h.count;
+    let (mut var, mut c) = (0.0, 0.0);
+    for b in h.all_buckets() {
+        if b.count == 0.0 {
+            continue;
+        }
+        let val = if h.uses_custom_buckets() {
+            (b.upper + b.lower) / 2.0
+        } else if b.lower <= 0.0 && b.upper >= 0.0 {
+            0.0
+        } else {
+            let v = (b.upper * b.lower).sqrt();
+            if b.upper < 0.0 { -v } else { v }
+        };
+        let delta = val - mean;
+        (var, c) = kahan_inc(b.count * delta * delta, var, c);
+    }
+    (var + c) / h.count
+}
+
+/// Prometheus's `labels.FormatOpenMetricsFloat` (the `histogram_quantiles`
+/// label value): `1.0`, `0.0`, `NaN`, `+Inf`, otherwise Go's `%g` with `.0`
+/// appended when it has neither a point nor an exponent.
+pub(crate) fn format_openmetrics_float(f: f64) -> String {
+    if f == 0.0 {
+        return "0.0".into();
+    }
+    let s = format_go_g(f);
+    if f.is_nan() || f.is_infinite() || s.contains(['.', 'e']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// A classic histogram: its result labels and buckets.
+struct ClassicGroup {
+    metric: Labels,
+    buckets: Vec<ClassicBucket>,
+}
+
+/// The input of a quantile/fraction function, split as upstream's
+/// `resetHistograms`: native histograms (conflicting ones removed) and
+/// classic bucket groups in first-seen order (conflicting ones removed).
+struct Split {
+    native: Vec<Sample>,
+    classic: Vec<ClassicGroup>,
+}
+
+fn split_histograms<S: Storage>(ev: &mut Evaluator<'_, S>, v: Vec<Sample>, pos: PosRange) -> Split {
+    let mut order: Vec<Labels> = Vec::new();
+    let mut groups: HashMap<Labels, ClassicGroup> = HashMap::new();
+    let mut natives = Vec::new();
+    for s in v {
+        if s.h.is_some() {
+            natives.push(s);
+            continue;
+        }
+        let le = s.metric.get("le");
+        let Some(upper) = parse_le(le) else {
+            ev.ann.warn(
+                ev.src,
+                pos,
+                format!(
+                    "bucket label \"le\" is missing or has a malformed value of {le:?}{}",
+                    for_metric(s.metric.metric_name())
+                ),
+            );
+            continue;
+        };
+        let key = s.metric.without(&["le"]);
+        groups
+            .entry(key.clone())
+            .or_insert_with(|| {
+                order.push(key.clone());
+                ClassicGroup {
+                    metric: key,
+                    buckets: Vec::new(),
+                }
+            })
+            .buckets
+            .push(ClassicBucket { upper, count: s.f });
+    }
+    let mut native = Vec::with_capacity(natives.len());
+    for s in natives {
+        if groups.remove(&s.metric).is_some() {
+            ev.ann.warn(
+                ev.src,
+                pos,
+                format!(
+                    "vector contains a mix of classic and native histograms{}",
+                    for_metric(s.metric.metric_name())
+                ),
+            );
+            continue;
+        }
+        native.push(s);
+    }
+    let classic = order
+        .into_iter()
+        .filter_map(|k| groups.remove(&k))
+        .collect();
+    Split { native, classic }
+}
+
+fn for_metric(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!(" for metric name {name:?}")
+    }
+}
+
+fn arg_pos(c: &Call, i: usize) -> PosRange {
+    c.args.get(i).map(|a| a.pos()).unwrap_or(c.pos)
+}
+
+fn scalar_arg<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    i: usize,
+    t: i64,
+) -> Result<f64, EvalError> {
+    match c.args.get(i) {
+        Some(e) => ev.eval_scalar(e, t),
+        None => Err(EvalError::Execution(format!(
+            "missing argument {i} of {}",
+            c.func.name
+        ))),
+    }
+}
+
+fn vector_arg<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    i: usize,
+    t: i64,
+) -> Result<Vec<Sample>, EvalError> {
+    match c.args.get(i) {
+        Some(e) => ev.eval_vector(e, t),
+        None => Err(EvalError::Execution(format!(
+            "missing argument {i} of {}",
+            c.func.name
+        ))),
+    }
+}
+
+fn warn_quantile<S: Storage>(ev: &mut Evaluator<'_, S>, q: f64, pos: PosRange) {
+    if q.is_nan() || !(0.0..=1.0).contains(&q) {
+        ev.ann.warn(
+            ev.src,
+            pos,
+            format!(
+                "quantile value should be between 0 and 1, got {}",
+                format_go_g(q)
+            ),
+        );
+    }
+}
+
+fn quantile_info<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    info: Option<QuantileInfo>,
+    metric: &Labels,
+    pos: PosRange,
+) {
+    let msg = match info {
+        None => return,
+        Some(QuantileInfo::NanResult) => {
+            "input to histogram_quantile has NaN observations, result is NaN"
+        }
+        Some(QuantileInfo::NanSkew) => {
+            "input to histogram_quantile has NaN observations, result is skewed higher"
+        }
+    };
+    ev.ann.info(
+        ev.src,
+        pos,
+        format!("{msg}{}", for_metric(metric.metric_name())),
+    );
+}
+
+fn forced_info<S: Storage>(ev: &mut Evaluator<'_, S>, metric: &Labels, pos: PosRange) {
+    ev.ann.info(
+        ev.src,
+        pos,
+        format!(
+            "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile){}",
+            for_metric(metric.metric_name())
+        ),
+    );
+}
+
+fn out_sample(metric: Labels, t: i64, f: f64) -> Sample {
+    Sample {
+        metric,
+        t,
+        f,
+        h: None,
+        drop_name: true,
+    }
+}
+
+/// Evaluates one of this module's functions; `None` if `c` is not one.
+pub(crate) fn eval_histogram_call<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    t: i64,
+) -> Option<Result<IValue, EvalError>> {
+    let r = match c.func.name {
+        "histogram_quantile" => histogram_quantile(ev, c, t),
+        "histogram_quantiles" => histogram_quantiles(ev, c, t),
+        "histogram_fraction" => histogram_fraction(ev, c, t),
+        "histogram_stddev" | "histogram_stdvar" | "histogram_count" | "histogram_sum"
+        | "histogram_avg" => simple(ev, c, t),
+        _ => return None,
+    };
+    Some(r.map(IValue::Vector))
+}
+
+fn simple<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    t: i64,
+) -> Result<Vec<Sample>, EvalError> {
+    let v = vector_arg(ev, c, 0, t)?;
+    let name = c.func.name;
+    Ok(v.into_iter()
+        .filter_map(|s| {
+            let h = s.h.as_deref()?;
+            let f = match name {
+                "histogram_count" => h.count,
+                "histogram_sum" => h.sum,
+                "histogram_avg" => h.sum / h.count,
+                "histogram_stdvar" => native_variance(h),
+                _ => native_variance(h).sqrt(),
+            };
+            Some(Sample {
+                metric: s.metric,
+                t,
+                f,
+                h: None,
+                drop_name: true,
+            })
+        })
+        .collect())
+}
+
+fn histogram_quantile<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    t: i64,
+) -> Result<Vec<Sample>, EvalError> {
+    let q = scalar_arg(ev, c, 0, t)?;
+    let v = vector_arg(ev, c, 1, t)?;
+    warn_quantile(ev, q, arg_pos(c, 0));
+    let pos = arg_pos(c, 1);
+    let split = split_histograms(ev, v, pos);
+    let mut out = Vec::new();
+    for s in split.native {
+        let Some(h) = s.h.as_deref() else { continue };
+        let (f, info) = native_quantile(q, h);
+        quantile_info(ev, info, &s.metric, pos);
+        out.push(out_sample(s.metric, t, f));
+    }
+    for mut g in split.classic {
+        let (f, forced) = bucket_quantile(q, &mut g.buckets);
+        if forced {
+            forced_info(ev, &g.metric, pos);
+        }
+        out.push(out_sample(g.metric, t, f));
+    }
+    Ok(out)
+}
+
+fn histogram_quantiles<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    t: i64,
+) -> Result<Vec<Sample>, EvalError> {
+    let v = vector_arg(ev, c, 0, t)?;
+    let label = match c.args.get(1).map(|e| e.unparen()) {
+        Some(crate::ast::Expr::String { val, .. }) => val.clone(),
+        _ => {
+            return Err(EvalError::Execution(
+                "histogram_quantiles: the second argument must be a string literal".into(),
+            ));
+        }
+    };
+    let mut qs = Vec::new();
+    for i in 2..c.args.len() {
+        let q = scalar_arg(ev, c, i, t)?;
+        warn_quantile(ev, q, arg_pos(c, i));
+        qs.push(q);
+    }
+    let pos = arg_pos(c, 0);
+    let split = split_histograms(ev, v, pos);
+    let mut classic = split.classic;
+    let mut out = Vec::new();
+    for &q in &qs {
+        let qs_label = format_openmetrics_float(q);
+        for s in &split.native {
+            let Some(h) = s.h.as_deref() else { continue };
+            let (f, info) = native_quantile(q, h);
+            quantile_info(ev, info, &s.metric, pos);
+            out.push(out_sample(s.metric.with(&label, &qs_label), t, f));
+        }
+        for g in &mut classic {
+            let mut buckets = g.buckets.clone();
+            let (f, forced) = bucket_quantile(q, &mut buckets);
+            if forced {
+                forced_info(ev, &g.metric, pos);
+            }
+            out.push(out_sample(g.metric.with(&label, &qs_label), t, f));
+        }
+    }
+    Ok(out)
+}
+
+fn histogram_fraction<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    c: &Call,
+    t: i64,
+) -> Result<Vec<Sample>, EvalError> {
+    let lower = scalar_arg(ev, c, 0, t)?;
+    let upper = scalar_arg(ev, c, 1, t)?;
+    let v = vector_arg(ev, c, 2, t)?;
+    let pos = arg_pos(c, 2);
+    let split = split_histograms(ev, v, pos);
+    let mut out = Vec::new();
+    for s in split.native {
+        let Some(h) = s.h.as_deref() else { continue };
+        let (f, nans) = native_fraction(lower, upper, h);
+        if nans {
+            ev.ann.info(
+                ev.src,
+                pos,
+                format!(
+                    "input to histogram_fraction has NaN observations, which are excluded from all fractions{}",
+                    for_metric(s.metric.metric_name())
+                ),
+            );
+        }
+        out.push(out_sample(s.metric, t, f));
+    }
+    for mut g in split.classic {
+        let f = bucket_fraction(lower, upper, &mut g.buckets);
+        out.push(out_sample(g.metric, t, f));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emberlens_model::Span;
+
+    fn exp_hist(buckets: &[f64], zero: f64) -> FloatHistogram {
+        FloatHistogram {
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: zero,
+            count: buckets.iter().sum::<f64>() + zero,
+            sum: 1.0,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: buckets.len() as u32,
+            }],
+            positive_buckets: buckets.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn quantile_interpolates_exponentially() {
+        // One bucket (1,2]: the median is √2.
+        let h = FloatHistogram {
+            schema: 0,
+            count: 4.0,
+            sum: 6.0,
+            positive_spans: vec![Span {
+                offset: 1,
+                length: 1,
+            }],
+            positive_buckets: vec![4.0],
+            ..Default::default()
+        };
+        let (v, info) = native_quantile(0.5, &h);
+        assert!((v - std::f64::consts::SQRT_2).abs() < 1e-12);
+        assert_eq!(info, None);
+        assert_eq!(native_quantile(-1.0, &h).0, f64::NEG_INFINITY);
+        assert_eq!(native_quantile(2.0, &h).0, f64::INFINITY);
+        assert!(native_quantile(f64::NAN, &h).0.is_nan());
+    }
+
+    #[test]
+    fn quantile_nan_observations() {
+        let mut h = exp_hist(&[12.0], 0.0);
+        h.count = 15.0;
+        h.sum = f64::NAN;
+        let (v, info) = native_quantile(1.0, &h);
+        assert!(v.is_nan());
+        assert_eq!(info, Some(QuantileInfo::NanResult));
+        let (v, info) = native_quantile(0.8, &h);
+        assert_eq!(v, 1.0);
+        assert_eq!(info, Some(QuantileInfo::NanSkew));
+        let (f, nans) = native_fraction(f64::NEG_INFINITY, f64::INFINITY, &h);
+        assert!((f - 0.8).abs() < 1e-12);
+        assert!(nans);
+    }
+
+    #[test]
+    fn empty_histogram_gives_nan() {
+        let h = FloatHistogram::default();
+        assert!(native_quantile(0.5, &h).0.is_nan());
+        assert!(native_fraction(0.0, 1.0, &h).0.is_nan());
+        assert!(native_variance(&h).is_nan());
+    }
+
+    #[test]
+    fn classic_fraction() {
+        let mut b = vec![
+            ClassicBucket {
+                upper: 1.0,
+                count: 1.0,
+            },
+            ClassicBucket {
+                upper: f64::INFINITY,
+                count: 2.0,
+            },
+            ClassicBucket {
+                upper: 2.0,
+                count: 2.0,
+            },
+        ];
+        assert!((bucket_fraction(0.0, 1.5, &mut b) - 0.75).abs() < 1e-12);
+        assert!(bucket_fraction(0.0, 1.0, &mut Vec::new()).is_nan());
+    }
+
+    #[test]
+    fn openmetrics_floats() {
+        assert_eq!(format_openmetrics_float(0.0), "0.0");
+        assert_eq!(format_openmetrics_float(1.0), "1.0");
+        assert_eq!(format_openmetrics_float(0.25), "0.25");
+        assert_eq!(format_openmetrics_float(-0.1), "-0.1");
+        assert_eq!(format_openmetrics_float(f64::NAN), "NaN");
+        assert_eq!(format_openmetrics_float(f64::INFINITY), "+Inf");
+        assert_eq!(format_openmetrics_float(100.0), "100.0");
+    }
+}
