@@ -107,6 +107,9 @@ pub(crate) fn eval_call<S: Storage>(
             _ => {}
         }
     }
+    if let Some(r) = crate::nativehist::eval_histogram_call(ev, c, t) {
+        return r;
+    }
     let v = match name {
         "time" => IValue::Scalar(t as f64 / 1000.0),
         "pi" => IValue::Scalar(std::f64::consts::PI),
@@ -355,28 +358,6 @@ pub(crate) fn eval_call<S: Storage>(
                     drop_name: false,
                 }])
             }
-        }
-        "histogram_quantile" => {
-            let q = scalar_arg(ev, c, 0, t)?;
-            let v = vector_arg(ev, c, 1, t)?;
-            IValue::Vector(crate::histfuncs::histogram_quantile(ev, c, q, v, t))
-        }
-        "histogram_count" | "histogram_sum" | "histogram_avg" => {
-            let v = vector_arg(ev, c, 0, t)?;
-            IValue::Vector(
-                v.into_iter()
-                    .filter_map(|mut s| {
-                        let h = s.h.take()?;
-                        s.f = match name {
-                            "histogram_count" => h.count,
-                            "histogram_sum" => h.sum,
-                            _ => h.sum / h.count,
-                        };
-                        s.drop_name = true;
-                        Some(s)
-                    })
-                    .collect(),
-            )
         }
         _ => return eval_range_function(ev, c, t),
     };

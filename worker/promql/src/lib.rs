@@ -24,6 +24,7 @@ pub mod hash;
 mod histfuncs;
 mod info;
 mod lexer;
+mod nativehist;
 pub mod parser;
 pub mod promqltest;
 pub mod value;
