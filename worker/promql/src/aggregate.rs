@@ -71,6 +71,8 @@ struct Group {
     h: Option<FloatHistogram>,
     values: Vec<f64>,
     hist_error: bool,
+    /// Some member's name is to be dropped (delayed name removal).
+    drop_name: bool,
 }
 
 fn group_key(metric: &Labels, a: &AggregateExpr) -> Labels {
@@ -148,6 +150,7 @@ fn aggregate<S: Storage>(
             }
         });
         g.count += 1.0;
+        g.drop_name |= s.drop_name;
         match a.op {
             AggOp::Sum | AggOp::Avg => {
                 if let Some(h) = &s.h {
@@ -320,7 +323,7 @@ fn aggregate<S: Storage>(
             t,
             f,
             h,
-            drop_name: false,
+            drop_name: g.drop_name,
         });
     }
     Ok(out)

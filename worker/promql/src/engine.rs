@@ -172,13 +172,17 @@ pub fn range_query_expr<S: Storage>(
     })
 }
 
+/// The labels removed with the metric name: Prometheus's type-and-unit
+/// labels go with it (`DropReserved`).
+const NAME_LABELS: [&str; 3] = ["__name__", "__type__", "__unit__"];
+
 /// Removes `__name__` where marked, stamps samples with the evaluation
 /// time, checks for duplicate label sets.
 fn finish_vector(mut v: Vec<Sample>, t: i64) -> Result<Vec<Sample>, EvalError> {
     for s in &mut v {
         s.t = t;
         if s.drop_name {
-            s.metric = s.metric.without(&["__name__"]);
+            s.metric = s.metric.without(&NAME_LABELS);
             s.drop_name = false;
         }
     }
@@ -195,17 +199,34 @@ fn finish_vector(mut v: Vec<Sample>, t: i64) -> Result<Vec<Sample>, EvalError> {
 fn finish_matrix(mut m: Vec<Series>) -> Result<Vec<Series>, EvalError> {
     for s in &mut m {
         if s.drop_name {
-            s.metric = s.metric.without(&["__name__"]);
+            s.metric = s.metric.without(&NAME_LABELS);
             s.drop_name = false;
         }
     }
     m.sort_by(|a, b| a.metric.cmp(&b.metric));
-    if m.windows(2).any(|w| w[0].metric == w[1].metric) {
-        return Err(EvalError::Execution(
-            "vector cannot contain metrics with the same labelset".into(),
-        ));
+    // Series that only collide once their names are gone are merged, as
+    // long as they never have a point at the same time.
+    let mut out: Vec<Series> = Vec::with_capacity(m.len());
+    for s in m {
+        match out.last_mut() {
+            Some(prev) if prev.metric == s.metric => {
+                prev.floats.extend(s.floats);
+                prev.hists.extend(s.hists);
+                prev.floats.sort_by_key(|p| p.t);
+                prev.hists.sort_by_key(|p| p.t);
+                let mut ts: Vec<i64> = prev.floats.iter().map(|p| p.t).collect();
+                ts.extend(prev.hists.iter().map(|p| p.t));
+                ts.sort_unstable();
+                if ts.windows(2).any(|w| w[0] == w[1]) {
+                    return Err(EvalError::Execution(
+                        "vector cannot contain metrics with the same labelset".into(),
+                    ));
+                }
+            }
+            _ => out.push(s),
+        }
     }
-    Ok(m)
+    Ok(out)
 }
 
 /// A value at one evaluation step.
