@@ -64,6 +64,7 @@ impl Storage for MemStorage {
                     labels: labels.clone(),
                     samples: samples[lo..hi].to_vec(),
                     histograms: Vec::new(),
+                    start_timestamps: None,
                 });
             }
         }

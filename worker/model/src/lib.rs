@@ -35,7 +35,9 @@ pub use histogram::{
 pub use histogram_ops::{HistogramError, MAX_INSERTED_EMPTY_BUCKETS, OpFlags};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use selector::{MatchOp, Matcher, SelectorError, parse_selector};
-pub use storage::{Appendable, Appender, HistogramSample, Sample, Series, Storage, StorageError};
+pub use storage::{
+    Appendable, Appender, HistogramSample, Sample, Series, StartTimestamps, Storage, StorageError,
+};
 pub use time::{TimeError, format_timestamp_secs, format_value, parse_time_ms};
 
 /// The bit pattern Prometheus writes as a staleness marker (`value.StaleNaN`).

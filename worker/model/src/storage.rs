@@ -37,6 +37,25 @@ pub struct Series {
     pub samples: Vec<Sample>,
     /// Histogram samples in increasing timestamp order, no duplicates.
     pub histograms: Vec<HistogramSample>,
+    /// Per-sample start timestamps, when the store has them (`None` for
+    /// stores that don't keep them, which is every store but the test one
+    /// today).
+    pub start_timestamps: Option<StartTimestamps>,
+}
+
+/// Start timestamps (OpenTelemetry's "start time", Prometheus's "created
+/// timestamp") of a series' samples: the time from which a cumulative
+/// sample counts, or the start of a delta sample's interval.
+///
+/// Index-aligned with [`Series::samples`] and [`Series::histograms`]
+/// (same lengths; the selection that trims the samples trims these too).
+/// As in Prometheus, 0 means unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StartTimestamps {
+    /// One per float sample, Unix milliseconds, 0 when unknown.
+    pub floats: Vec<i64>,
+    /// One per histogram sample, Unix milliseconds, 0 when unknown.
+    pub histograms: Vec<i64>,
 }
 
 /// Why storage refused or failed.

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use emberlens_model::{FloatHistogram, Labels, Matcher, Storage, is_stale_nan};
+use emberlens_model::{FloatHistogram, Labels, Matcher, StartTimestamps, Storage, is_stale_nan};
 
 use crate::ast::*;
 use crate::error::EvalError;
@@ -243,6 +243,36 @@ pub(crate) struct SeriesData {
     pub labels: Labels,
     pub floats: Vec<FPoint>,
     pub hists: Vec<HPoint>,
+    /// Start timestamps, index-aligned with `floats` and `hists`, when the
+    /// store has them.
+    pub sts: Option<StartTimestamps>,
+}
+
+impl SeriesData {
+    /// Converts a storage series (start timestamps kept only when they line
+    /// up with the samples).
+    pub(crate) fn from_storage(s: emberlens_model::Series) -> SeriesData {
+        let sts = s.start_timestamps.filter(|st| {
+            st.floats.len() == s.samples.len() && st.histograms.len() == s.histograms.len()
+        });
+        SeriesData {
+            labels: s.labels,
+            floats: s
+                .samples
+                .into_iter()
+                .map(|p| FPoint { t: p.t_ms, f: p.v })
+                .collect(),
+            hists: s
+                .histograms
+                .into_iter()
+                .map(|p| HPoint {
+                    t: p.t_ms,
+                    h: Arc::new(p.h),
+                })
+                .collect(),
+            sts,
+        }
+    }
 }
 
 pub(crate) struct Evaluator<'a, S> {
@@ -362,10 +392,27 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => {
                 self.preload_in(expr, at, sub_off, sub_range)
             }
-            Expr::Selector(vs) => self.load(vs, at, sub_off, sub_range, self.opts.lookback_ms),
+            Expr::Selector(vs) => {
+                // `smoothed` interpolates towards the next sample, up to a
+                // lookback ahead.
+                let ahead = match vs.mode {
+                    RangeMode::Smoothed => self.opts.lookback_ms,
+                    _ => 0,
+                };
+                let lb = self.opts.lookback_ms;
+                self.load(vs, at, sub_off, sub_range, lb, ahead)
+            }
             Expr::Matrix(m) => {
                 let r = self.duration_ms(&m.range)?;
-                self.load(&m.vs, at, sub_off, sub_range, r)
+                // `anchored` needs the sample before the window (up to a
+                // lookback back), `smoothed` also the one after it.
+                let lb = self.opts.lookback_ms;
+                let (r, ahead) = match m.mode {
+                    RangeMode::Plain => (r, 0),
+                    RangeMode::Anchored => (r.saturating_add(lb), 0),
+                    RangeMode::Smoothed => (r.saturating_add(lb), lb),
+                };
+                self.load(&m.vs, at, sub_off, sub_range, r, ahead)
             }
             Expr::Subquery(sq) => {
                 let off = sq
@@ -417,6 +464,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         sub_off: i64,
         sub_range: i64,
         range: i64,
+        ahead: i64,
     ) -> Result<(), EvalError> {
         let off = vs
             .offset
@@ -433,7 +481,10 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             .saturating_sub(sub_range)
             .saturating_sub(off)
             .saturating_sub(range);
-        let maxt = e.saturating_sub(sub_off).saturating_sub(off);
+        let maxt = e
+            .saturating_sub(sub_off)
+            .saturating_sub(off)
+            .saturating_add(ahead);
         let k = key(vs);
         let (mint, maxt) = match self.data.get(&k) {
             // Selected before from another path through the tree (never: one
@@ -445,25 +496,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             .storage
             .select(&vs.matchers, mint, maxt)
             .map_err(|e| EvalError::Storage(e.to_string()))?;
-        let data = series
-            .into_iter()
-            .map(|s| SeriesData {
-                labels: s.labels,
-                floats: s
-                    .samples
-                    .into_iter()
-                    .map(|p| FPoint { t: p.t_ms, f: p.v })
-                    .collect(),
-                hists: s
-                    .histograms
-                    .into_iter()
-                    .map(|p| HPoint {
-                        t: p.t_ms,
-                        h: Arc::new(p.h),
-                    })
-                    .collect(),
-            })
-            .collect();
+        let data = series.into_iter().map(SeriesData::from_storage).collect();
         self.data.insert(k, Arc::new(data));
         Ok(())
     }
@@ -479,28 +512,13 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             .storage
             .select(matchers, mint, maxt)
             .map_err(|e| EvalError::Storage(e.to_string()))?;
-        Ok(series
-            .into_iter()
-            .map(|s| SeriesData {
-                labels: s.labels,
-                floats: s
-                    .samples
-                    .into_iter()
-                    .map(|p| FPoint { t: p.t_ms, f: p.v })
-                    .collect(),
-                hists: s
-                    .histograms
-                    .into_iter()
-                    .map(|p| HPoint {
-                        t: p.t_ms,
-                        h: Arc::new(p.h),
-                    })
-                    .collect(),
-            })
-            .collect())
+        Ok(series.into_iter().map(SeriesData::from_storage).collect())
     }
 
-    fn selector_data(&mut self, vs: &VectorSelector) -> Result<Arc<Vec<SeriesData>>, EvalError> {
+    pub(crate) fn selector_data(
+        &mut self,
+        vs: &VectorSelector,
+    ) -> Result<Arc<Vec<SeriesData>>, EvalError> {
         if let Some(d) = self.data.get(&key(vs)) {
             return Ok(d.clone());
         }
@@ -509,25 +527,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             .storage
             .select(&vs.matchers, i64::MIN, i64::MAX)
             .map_err(|e| EvalError::Storage(e.to_string()))?;
-        let data: Vec<SeriesData> = series
-            .into_iter()
-            .map(|s| SeriesData {
-                labels: s.labels,
-                floats: s
-                    .samples
-                    .into_iter()
-                    .map(|p| FPoint { t: p.t_ms, f: p.v })
-                    .collect(),
-                hists: s
-                    .histograms
-                    .into_iter()
-                    .map(|p| HPoint {
-                        t: p.t_ms,
-                        h: Arc::new(p.h),
-                    })
-                    .collect(),
-            })
-            .collect();
+        let data: Vec<SeriesData> = series.into_iter().map(SeriesData::from_storage).collect();
         let d = Arc::new(data);
         self.data.insert(key(vs), d.clone());
         Ok(d)
@@ -569,7 +569,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
     }
 
     /// The reference time of a selector evaluated at `t`.
-    fn ref_time(&self, vs: &VectorSelector, t: i64) -> Result<i64, EvalError> {
+    pub(crate) fn ref_time(&self, vs: &VectorSelector, t: i64) -> Result<i64, EvalError> {
         let base = vs.at.map(|a| self.at_ms(a)).unwrap_or(t);
         let off = vs
             .offset
@@ -582,6 +582,23 @@ impl<'a, S: Storage> Evaluator<'a, S> {
 
     /// An instant selector at `t`: the newest sample in the lookback window.
     pub fn eval_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<Sample>, EvalError> {
+        if vs.mode == RangeMode::Smoothed {
+            return crate::extended::smoothed_selector(self, vs, t);
+        }
+        Ok(self
+            .eval_selector_st(vs, t)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// [`Evaluator::eval_selector`] without `smoothed`, each sample with its
+    /// start timestamp (0 when unknown).
+    pub(crate) fn eval_selector_st(
+        &mut self,
+        vs: &VectorSelector,
+        t: i64,
+    ) -> Result<Vec<(Sample, i64)>, EvalError> {
         let rt = self.ref_time(vs, t)?;
         let data = self.selector_data(vs)?;
         let lo = rt - self.opts.lookback_ms;
@@ -589,38 +606,72 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         for s in data.iter() {
             let fi = s.floats.partition_point(|p| p.t <= rt);
             let hi = s.hists.partition_point(|p| p.t <= rt);
-            let f = fi.checked_sub(1).map(|i| &s.floats[i]).filter(|p| p.t > lo);
-            let h = hi.checked_sub(1).map(|i| &s.hists[i]).filter(|p| p.t > lo);
-            let sample = match (f, h) {
-                (Some(f), Some(h)) if h.t > f.t => Some((None, Some(h))),
-                (Some(f), _) => Some((Some(f), None)),
-                (None, Some(h)) => Some((None, Some(h))),
-                (None, None) => None,
+            let f = fi.checked_sub(1).filter(|&i| s.floats[i].t > lo);
+            let h = hi.checked_sub(1).filter(|&i| s.hists[i].t > lo);
+            let use_hist = match (f, h) {
+                (Some(f), Some(h)) => s.hists[h].t > s.floats[f].t,
+                (None, Some(_)) => true,
+                _ => false,
             };
-            match sample {
-                Some((Some(f), _)) if !is_stale_nan(f.f) => out.push(Sample {
-                    metric: s.labels.clone(),
-                    t: f.t,
-                    f: f.f,
-                    h: None,
-                    drop_name: false,
-                }),
-                Some((_, Some(h))) if !is_stale_nan(h.h.sum) => out.push(Sample {
-                    metric: s.labels.clone(),
-                    t: h.t,
-                    f: 0.0,
-                    h: Some(h.h.clone()),
-                    drop_name: false,
-                }),
-                _ => {}
+            if use_hist {
+                let Some(i) = h else { continue };
+                let p = &s.hists[i];
+                if is_stale_nan(p.h.sum) {
+                    continue;
+                }
+                let st = s.sts.as_ref().and_then(|x| x.histograms.get(i).copied());
+                out.push((
+                    Sample {
+                        metric: s.labels.clone(),
+                        t: p.t,
+                        f: 0.0,
+                        h: Some(p.h.clone()),
+                        drop_name: false,
+                    },
+                    st.unwrap_or(0),
+                ));
+            } else if let Some(i) = f {
+                let p = s.floats[i];
+                if is_stale_nan(p.f) {
+                    continue;
+                }
+                let st = s.sts.as_ref().and_then(|x| x.floats.get(i).copied());
+                out.push((
+                    Sample {
+                        metric: s.labels.clone(),
+                        t: p.t,
+                        f: p.f,
+                        h: None,
+                        drop_name: false,
+                    },
+                    st.unwrap_or(0),
+                ));
             }
         }
         Ok(out)
     }
 
     /// A range selector at `t`: the points in `(rt - range, rt]`, stale
-    /// markers removed.
+    /// markers removed. `anchored`/`smoothed` give the extended window
+    /// (see `extended.rs`).
     pub fn eval_matrix(&mut self, m: &MatrixSelector, t: i64) -> Result<Vec<Series>, EvalError> {
+        if m.mode != RangeMode::Plain {
+            return crate::extended::matrix_value(self, m, t);
+        }
+        Ok(self
+            .eval_matrix_st(m, t)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// A plain range selector's window, each series with its start
+    /// timestamps (aligned with its points) when the store has them.
+    pub(crate) fn eval_matrix_st(
+        &mut self,
+        m: &MatrixSelector,
+        t: i64,
+    ) -> Result<Vec<(Series, Option<StartTimestamps>)>, EvalError> {
         let rt = self.ref_time(&m.vs, t)?;
         let range = self.duration_ms(&m.range)?;
         let data = self.selector_data(&m.vs)?;
@@ -631,25 +682,32 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             let fb = s.floats.partition_point(|p| p.t <= rt);
             let ha = s.hists.partition_point(|p| p.t <= lo);
             let hb = s.hists.partition_point(|p| p.t <= rt);
-            let floats: Vec<FPoint> = s.floats[fa..fb]
-                .iter()
-                .filter(|p| !is_stale_nan(p.f))
-                .copied()
+            let keep_f: Vec<usize> = (fa..fb).filter(|&i| !is_stale_nan(s.floats[i].f)).collect();
+            let keep_h: Vec<usize> = (ha..hb)
+                .filter(|&i| !is_stale_nan(s.hists[i].h.sum))
                 .collect();
-            let hists: Vec<HPoint> = s.hists[ha..hb]
-                .iter()
-                .filter(|p| !is_stale_nan(p.h.sum))
-                .cloned()
-                .collect();
-            if floats.is_empty() && hists.is_empty() {
+            if keep_f.is_empty() && keep_h.is_empty() {
                 continue;
             }
-            out.push(Series {
-                metric: s.labels.clone(),
-                floats,
-                hists,
-                drop_name: false,
+            let sts = s.sts.as_ref().map(|x| StartTimestamps {
+                floats: keep_f
+                    .iter()
+                    .map(|&i| x.floats.get(i).copied().unwrap_or(0))
+                    .collect(),
+                histograms: keep_h
+                    .iter()
+                    .map(|&i| x.histograms.get(i).copied().unwrap_or(0))
+                    .collect(),
             });
+            out.push((
+                Series {
+                    metric: s.labels.clone(),
+                    floats: keep_f.iter().map(|&i| s.floats[i]).collect(),
+                    hists: keep_h.iter().map(|&i| s.hists[i].clone()).collect(),
+                    drop_name: false,
+                },
+                sts,
+            ));
         }
         Ok(out)
     }

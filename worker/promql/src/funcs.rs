@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use emberlens_model::{FloatHistogram, Labels, Storage};
+use emberlens_model::{FloatHistogram, Labels, StartTimestamps, Storage};
 
 use crate::aggregate::{kahan_inc, quantile};
 use crate::ast::{AtModifier, Call, Expr, PosRange, RangeMode};
@@ -110,6 +110,18 @@ pub(crate) fn eval_call<S: Storage>(
     if let Some(r) = crate::nativehist::eval_histogram_call(ev, c, t) {
         return r;
     }
+    if ev.start != ev.end
+        && matches!(
+            name,
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc"
+        )
+    {
+        ev.ann.warn(
+            ev.src,
+            c.pos,
+            "sort is ineffective for range queries since results are always ordered by labels",
+        );
+    }
     let v = match name {
         "time" => IValue::Scalar(t as f64 / 1000.0),
         "pi" => IValue::Scalar(std::f64::consts::PI),
@@ -198,6 +210,7 @@ pub(crate) fn eval_call<S: Storage>(
             let inv = 1.0 / to;
             IValue::Vector(map_floats(v, |x| (x * inv + 0.5).floor() / inv))
         }
+        "start_timestamp" => crate::startts::eval_start_timestamp(ev, c, t)?,
         "timestamp" => {
             // Selectors yield samples stamped with their own time.
             IValue::Vector(
@@ -417,6 +430,12 @@ fn eval_range_function<S: Storage>(
             "{name}: missing range argument"
         )));
     };
+    if let Expr::Matrix(m) = marg.unparen()
+        && m.mode != RangeMode::Plain
+        && matches!(name, "rate" | "increase" | "delta" | "changes" | "resets")
+    {
+        return crate::extended::eval_call(ev, c, m, t);
+    }
     let (wstart, wend, range) = window_of(ev, marg, t)?;
     let q = if name == "quantile_over_time" {
         Some(scalar_arg(ev, c, 0, t)?)
@@ -428,10 +447,19 @@ fn eval_range_function<S: Storage>(
         "double_exponential_smoothing" => vec![scalar_arg(ev, c, 1, t)?, scalar_arg(ev, c, 2, t)?],
         _ => Vec::new(),
     };
-    let series = ev.eval_range(marg, t)?;
+    // Start timestamps reach the function only from a range selector.
+    let series: Vec<(Series, Option<StartTimestamps>)> = match marg.unparen() {
+        Expr::Matrix(m) if m.mode == RangeMode::Plain => ev.eval_matrix_st(m, t)?,
+        _ => ev
+            .eval_range(marg, t)?
+            .into_iter()
+            .map(|s| (s, None))
+            .collect(),
+    };
     let pos = marg.pos();
     let mut out = Vec::with_capacity(series.len());
-    for s in series {
+    for (s, sts) in series {
+        let sts = sts.as_ref();
         let res = match name {
             "rate" | "increase" | "delta" => {
                 let is_counter = name != "delta";
@@ -449,11 +477,12 @@ fn eval_range_function<S: Storage>(
                         );
                     }
                 }
-                extrapolated_rate(ev, &s, wstart, wend, range, is_counter, name == "rate", pos)
+                let w = (wstart, wend, range);
+                extrapolated_rate(ev, &s, sts, w, is_counter, name == "rate", pos)
             }
-            "irate" | "idelta" => instant_delta(&s, name == "irate"),
+            "irate" | "idelta" => instant_delta(&s, sts, name == "irate"),
             "changes" => Some(Val::F(changes(&s))),
-            "resets" => Some(Val::F(resets(&s))),
+            "resets" => Some(Val::F(resets(&s, sts))),
             "deriv" => {
                 if s.floats.len() < 2 {
                     None
@@ -679,28 +708,54 @@ fn changes(s: &Series) -> f64 {
     n
 }
 
-fn resets(s: &Series) -> f64 {
+/// The start timestamps of one kind of sample, if they line up.
+fn st_slice(sts: Option<&StartTimestamps>, hists: bool, n: usize) -> &[i64] {
+    sts.map(|x| {
+        if hists {
+            &x.histograms[..]
+        } else {
+            &x.floats[..]
+        }
+    })
+    .filter(|v| v.len() == n)
+    .unwrap_or(&[])
+}
+
+/// Whether sample `i` (≥ 1) restarts the counter by start timestamps.
+fn st_reset_at(st: &[i64], ts: impl Fn(usize) -> i64, i: usize) -> bool {
+    match (st.get(i - 1), st.get(i)) {
+        (Some(&ps), Some(&cs)) => crate::startts::is_st_reset(ps, ts(i - 1), cs, ts(i)),
+        _ => false,
+    }
+}
+
+fn resets(s: &Series, sts: Option<&StartTimestamps>) -> f64 {
     let mut n = 0.0;
-    for w in s.floats.windows(2) {
-        if w[1].f < w[0].f {
+    let fst = st_slice(sts, false, s.floats.len());
+    for i in 1..s.floats.len() {
+        if s.floats[i].f < s.floats[i - 1].f || st_reset_at(fst, |j| s.floats[j].t, i) {
             n += 1.0;
         }
     }
-    for w in s.hists.windows(2) {
-        if w[1].h.detect_reset(&w[0].h) {
+    let hst = st_slice(sts, true, s.hists.len());
+    for i in 1..s.hists.len() {
+        if s.hists[i].h.detect_reset(&s.hists[i - 1].h) || st_reset_at(hst, |j| s.hists[j].t, i) {
             n += 1.0;
         }
     }
     n
 }
 
-fn instant_delta(s: &Series, is_rate: bool) -> Option<Val> {
+fn instant_delta(s: &Series, sts: Option<&StartTimestamps>, is_rate: bool) -> Option<Val> {
     if !s.hists.is_empty() && !s.floats.is_empty() {
         return None;
     }
     if s.floats.len() >= 2 {
-        let (p, l) = (s.floats[s.floats.len() - 2], s.floats[s.floats.len() - 1]);
-        let mut v = if is_rate && l.f < p.f { l.f } else { l.f - p.f };
+        let n = s.floats.len();
+        let (p, l) = (s.floats[n - 2], s.floats[n - 1]);
+        let st = st_slice(sts, false, n);
+        let reset = l.f < p.f || st_reset_at(st, |j| s.floats[j].t, n - 1);
+        let mut v = if is_rate && reset { l.f } else { l.f - p.f };
         let dt = (l.t - p.t) as f64 / 1000.0;
         if dt == 0.0 {
             return None;
@@ -711,12 +766,15 @@ fn instant_delta(s: &Series, is_rate: bool) -> Option<Val> {
         return Some(Val::F(v));
     }
     if s.hists.len() >= 2 {
-        let (p, l) = (&s.hists[s.hists.len() - 2], &s.hists[s.hists.len() - 1]);
+        let n = s.hists.len();
+        let (p, l) = (&s.hists[n - 2], &s.hists[n - 1]);
         let dt = (l.t - p.t) as f64 / 1000.0;
         if dt == 0.0 {
             return None;
         }
-        let h = if is_rate && l.h.detect_reset(&p.h) {
+        let st = st_slice(sts, true, n);
+        let reset = l.h.detect_reset(&p.h) || st_reset_at(st, |j| s.hists[j].t, n - 1);
+        let h = if is_rate && reset {
             (*l.h).clone()
         } else {
             l.h.sub(&p.h).ok()?
@@ -727,17 +785,21 @@ fn instant_delta(s: &Series, is_rate: bool) -> Option<Val> {
     None
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `rate`/`increase`/`delta`: the increase between the window's first and
+/// last sample (counter resets added back, by value or by start
+/// timestamp), extrapolated towards the window's edges; see the module
+/// docs and `startts.rs` for the start-timestamp rules. `w` is the window's
+/// start, end and length.
 fn extrapolated_rate<S: Storage>(
     ev: &mut Evaluator<'_, S>,
     s: &Series,
-    range_start: i64,
-    range_end: i64,
-    range: i64,
+    sts: Option<&StartTimestamps>,
+    w: (i64, i64, i64),
     is_counter: bool,
     is_rate: bool,
     pos: PosRange,
 ) -> Option<Val> {
+    let (range_start, range_end, range) = w;
     let metric_name = s.metric.metric_name();
     if !s.hists.is_empty() && !s.floats.is_empty() {
         ev.ann.warn(
@@ -747,52 +809,89 @@ fn extrapolated_rate<S: Storage>(
         );
         return None;
     }
-    let (first_t, last_t, n_minus_one, mut result_f, mut result_h);
-    if s.hists.len() > 1 {
-        n_minus_one = s.hists.len() - 1;
-        first_t = s.hists[0].t;
-        last_t = s.hists[n_minus_one].t;
-        result_h = Some(histogram_rate(&s.hists, is_counter)?);
-        result_f = 0.0;
-    } else if s.floats.len() > 1 {
-        n_minus_one = s.floats.len() - 1;
-        first_t = s.floats[0].t;
-        last_t = s.floats[n_minus_one].t;
-        result_f = s.floats[n_minus_one].f - s.floats[0].f;
-        result_h = None;
-        if is_counter {
-            let mut prev = s.floats[0].f;
-            for p in &s.floats[1..] {
-                if p.f < prev {
-                    result_f += prev;
-                }
-                prev = p.f;
-            }
-        }
-    } else {
+    let hists = !s.hists.is_empty();
+    let n = if hists { s.hists.len() } else { s.floats.len() };
+    let time = |i: usize| if hists { s.hists[i].t } else { s.floats[i].t };
+    if n == 0 {
         return None;
     }
-    let mut duration_to_start = (first_t - range_start) as f64 / 1000.0;
-    let mut duration_to_end = (range_end - last_t) as f64 / 1000.0;
-    let sampled = (last_t - first_t) as f64 / 1000.0;
-    let avg_between = sampled / n_minus_one as f64;
-    let threshold = avg_between * 1.1;
-    let mut interval = sampled;
-    if duration_to_start >= threshold {
-        duration_to_start = avg_between / 2.0;
+    let st = st_slice(sts, hists, n);
+    let (first_t, last_t) = (time(0), time(n - 1));
+    // A first sample whose start lies inside the window: assume a zero
+    // sample there instead of extrapolating to the window's start.
+    let zero_at = st
+        .first()
+        .copied()
+        .filter(|&st0| is_counter && st0 != 0 && st0 > range_start && st0 < first_t);
+    if n < 2 && zero_at.is_none() {
+        return None;
     }
-    if is_counter && result_f > 0.0 && !s.floats.is_empty() && s.floats[0].f >= 0.0 {
-        let to_zero = sampled * (s.floats[0].f / result_f);
-        if to_zero < duration_to_start {
-            duration_to_start = to_zero;
+    if is_counter
+        && (1..st.len()).any(|i| crate::startts::is_st_overlap(st[i - 1], time(i - 1), st[i]))
+    {
+        ev.ann
+            .warn(ev.src, pos, crate::startts::overlap_msg(&s.metric));
+    }
+    let n_minus_one = n - 1;
+    let (mut result_f, mut result_h) = (0.0, None);
+    if hists {
+        let mut h = histogram_rate(&s.hists, st, is_counter)?;
+        if zero_at.is_some() {
+            h = h.add(&s.hists[0].h).ok()?.compact(0);
+        }
+        result_h = Some(h);
+    } else {
+        result_f = s.floats[n_minus_one].f - s.floats[0].f;
+        if is_counter {
+            for i in 1..n {
+                let prev = s.floats[i - 1].f;
+                if s.floats[i].f < prev || st_reset_at(st, |j| s.floats[j].t, i) {
+                    result_f += prev;
+                }
+            }
+        }
+        if zero_at.is_some() {
+            result_f += s.floats[0].f;
         }
     }
-    interval += duration_to_start;
-    if duration_to_end >= threshold {
-        duration_to_end = avg_between / 2.0;
-    }
-    interval += duration_to_end;
-    let mut factor = interval / sampled;
+    let mut duration_to_end = (range_end - last_t) as f64 / 1000.0;
+    let avg_between = if n_minus_one > 0 {
+        (last_t - first_t) as f64 / 1000.0 / n_minus_one as f64
+    } else {
+        0.0
+    };
+    let threshold = avg_between * 1.1;
+    let mut factor = if let Some(st0) = zero_at {
+        let sampled = (last_t - st0) as f64 / 1000.0;
+        if duration_to_end >= threshold {
+            duration_to_end = avg_between / 2.0;
+        }
+        (sampled + duration_to_end) / sampled
+    } else {
+        let mut duration_to_start = (first_t - range_start) as f64 / 1000.0;
+        let sampled = (last_t - first_t) as f64 / 1000.0;
+        if duration_to_start >= threshold {
+            duration_to_start = avg_between / 2.0;
+        }
+        if is_counter {
+            let to_zero = match &result_h {
+                None if result_f > 0.0 && s.floats[0].f >= 0.0 => {
+                    Some(sampled * (s.floats[0].f / result_f))
+                }
+                Some(h) if h.count > 0.0 && s.hists[0].h.count >= 0.0 => {
+                    Some(sampled * (s.hists[0].h.count / h.count))
+                }
+                _ => None,
+            };
+            if let Some(z) = to_zero.filter(|&z| z < duration_to_start) {
+                duration_to_start = z;
+            }
+        }
+        if duration_to_end >= threshold {
+            duration_to_end = avg_between / 2.0;
+        }
+        (sampled + duration_to_start + duration_to_end) / sampled
+    };
     if is_rate {
         factor /= range as f64 / 1000.0;
     }
@@ -805,20 +904,22 @@ fn extrapolated_rate<S: Storage>(
     }
 }
 
-/// The increase over histogram points, counter resets accounted for.
-fn histogram_rate(points: &[HPoint], is_counter: bool) -> Option<FloatHistogram> {
-    let first = &points[0].h;
-    let last = &points[points.len() - 1].h;
+/// The increase over histogram points, counter resets (by value or by
+/// the start timestamps `st`, empty when unknown) accounted for.
+fn histogram_rate(points: &[HPoint], st: &[i64], is_counter: bool) -> Option<FloatHistogram> {
+    let first = &points.first()?.h;
+    let last = &points.last()?.h;
     let mut acc = last.sub(first).ok()?;
     if is_counter {
         let mut prev = first.clone();
-        for p in &points[1..] {
-            if p.h.detect_reset(&prev) {
+        for (i, p) in points.iter().enumerate().skip(1) {
+            if p.h.detect_reset(&prev) || st_reset_at(st, |j| points[j].t, i) {
                 acc = acc.add(&prev).ok()?;
             }
             prev = p.h.clone();
         }
     }
+    acc.counter_reset_hint = emberlens_model::CounterResetHint::Gauge;
     Some(acc.compact(0))
 }
 

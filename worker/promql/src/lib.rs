@@ -17,6 +17,7 @@ pub mod ast;
 mod binary;
 pub mod engine;
 pub mod error;
+mod extended;
 pub mod format;
 mod funcs;
 pub mod functions;
@@ -27,6 +28,7 @@ mod lexer;
 mod nativehist;
 pub mod parser;
 pub mod promqltest;
+mod startts;
 pub mod value;
 
 pub use engine::{EngineOpts, QueryResult, instant_query, range_query};

@@ -142,6 +142,7 @@ pub fn merge_series(mut parts: Vec<Series>) -> Series {
         labels,
         samples,
         histograms,
+        start_timestamps: None,
     }
 }
 

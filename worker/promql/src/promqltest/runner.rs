@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use emberlens_model::{
     FloatHistogram, HistogramSample, Labels, Matcher, Sample as MSample, Series as MSeries,
-    Storage, StorageError, is_stale_nan,
+    StartTimestamps, Storage, StorageError, is_stale_nan,
 };
 use regex::Regex;
 
@@ -38,31 +38,59 @@ use crate::value::{Annotations, Value};
 /// An in-memory store for test data.
 #[derive(Default)]
 pub struct TestStorage {
-    series: BTreeMap<Labels, (Vec<MSample>, Vec<HistogramSample>)>,
+    series: BTreeMap<Labels, StoredSeries>,
+}
+
+/// One series of [`TestStorage`]: samples in time order, each with its
+/// start timestamp (0 when unknown, as upstream's appender).
+#[derive(Default)]
+struct StoredSeries {
+    floats: Vec<(MSample, i64)>,
+    hists: Vec<(HistogramSample, i64)>,
+    /// Whether any load gave this series start timestamps.
+    has_st: bool,
 }
 
 impl TestStorage {
     /// Adds samples of one series (kept sorted; a later value at the same
     /// timestamp replaces the earlier one).
     pub fn add(&mut self, labels: &Labels, samples: &[(i64, TestValue)]) {
+        self.add_with_st(labels, samples, None);
+    }
+
+    /// As [`TestStorage::add`], with start timestamps (absolute ms, one per
+    /// sample, `None` = unknown, stored as 0).
+    pub fn add_with_st(
+        &mut self,
+        labels: &Labels,
+        samples: &[(i64, TestValue)],
+        start_timestamps: Option<&[Option<i64>]>,
+    ) {
         let e = self.series.entry(labels.clone()).or_default();
-        for (t, v) in samples {
+        e.has_st |= start_timestamps.is_some();
+        for (i, (t, v)) in samples.iter().enumerate() {
+            let st = start_timestamps
+                .and_then(|s| s.get(i).copied().flatten())
+                .unwrap_or(0);
             match v {
                 TestValue::Float(f) => {
-                    e.0.retain(|s| s.t_ms != *t);
-                    e.0.push(MSample { t_ms: *t, v: *f });
+                    e.floats.retain(|s| s.0.t_ms != *t);
+                    e.floats.push((MSample { t_ms: *t, v: *f }, st));
                 }
                 TestValue::Histogram(h) => {
-                    e.1.retain(|s| s.t_ms != *t);
-                    e.1.push(HistogramSample {
-                        t_ms: *t,
-                        h: h.clone(),
-                    });
+                    e.hists.retain(|s| s.0.t_ms != *t);
+                    e.hists.push((
+                        HistogramSample {
+                            t_ms: *t,
+                            h: h.clone(),
+                        },
+                        st,
+                    ));
                 }
             }
         }
-        e.0.sort_by_key(|s| s.t_ms);
-        e.1.sort_by_key(|s| s.t_ms);
+        e.floats.sort_by_key(|s| s.0.t_ms);
+        e.hists.sort_by_key(|s| s.0.t_ms);
     }
 
     /// Drops everything.
@@ -79,27 +107,30 @@ impl Storage for TestStorage {
         max_t_ms: i64,
     ) -> Result<Vec<MSeries>, StorageError> {
         let mut out = Vec::new();
-        for (labels, (floats, hists)) in &self.series {
+        for (labels, stored) in &self.series {
             if !matchers.iter().all(|m| m.matches_labels(labels)) {
                 continue;
             }
-            let samples: Vec<MSample> = floats
+            let in_range = |t: i64| t >= min_t_ms && t <= max_t_ms;
+            let floats: Vec<&(MSample, i64)> = stored
+                .floats
                 .iter()
-                .filter(|s| s.t_ms >= min_t_ms && s.t_ms <= max_t_ms)
-                .copied()
+                .filter(|s| in_range(s.0.t_ms))
                 .collect();
-            let histograms: Vec<HistogramSample> = hists
-                .iter()
-                .filter(|s| s.t_ms >= min_t_ms && s.t_ms <= max_t_ms)
-                .cloned()
-                .collect();
-            if samples.is_empty() && histograms.is_empty() {
+            let hists: Vec<&(HistogramSample, i64)> =
+                stored.hists.iter().filter(|s| in_range(s.0.t_ms)).collect();
+            if floats.is_empty() && hists.is_empty() {
                 continue;
             }
+            let start_timestamps = stored.has_st.then(|| StartTimestamps {
+                floats: floats.iter().map(|s| s.1).collect(),
+                histograms: hists.iter().map(|s| s.1).collect(),
+            });
             out.push(MSeries {
                 labels: labels.clone(),
-                samples,
-                histograms,
+                samples: floats.iter().map(|s| s.0).collect(),
+                histograms: hists.iter().map(|s| s.0.clone()).collect(),
+                start_timestamps,
             });
         }
         Ok(out)
@@ -155,7 +186,7 @@ pub fn run_script(script: &Script) -> FileReport {
             Command::Clear { .. } => storage.clear(),
             Command::Load(l) => {
                 for s in &l.series {
-                    storage.add(&s.labels, &s.samples);
+                    storage.add_with_st(&s.labels, &s.samples, s.start_timestamps.as_deref());
                 }
                 if l.with_nhcb {
                     for (labels, samples) in super::nhcb::convert(&l.series) {
