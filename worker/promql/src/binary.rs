@@ -133,6 +133,9 @@ fn elem(
         (Some(h), None) => match op {
             BinOp::Mul => Some(Elem::H(Arc::new(h.mul(rf)))),
             BinOp::Div => Some(Elem::H(Arc::new(h.div(rf)))),
+            BinOp::TrimUpper | BinOp::TrimLower => Some(Elem::H(Arc::new(
+                crate::nativehist::trim_histogram(&h, rf, op == BinOp::TrimUpper),
+            ))),
             _ => {
                 ev_info.push(format!(
                     "incompatible sample types encountered for binary operator {:?}: {} {} {}",

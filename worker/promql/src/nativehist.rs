@@ -351,6 +351,205 @@ pub(crate) fn native_variance(h: &FloatHistogram) -> f64 {
     (var + c) / h.count
 }
 
+/// The part of one bucket `[l, u]` (count `c`) that a trim keeps, and the
+/// value every kept observation is estimated at; `None` keeps it whole at
+/// its own estimate. `below`: `</ x` (keep what is below `x`), else `>/ x`.
+fn trim_bucket(l: f64, u: f64, x: f64, below: bool, kind: BucketKind) -> Trimmed {
+    // The kept range, before any interpolation.
+    let (a, b) = if below { (l, u.min(x)) } else { (l.max(x), u) };
+    if (below && u <= x) || (!below && l >= x) {
+        return Trimmed::Whole;
+    }
+    if (below && l >= x) || (!below && u <= x) {
+        return Trimmed::Drop;
+    }
+    // x is strictly inside (l, u).
+    let fraction_below = match kind {
+        BucketKind::Exponential => {
+            let (ll, lu, lx) = (l.abs().log2(), u.abs().log2(), x.abs().log2());
+            if x > 0.0 {
+                (lx - ll) / (lu - ll)
+            } else {
+                (ll - lx) / (ll - lu)
+            }
+        }
+        BucketKind::Linear => (x - l) / (u - l),
+    };
+    let kept = if below {
+        fraction_below
+    } else {
+        1.0 - fraction_below
+    };
+    Trimmed::Part { kept, a, b }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BucketKind {
+    Exponential,
+    Linear,
+}
+
+enum Trimmed {
+    Whole,
+    Drop,
+    /// The kept fraction of the count and the kept range `[a, b]`.
+    Part {
+        kept: f64,
+        a: f64,
+        b: f64,
+    },
+}
+
+/// The value observations in `[a, b]` are estimated at: the geometric mean
+/// for exponential buckets, the midpoint otherwise.
+fn estimate(a: f64, b: f64, kind: BucketKind) -> f64 {
+    match kind {
+        BucketKind::Exponential => {
+            let v = (a * b).sqrt();
+            if b < 0.0 { -v } else { v }
+        }
+        BucketKind::Linear => (a + b) / 2.0,
+    }
+}
+
+/// `h </ x` (`below`) or `h >/ x`: the histogram with only the observations
+/// below (above) `x`, as Prometheus's trim operators. Buckets across `x`
+/// keep the interpolated part of their count (log-linear for exponential
+/// buckets, linear in the zero bucket and for custom buckets; the zero
+/// bucket starts or ends at 0 when only positive or only negative buckets
+/// exist). Custom buckets reaching to ±Inf cannot be interpolated: their
+/// observations count as lying at the infinite end, except that a first
+/// bucket with a positive upper bound is taken to start at 0 (and lost for
+/// a cut below 0). The count is the sum of the kept counts and the sum is
+/// re-estimated from them (geometric bucket means, midpoints for linear
+/// buckets, the finite bound or the cut for half-infinite ones); a trim that
+/// keeps everything returns `h` unchanged. `x` of NaN keeps everything.
+pub(crate) fn trim_histogram(h: &FloatHistogram, x: f64, below: bool) -> FloatHistogram {
+    if x.is_nan() || (below && x == f64::INFINITY) || (!below && x == f64::NEG_INFINITY) {
+        return h.clone();
+    }
+    let mut out = h.clone();
+    let mut changed = false;
+    let (mut count, mut sum) = (0.0, 0.0);
+    let custom = h.uses_custom_buckets();
+    let zt = h.zero_threshold;
+    if !custom {
+        // Zero bucket.
+        let (mut l, mut u) = (-zt, zt);
+        if h.negative_buckets.is_empty() && !h.positive_buckets.is_empty() {
+            l = 0.0;
+        } else if h.positive_buckets.is_empty() && !h.negative_buckets.is_empty() {
+            u = 0.0;
+        }
+        let c = h.zero_count;
+        match trim_bucket(l, u, x, below, BucketKind::Linear) {
+            Trimmed::Whole => {
+                count += c;
+                sum += c * estimate(l, u, BucketKind::Linear);
+            }
+            Trimmed::Drop => {
+                changed |= c != 0.0;
+                out.zero_count = 0.0;
+            }
+            Trimmed::Part { kept, a, b } => {
+                changed = true;
+                out.zero_count = c * kept;
+                count += c * kept;
+                sum += c * kept * estimate(a, b, BucketKind::Linear);
+            }
+        }
+    }
+    for positive in [true, false] {
+        let (spans, buckets) = if positive {
+            (&h.positive_spans, &mut out.positive_buckets)
+        } else {
+            (&h.negative_spans, &mut out.negative_buckets)
+        };
+        let idxs = emberlens_model::span_indexes(spans);
+        for (i, &idx) in idxs.iter().enumerate() {
+            let Some(bc) = buckets.get_mut(i) else { break };
+            let c = *bc;
+            let (l, u, kind) = if custom {
+                let ci = usize::try_from(idx).unwrap_or(usize::MAX);
+                let l = match ci.checked_sub(1) {
+                    None => f64::NEG_INFINITY,
+                    Some(j) => h.custom_values.get(j).copied().unwrap_or(f64::INFINITY),
+                };
+                let u = h.custom_values.get(ci).copied().unwrap_or(f64::INFINITY);
+                (l, u, BucketKind::Linear)
+            } else {
+                let hi = emberlens_model::bucket_bound(idx, h.schema);
+                let lo = emberlens_model::bucket_bound(idx.saturating_sub(1), h.schema);
+                let (l, u) = if positive {
+                    (lo.max(zt), hi)
+                } else {
+                    (-hi, (-lo).min(-zt))
+                };
+                (l, u, BucketKind::Exponential)
+            };
+            let (kept_count, value) = trim_one(l, u, c, x, below, kind);
+            if kept_count != c {
+                changed = true;
+            }
+            *bc = kept_count;
+            count += kept_count;
+            if kept_count != 0.0 {
+                sum += kept_count * value;
+            }
+        }
+    }
+    if !changed {
+        return h.clone();
+    }
+    out.count = count;
+    out.sum = sum;
+    out
+}
+
+/// One non-zero bucket: the kept count and the value it is estimated at,
+/// with the custom-bucket rules for infinite bounds.
+fn trim_one(l: f64, u: f64, c: f64, x: f64, below: bool, kind: BucketKind) -> (f64, f64) {
+    if x.is_infinite() {
+        // `</ -Inf` or `>/ +Inf` (the other two return early): nothing is kept.
+        return (0.0, 0.0);
+    }
+    if l == f64::NEG_INFINITY && u == f64::INFINITY {
+        // Nothing is known about where the observations are.
+        return (0.0, 0.0);
+    }
+    if l == f64::NEG_INFINITY {
+        if u > 0.0 {
+            if x < 0.0 {
+                return (0.0, 0.0);
+            }
+            return finite_trim(0.0, u, c, x, below, kind);
+        }
+        // Observations count as lying at -Inf.
+        return match (below, u <= x) {
+            (_, true) => (if below { c } else { 0.0 }, u),
+            (true, false) => (c, x),
+            (false, false) => (0.0, 0.0),
+        };
+    }
+    if u == f64::INFINITY {
+        // Observations count as lying at +Inf.
+        return match (below, l >= x) {
+            (_, true) => (if below { 0.0 } else { c }, l),
+            (true, false) => (0.0, 0.0),
+            (false, false) => (c, x),
+        };
+    }
+    finite_trim(l, u, c, x, below, kind)
+}
+
+fn finite_trim(l: f64, u: f64, c: f64, x: f64, below: bool, kind: BucketKind) -> (f64, f64) {
+    match trim_bucket(l, u, x, below, kind) {
+        Trimmed::Whole => (c, estimate(l, u, kind)),
+        Trimmed::Drop => (0.0, 0.0),
+        Trimmed::Part { kept, a, b } => (c * kept, estimate(a, b, kind)),
+    }
+}
+
 /// Prometheus's `labels.FormatOpenMetricsFloat` (the `histogram_quantiles`
 /// label value): `1.0`, `0.0`, `NaN`, `+Inf`, otherwise Go's `%g` with `.0`
 /// appended when it has neither a point nor an exponent.
@@ -768,6 +967,62 @@ mod tests {
         ];
         assert!((bucket_fraction(0.0, 1.5, &mut b) - 0.75).abs() < 1e-12);
         assert!(bucket_fraction(0.0, 1.0, &mut Vec::new()).is_nan());
+    }
+
+    fn cbh(custom: &[f64], buckets: &[f64], sum: f64) -> FloatHistogram {
+        FloatHistogram {
+            schema: emberlens_model::CUSTOM_BUCKETS_SCHEMA,
+            count: buckets.iter().sum(),
+            sum,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: buckets.len() as u32,
+            }],
+            positive_buckets: buckets.to_vec(),
+            custom_values: custom.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn trim_custom_buckets() {
+        let h = cbh(&[5.0, 10.0, 15.0, 20.0], &[1.0, 6.0, 4.0, 3.0, 1.0], 172.5);
+        let t = trim_histogram(&h, 13.0, true);
+        assert!((t.count - 9.4).abs() < 1e-12);
+        assert!((t.sum - 75.1).abs() < 1e-9);
+        let t = trim_histogram(&h, 13.0, false);
+        assert!((t.count - 5.6).abs() < 1e-12);
+        assert!((t.sum - 94.9).abs() < 1e-9);
+        // Keeping everything returns the input, sum included.
+        assert_eq!(trim_histogram(&h, 0.0, false), h);
+        assert_eq!(trim_histogram(&h, f64::INFINITY, true), h);
+        let t = trim_histogram(&h, f64::INFINITY, false);
+        assert_eq!((t.count, t.sum), (0.0, 0.0));
+        // Half-infinite buckets: mass at the infinite end.
+        let h = cbh(&[-5.0], &[1.0, 100.0], 33.0);
+        let t = trim_histogram(&h, -10.0, true);
+        assert_eq!((t.count, t.sum), (1.0, -10.0));
+        let t = trim_histogram(&h, -2.0, false);
+        assert_eq!((t.count, t.sum), (100.0, -200.0));
+    }
+
+    #[test]
+    fn trim_exponential_buckets() {
+        // (0.5,1]:2 (1,2]:4, zero bucket 1 of width 0.001: cut at √2.
+        let h = exp_hist(&[2.0, 4.0], 1.0);
+        let h = FloatHistogram {
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 2,
+            }],
+            ..h
+        };
+        let t = trim_histogram(&h, std::f64::consts::SQRT_2, true);
+        assert!((t.count - 5.0).abs() < 1e-9);
+        assert!((t.positive_buckets[1] - 2.0).abs() < 1e-9);
+        let t = trim_histogram(&h, 0.0005, false);
+        // Only positive buckets: the zero bucket is [0, 0.001].
+        assert!((t.zero_count - 0.5).abs() < 1e-12);
     }
 
     #[test]

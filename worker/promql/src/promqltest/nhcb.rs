@@ -149,11 +149,7 @@ pub(crate) fn convert(series: &[LoadSeries]) -> Vec<(Labels, Vec<(i64, TestValue
             match (&suffix, le) {
                 (Suffix::Bucket, Some(le)) => th.set_bucket_count(le, *f),
                 (Suffix::Count, _) => th.set_count(*f),
-                (Suffix::Sum, _) => {
-                    if !th.err {
-                        th.sum = *f;
-                    }
-                }
+                (Suffix::Sum, _) if !th.err => th.sum = *f,
                 _ => {}
             }
         }
