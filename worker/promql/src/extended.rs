@@ -140,7 +140,8 @@ fn edge_indexes(ts: &[i64], start: i64, end: i64, smoothed: bool) -> Option<(usi
     if smoothed {
         last = search(last, |i| ts[i] >= end);
     }
-    if ts[last] <= start || (smoothed && ts[first] > end) {
+    // `first > last` only for a negative range (start after end).
+    if first > last || ts[last] <= start || (smoothed && ts[first] > end) {
         return None;
     }
     Some((first, last))
