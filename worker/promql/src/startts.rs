@@ -86,3 +86,32 @@ pub(crate) fn eval_start_timestamp<S: Storage>(
         .collect();
     Ok(IValue::Vector(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn st_resets_as_the_corpus_describes() {
+        // Unknown, after the sample, or before the previous sample: no reset.
+        assert!(!is_st_reset(0, 1000, 0, 2000));
+        assert!(!is_st_reset(0, 1000, 2000, 2000));
+        assert!(!is_st_reset(500, 1000, 900, 2000));
+        // After the previous sample: reset (GCP-style deltas, restarts).
+        assert!(is_st_reset(500, 1000, 1001, 2000));
+        // Equal to the previous timestamp: a delta only when the previous
+        // sample had a real interval.
+        assert!(is_st_reset(500, 1000, 1000, 2000));
+        assert!(!is_st_reset(0, 1000, 1000, 2000));
+        assert!(!is_st_reset(1000, 1000, 1000, 2000));
+        assert!(!is_st_reset(1500, 1000, 1000, 2000));
+    }
+
+    #[test]
+    fn overlaps_need_a_known_earlier_different_start() {
+        assert!(is_st_overlap(0, 2000, 1000));
+        assert!(!is_st_overlap(1000, 2000, 1000));
+        assert!(!is_st_overlap(1000, 2000, 2000));
+        assert!(!is_st_overlap(1000, 2000, 0));
+    }
+}
