@@ -20,7 +20,7 @@ use crate::aggregate::{kahan_inc, quantile};
 use crate::ast::{AtModifier, Call, Expr, PosRange, RangeMode};
 use crate::engine::{Evaluator, IValue, equality_labels};
 use crate::error::EvalError;
-use crate::value::{FPoint, HPoint, Sample, Series};
+use crate::value::{FPoint, Sample, Series};
 
 fn scalar_arg<S: Storage>(
     ev: &mut Evaluator<'_, S>,
@@ -835,7 +835,10 @@ fn extrapolated_rate<S: Storage>(
     let n_minus_one = n - 1;
     let (mut result_f, mut result_h) = (0.0, None);
     if hists {
-        let mut h = histogram_rate(&s.hists, st, is_counter)?;
+        let mut h =
+            crate::nativehist::histogram_rate(ev, &s.hists, is_counter, &s.metric, pos, |i| {
+                st_reset_at(st, |j| s.hists[j].t, i)
+            })?;
         if zero_at.is_some() {
             h = h.add(&s.hists[0].h).ok()?.compact(0);
         }
@@ -902,25 +905,6 @@ fn extrapolated_rate<S: Storage>(
             Some(Val::F(result_f))
         }
     }
-}
-
-/// The increase over histogram points, counter resets (by value or by
-/// the start timestamps `st`, empty when unknown) accounted for.
-fn histogram_rate(points: &[HPoint], st: &[i64], is_counter: bool) -> Option<FloatHistogram> {
-    let first = &points.first()?.h;
-    let last = &points.last()?.h;
-    let mut acc = last.sub(first).ok()?;
-    if is_counter {
-        let mut prev = first.clone();
-        for (i, p) in points.iter().enumerate().skip(1) {
-            if p.h.detect_reset(&prev) || st_reset_at(st, |j| points[j].t, i) {
-                acc = acc.add(&prev).ok()?;
-            }
-            prev = p.h.clone();
-        }
-    }
-    acc.counter_reset_hint = emberlens_model::CounterResetHint::Gauge;
-    Some(acc.compact(0))
 }
 
 /// Prometheus's `linearRegression` (Kahan sums, constant-series shortcut).

@@ -35,14 +35,14 @@
 
 use std::collections::HashMap;
 
-use emberlens_model::{Bucket, FloatHistogram, Labels, Storage, format_go_g};
+use emberlens_model::{Bucket, CounterResetHint, FloatHistogram, Labels, Storage, format_go_g};
 
 use crate::aggregate::kahan_inc;
 use crate::ast::{Call, PosRange};
 use crate::engine::{Evaluator, IValue};
 use crate::error::EvalError;
 use crate::histfuncs::{Bucket as ClassicBucket, bucket_quantile, parse_le};
-use crate::value::Sample;
+use crate::value::{HPoint, Sample};
 
 /// What a native quantile adds besides its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -548,6 +548,108 @@ fn finite_trim(l: f64, u: f64, c: f64, x: f64, below: bool, kind: BucketKind) ->
         Trimmed::Drop => (0.0, 0.0),
         Trimmed::Part { kept, a, b } => (c * kept, estimate(a, b, kind)),
     }
+}
+
+/// The increase of a histogram series over `points` (at least two) for
+/// `rate`/`increase` (`is_counter`) and `delta`, as upstream's
+/// `histogramRate`: counter resets (by value, or where `reset_at(i)` says
+/// the start timestamps show one before point `i`) add the value before the
+/// reset; a reset right after the first point discards the first point (so
+/// its layout may differ); all points are reduced to the smallest schema.
+/// Annotations at `pos`: a gauge histogram in a counter function ("not a
+/// counter"), a non-gauge in `delta` ("not a gauge"), a mix of exponential
+/// and custom buckets (then `None`), reconciled custom bounds (info). The
+/// result is a gauge histogram, compacted.
+pub(crate) fn histogram_rate<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    points: &[HPoint],
+    is_counter: bool,
+    metric: &Labels,
+    pos: PosRange,
+    reset_at: impl Fn(usize) -> bool,
+) -> Option<FloatHistogram> {
+    let name = metric.metric_name();
+    let (first, last) = (&points.first()?.h, &points.last()?.h);
+    let not_counter = format!("this native histogram metric is not a counter: {name:?}");
+    let mixed = format!(
+        "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {name:?}"
+    );
+    let mut prev: FloatHistogram = (**first).clone();
+    let mut custom = prev.uses_custom_buckets();
+    if is_counter
+        && (first.counter_reset_hint == CounterResetHint::Gauge
+            || last.counter_reset_hint == CounterResetHint::Gauge)
+    {
+        ev.ann.warn(ev.src, pos, &not_counter);
+    }
+    if is_counter
+        && let Some(second) = points.get(1)
+        && (reset_at(1) || second.h.detect_reset(&prev))
+    {
+        prev = FloatHistogram {
+            schema: second.h.schema,
+            custom_values: second.h.custom_values.clone(),
+            ..Default::default()
+        };
+        custom = second.h.uses_custom_buckets();
+    }
+    if last.uses_custom_buckets() != custom {
+        ev.ann.warn(ev.src, pos, &mixed);
+        return None;
+    }
+    let mut min_schema = last.schema.min(prev.schema);
+    if is_counter {
+        for p in points.iter().skip(1).take(points.len().saturating_sub(2)) {
+            if p.h.counter_reset_hint == CounterResetHint::Gauge {
+                ev.ann.warn(ev.src, pos, &not_counter);
+            }
+            min_schema = min_schema.min(p.h.schema);
+            if p.h.uses_custom_buckets() != custom {
+                ev.ann.warn(ev.src, pos, &mixed);
+                return None;
+            }
+        }
+    }
+    let Ok((mut h, flags)) = last.reduce_resolution(min_schema).sub_with_flags(&prev) else {
+        ev.ann.warn(ev.src, pos, &mixed);
+        return None;
+    };
+    if flags.nhcb_bounds_reconciled {
+        ev.ann.info(
+            ev.src,
+            pos,
+            "mismatched custom buckets were reconciled during subtraction",
+        );
+    }
+    if is_counter {
+        for (i, p) in points.iter().enumerate().skip(1) {
+            if reset_at(i) || p.h.detect_reset(&prev) {
+                let Ok((sum, flags)) = h.add_with_flags(&prev) else {
+                    ev.ann.warn(ev.src, pos, &mixed);
+                    return None;
+                };
+                h = sum;
+                if flags.nhcb_bounds_reconciled {
+                    ev.ann.info(
+                        ev.src,
+                        pos,
+                        "mismatched custom buckets were reconciled during addition",
+                    );
+                }
+            }
+            prev = (*p.h).clone();
+        }
+    } else if first.counter_reset_hint != CounterResetHint::Gauge
+        || last.counter_reset_hint != CounterResetHint::Gauge
+    {
+        ev.ann.warn(
+            ev.src,
+            pos,
+            format!("this native histogram metric is not a gauge: {name:?}"),
+        );
+    }
+    h.counter_reset_hint = CounterResetHint::Gauge;
+    Some(h.compact(0))
 }
 
 /// Prometheus's `labels.FormatOpenMetricsFloat` (the `histogram_quantiles`
