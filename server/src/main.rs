@@ -48,7 +48,8 @@ struct QueryArgs {
     /// Evaluation time: RFC 3339 or Unix seconds (default: now).
     #[arg(long = "time", allow_hyphen_values = true)]
     time: Option<String>,
-    /// The PromQL expression.
+    /// The PromQL expression (may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     expr: String,
 }
 
@@ -66,7 +67,8 @@ struct QueryRangeArgs {
     /// Step: a duration (`15s`) or seconds (`15`).
     #[arg(long = "step")]
     step: String,
-    /// The PromQL expression.
+    /// The PromQL expression (may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     expr: String,
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use emberlens_model::{FloatHistogram, Labels, Storage};
 
-use crate::ast::{AggOp, AggregateExpr};
+use crate::ast::{AggOp, AggregateExpr, Expr};
 use crate::engine::{Evaluator, IValue};
 use crate::error::EvalError;
 use crate::format::format_float_f;
@@ -116,6 +116,9 @@ pub(crate) fn eval_aggregate<S: Storage>(
                     ));
                 }
             };
+            if let Some(q) = invalid_utf8_literal(ev.src, a.param.as_deref()) {
+                return Err(EvalError::Execution(format!("invalid label name {q}")));
+            }
             count_values(a, input, &label, t)?
         }
         _ => {
@@ -329,6 +332,32 @@ fn aggregate<S: Storage>(
     Ok(out)
 }
 
+/// Go strings are bytes: a label name written with escapes of invalid
+/// UTF-8 (`"a\xc5z"`) is invalid. The lexer keeps such bytes as U+FFFD,
+/// so a string literal's source is read again here; the result is the
+/// literal Go-quoted (`"a\xc5z"`) when it is not UTF-8.
+pub(crate) fn invalid_utf8_literal(src: &str, param: Option<&Expr>) -> Option<String> {
+    let Some(Expr::String { pos, .. }) = param.map(Expr::unparen) else {
+        return None;
+    };
+    let bytes = src
+        .get(pos.start..pos.end)
+        .and_then(crate::lexer::string_literal_bytes)?;
+    if std::str::from_utf8(&bytes).is_ok() {
+        return None;
+    }
+    let mut quoted = String::from("\"");
+    for chunk in bytes.utf8_chunks() {
+        let valid = emberlens_model::go_quote(chunk.valid());
+        quoted.push_str(valid.get(1..valid.len().saturating_sub(1)).unwrap_or(""));
+        for b in chunk.invalid() {
+            quoted.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    quoted.push('"');
+    Some(quoted)
+}
+
 fn count_values(
     a: &AggregateExpr,
     input: Vec<Sample>,
@@ -445,29 +474,80 @@ fn aggregate_k<S: Storage>(
         };
         match a.op {
             AggOp::Limitk => v.truncate(k),
-            AggOp::Topk => {
-                // NaN sorts last for topk; stable, so ties keep input order.
-                v.sort_by(|x, y| match (x.f.is_nan(), y.f.is_nan()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    _ => y.f.total_cmp(&x.f),
-                });
-                v.truncate(k);
-            }
-            _ => {
-                v.sort_by(|x, y| match (x.f.is_nan(), y.f.is_nan()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    _ => x.f.total_cmp(&y.f),
-                });
-                v.truncate(k);
-            }
+            _ => v = select_k(v, k, a.op == AggOp::Topk),
         }
         out.extend(v);
     }
     Ok(out)
+}
+
+/// `topk`/`bottomk` exactly as Prometheus picks them: a bounded binary heap
+/// (Go's `container/heap`) whose root is the weakest kept sample, replaced
+/// only by a strictly better one, so ties at the boundary resolve as
+/// Prometheus's do; then sorted best first (a stable sort, as Go's
+/// insertion sort is for the small heaps of real `k`s).
+fn select_k(input: Vec<Sample>, k: usize, top: bool) -> Vec<Sample> {
+    // `less(a, b)`: a is weaker (closer to eviction) than b. NaN is weakest.
+    let less = |a: &Sample, b: &Sample| -> bool {
+        if a.f.is_nan() && !b.f.is_nan() {
+            return true;
+        }
+        if top { a.f < b.f } else { a.f > b.f }
+    };
+    let mut heap: Vec<Sample> = Vec::with_capacity(k.min(input.len()));
+    fn up(h: &mut [Sample], mut j: usize, less: &dyn Fn(&Sample, &Sample) -> bool) {
+        while j > 0 {
+            let i = (j - 1) / 2;
+            if !less(&h[j], &h[i]) {
+                break;
+            }
+            h.swap(i, j);
+            j = i;
+        }
+    }
+    fn down(h: &mut [Sample], i0: usize, less: &dyn Fn(&Sample, &Sample) -> bool) -> bool {
+        let n = h.len();
+        let mut i = i0;
+        loop {
+            let j1 = 2 * i + 1;
+            if j1 >= n {
+                break;
+            }
+            let mut j = j1;
+            if j1 + 1 < n && less(&h[j1 + 1], &h[j1]) {
+                j = j1 + 1;
+            }
+            if !less(&h[j], &h[i]) {
+                break;
+            }
+            h.swap(i, j);
+            i = j;
+        }
+        i > i0
+    }
+    for s in input {
+        if heap.len() < k {
+            heap.push(s);
+            let j = heap.len() - 1;
+            up(&mut heap, j, &less);
+        } else if less(&heap[0], &s) && !(heap[0].f.is_nan() && s.f.is_nan()) {
+            heap[0] = s;
+            if k > 1 && !down(&mut heap, 0, &less) {
+                up(&mut heap, 0, &less);
+            }
+        }
+    }
+    // Best first.
+    heap.sort_by(|a, b| {
+        if less(b, a) {
+            std::cmp::Ordering::Less
+        } else if less(a, b) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+    heap
 }
 
 /// Whether `limit_ratio(r, …)` keeps a series: its label hash, as a
