@@ -322,8 +322,9 @@ fn vector_vector<S: emberlens_model::Storage>(
     for ms in &many {
         let sig = signature(&ms.metric, m);
         let Some(os) = one_by_sig.get(&sig).and_then(|v| v.first()) else {
-            // No match: fill the missing side if asked.
-            let fill = if swap { b.fill.left } else { b.fill.right };
+            // No match: fill the missing side if asked. As upstream (and its
+            // tests), the "one" side takes `fill_right` even for group_right.
+            let fill = b.fill.right;
             if let Some(fv) = fill {
                 let filler = Sample {
                     metric: Labels::default(),
@@ -366,8 +367,10 @@ fn vector_vector<S: emberlens_model::Storage>(
             out.push(s);
         }
     }
-    // The "one" side's unmatched samples, when its counterpart is filled.
-    let fill_other = if swap { b.fill.right } else { b.fill.left };
+    // The "one" side's unmatched samples, when its counterpart is filled
+    // (`fill_left`, also for group_right); the filled series has the match
+    // group's labels.
+    let fill_other = b.fill.left;
     if let Some(fv) = fill_other {
         for os in &one {
             let sig = signature(&os.metric, m);
@@ -375,7 +378,7 @@ fn vector_vector<S: emberlens_model::Storage>(
                 continue;
             }
             let filler = Sample {
-                metric: os.metric.clone(),
+                metric: sig,
                 t: os.t,
                 f: fv,
                 h: None,

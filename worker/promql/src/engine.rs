@@ -813,15 +813,19 @@ impl<'a, S: Storage> Evaluator<'a, S> {
 
 /// Matchers of a selector, for functions like `absent` that read them.
 pub(crate) fn equality_labels(matchers: &[Matcher]) -> Labels {
+    // As upstream: the first equality matcher of a name sets it, any later
+    // matcher of that name (or a non-equality one) removes it.
     let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut has: Vec<&str> = Vec::new();
     for m in matchers {
-        if m.op == emberlens_model::MatchOp::Equal && m.name != "__name__" {
-            if pairs.iter().any(|(n, _)| *n == m.name) {
-                // Two equality matchers for one name: Prometheus drops both.
-                pairs.retain(|(n, _)| *n != m.name);
-                continue;
-            }
+        if m.name == "__name__" {
+            continue;
+        }
+        if m.op == emberlens_model::MatchOp::Equal && !has.contains(&m.name.as_str()) {
             pairs.push((m.name.clone(), m.value.clone()));
+            has.push(&m.name);
+        } else {
+            pairs.retain(|(n, _)| *n != m.name);
         }
     }
     Labels::from_pairs(pairs)

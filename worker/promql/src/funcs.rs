@@ -129,8 +129,8 @@ pub(crate) fn eval_call<S: Storage>(
         "range" => IValue::Scalar((ev.end - ev.start) as f64 / 1000.0),
         "start" => IValue::Scalar(ev.start as f64 / 1000.0),
         "end" => IValue::Scalar(ev.end as f64 / 1000.0),
-        "min_of" => IValue::Scalar(scalar_arg(ev, c, 0, t)?.min(scalar_arg(ev, c, 1, t)?)),
-        "max_of" => IValue::Scalar(scalar_arg(ev, c, 0, t)?.max(scalar_arg(ev, c, 1, t)?)),
+        "min_of" => IValue::Scalar(go_min(scalar_arg(ev, c, 0, t)?, scalar_arg(ev, c, 1, t)?)),
+        "max_of" => IValue::Scalar(go_max(scalar_arg(ev, c, 0, t)?, scalar_arg(ev, c, 1, t)?)),
         "info" => crate::info::eval_info(ev, c, t)?,
         "vector" => IValue::Vector(vec![Sample {
             metric: Labels::default(),
@@ -141,8 +141,10 @@ pub(crate) fn eval_call<S: Storage>(
         }]),
         "scalar" => {
             let v = vector_arg(ev, c, 0, t)?;
-            IValue::Scalar(match v.as_slice() {
-                [s] if s.h.is_none() => s.f,
+            // Histograms do not count: exactly one float sample.
+            let mut floats = v.iter().filter(|s| s.h.is_none());
+            IValue::Scalar(match (floats.next(), floats.next()) {
+                (Some(s), None) => s.f,
                 _ => f64::NAN,
             })
         }
@@ -187,18 +189,18 @@ pub(crate) fn eval_call<S: Storage>(
             if hi < lo {
                 IValue::Vector(Vec::new())
             } else {
-                IValue::Vector(map_floats(v, |x| lo.max(hi.min(x))))
+                IValue::Vector(map_floats(v, |x| go_max(lo, go_min(hi, x))))
             }
         }
         "clamp_max" => {
             let v = vector_arg(ev, c, 0, t)?;
             let hi = scalar_arg(ev, c, 1, t)?;
-            IValue::Vector(map_floats(v, |x| hi.min(x)))
+            IValue::Vector(map_floats(v, |x| go_min(hi, x)))
         }
         "clamp_min" => {
             let v = vector_arg(ev, c, 0, t)?;
             let lo = scalar_arg(ev, c, 1, t)?;
-            IValue::Vector(map_floats(v, |x| lo.max(x)))
+            IValue::Vector(map_floats(v, |x| go_max(lo, x)))
         }
         "round" => {
             let v = vector_arg(ev, c, 0, t)?;
@@ -212,12 +214,14 @@ pub(crate) fn eval_call<S: Storage>(
         }
         "start_timestamp" => crate::startts::eval_start_timestamp(ev, c, t)?,
         "timestamp" => {
-            // Selectors yield samples stamped with their own time.
+            // Only a selector argument gives the samples' own times; any
+            // other expression yields samples at the evaluation time.
+            let own_time = matches!(c.args.first().map(Expr::unparen), Some(Expr::Selector(_)));
             IValue::Vector(
                 vector_arg(ev, c, 0, t)?
                     .into_iter()
                     .map(|mut s| {
-                        s.f = s.t as f64 / 1000.0;
+                        s.f = if own_time { s.t } else { t } as f64 / 1000.0;
                         s.h = None;
                         s.drop_name = true;
                         s
@@ -292,6 +296,11 @@ pub(crate) fn eval_call<S: Storage>(
             if dst.is_empty() {
                 return Err(EvalError::Execution(format!(
                     "invalid destination label name in label_replace(): {dst}"
+                )));
+            }
+            if let Some(q) = crate::aggregate::invalid_utf8_literal(ev.src, c.args.get(1)) {
+                return Err(EvalError::Execution(format!(
+                    "invalid destination label name in label_replace(): {q}"
                 )));
             }
             let mut out = Vec::with_capacity(v.len());
@@ -458,8 +467,25 @@ fn eval_range_function<S: Storage>(
     };
     let pos = marg.pos();
     let mut out = Vec::with_capacity(series.len());
+    if let Some(q) = q
+        && !(0.0..=1.0).contains(&q)
+        && series.iter().any(|(s, _)| !s.floats.is_empty())
+    {
+        let qpos = c.args.first().map_or(c.pos, Expr::pos);
+        ev.ann.warn(
+            ev.src,
+            qpos,
+            format!(
+                "quantile value should be between 0 and 1, got {}",
+                emberlens_model::format_go_g(q)
+            ),
+        );
+    }
     for (s, sts) in series {
         let sts = sts.as_ref();
+        if !s.floats.is_empty() && !s.hists.is_empty() {
+            mixed_range_annotation(ev, name, &s, pos);
+        }
         let res = match name {
             "rate" | "increase" | "delta" => {
                 let is_counter = name != "delta";
@@ -545,6 +571,9 @@ fn eval_range_function<S: Storage>(
             "mad_over_time" => {
                 if s.floats.is_empty() {
                     None
+                } else if s.floats.iter().any(|p| p.f.is_nan()) {
+                    // A NaN sample makes the deviation NaN.
+                    Some(Val::F(f64::NAN))
                 } else {
                     let mut vals: Vec<f64> = s.floats.iter().map(|p| p.f).collect();
                     let med = quantile(0.5, &mut vals);
@@ -595,6 +624,73 @@ fn eval_range_function<S: Storage>(
         });
     }
     Ok(IValue::Vector(out))
+}
+
+/// Go's `math.Max`: +Inf wins over NaN, NaN over everything else, +0 over -0.
+fn go_max(x: f64, y: f64) -> f64 {
+    if x == f64::INFINITY || y == f64::INFINITY {
+        f64::INFINITY
+    } else if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else if x == 0.0 && x == y {
+        if x.is_sign_negative() { y } else { x }
+    } else if x > y {
+        x
+    } else {
+        y
+    }
+}
+
+/// Go's `math.Min`: -Inf wins over NaN, NaN over everything else, -0 over +0.
+fn go_min(x: f64, y: f64) -> f64 {
+    if x == f64::NEG_INFINITY || y == f64::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else if x == 0.0 && x == y {
+        if x.is_sign_negative() { x } else { y }
+    } else if x < y {
+        x
+    } else {
+        y
+    }
+}
+
+/// The annotation for a range holding both floats and histograms: the
+/// float-only functions ignore the histograms (an info), the summing ones
+/// give up (a warning; they return nothing).
+fn mixed_range_annotation<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    name: &str,
+    s: &Series,
+    pos: PosRange,
+) {
+    let metric = emberlens_model::go_quote(s.metric.metric_name());
+    match name {
+        "sum_over_time" | "avg_over_time" => ev.ann.warn(
+            ev.src,
+            pos,
+            format!("encountered a mix of histograms and floats for metric name {metric}"),
+        ),
+        "deriv"
+        | "predict_linear"
+        | "double_exponential_smoothing"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "mad_over_time"
+        | "quantile_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "ts_of_min_over_time"
+        | "ts_of_max_over_time" => ev.ann.info(
+            ev.src,
+            pos,
+            format!(
+                "ignored histograms in a range containing both floats and histograms for metric name {metric}"
+            ),
+        ),
+        _ => {}
+    }
 }
 
 pub(crate) enum Val {

@@ -455,9 +455,29 @@ fn lex_number(src: &str, start: usize) -> Result<(Tok, usize), ParseError> {
 }
 
 /// Unescapes a quoted string starting at `start`; returns it and the end.
+/// Go strings hold bytes: escapes of invalid UTF-8 (`"\xc5"`) become
+/// U+FFFD here; [`string_literal_bytes`] gives the bytes themselves.
 fn lex_string(src: &str, start: usize) -> Result<(String, usize), ParseError> {
-    let quote = src.as_bytes()[start] as char;
-    let mut out = String::new();
+    let (bytes, end) = lex_string_bytes(src, start)?;
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), end))
+}
+
+/// The bytes a quoted string literal (the whole literal, quotes included)
+/// stands for, as Go sees them; `None` when it is not a valid literal.
+pub(crate) fn string_literal_bytes(lit: &str) -> Option<Vec<u8>> {
+    match lit.as_bytes().first() {
+        Some(b'"' | b'\'' | b'`') => lex_string_bytes(lit, 0).ok().map(|(b, _)| b),
+        _ => None,
+    }
+}
+
+fn lex_string_bytes(src: &str, start: usize) -> Result<(Vec<u8>, usize), ParseError> {
+    let quote = src.as_bytes().get(start).map_or('"', |b| *b as char);
+    let mut out: Vec<u8> = Vec::new();
+    let push = |out: &mut Vec<u8>, c: char| {
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    };
     let mut chars = src[start + 1..].char_indices();
     let unterminated = || ParseError::at(start, src.len(), "unterminated quoted string");
     while let Some((off, c)) = chars.next() {
@@ -466,14 +486,14 @@ fn lex_string(src: &str, start: usize) -> Result<(String, usize), ParseError> {
             return Ok((out, at + 1));
         }
         if quote == '`' {
-            out.push(c);
+            push(&mut out, c);
             continue;
         }
         if c == '\n' {
             return Err(ParseError::at(start, at, "unterminated quoted string"));
         }
         if c != '\\' {
-            out.push(c);
+            push(&mut out, c);
             continue;
         }
         let (_, e) = chars.next().ok_or_else(unterminated)?;
@@ -489,24 +509,25 @@ fn lex_string(src: &str, start: usize) -> Result<(String, usize), ParseError> {
             Ok::<u32, ParseError>(v)
         };
         match e {
-            'a' => out.push('\u{7}'),
-            'b' => out.push('\u{8}'),
-            'f' => out.push('\u{c}'),
-            'n' => out.push('\n'),
-            'r' => out.push('\r'),
-            't' => out.push('\t'),
-            'v' => out.push('\u{b}'),
-            '\\' => out.push('\\'),
-            '"' if quote == '"' => out.push('"'),
-            '\'' if quote == '\'' => out.push('\''),
+            'a' => push(&mut out, '\u{7}'),
+            'b' => push(&mut out, '\u{8}'),
+            'f' => push(&mut out, '\u{c}'),
+            'n' => push(&mut out, '\n'),
+            'r' => push(&mut out, '\r'),
+            't' => push(&mut out, '\t'),
+            'v' => push(&mut out, '\u{b}'),
+            '\\' => push(&mut out, '\\'),
+            '"' if quote == '"' => push(&mut out, '"'),
+            '\'' if quote == '\'' => out.push(b'\''),
             'x' => {
                 let v = hex(2, &mut chars)?;
-                // Go strings hold bytes; a lone high byte becomes U+FFFD here.
-                out.push(char::from_u32(v).filter(|_| v < 0x80).unwrap_or('\u{fffd}'));
+                // Go strings hold bytes, valid UTF-8 or not.
+                out.push(v as u8);
             }
             'u' | 'U' => {
                 let v = hex(if e == 'u' { 4 } else { 8 }, &mut chars)?;
-                out.push(
+                push(
+                    &mut out,
                     char::from_u32(v)
                         .ok_or_else(|| ParseError::at(at, at + 2, "invalid escape sequence"))?,
                 );
@@ -519,7 +540,9 @@ fn lex_string(src: &str, start: usize) -> Result<(String, usize), ParseError> {
                         + d.to_digit(8)
                             .ok_or_else(|| ParseError::at(at, at + 2, "invalid escape sequence"))?;
                 }
-                out.push(char::from_u32(v).filter(|_| v < 0x80).unwrap_or('\u{fffd}'));
+                let v = u8::try_from(v)
+                    .map_err(|_| ParseError::at(at, at + 4, "octal escape value > 255"))?;
+                out.push(v);
             }
             _ => {
                 return Err(ParseError::at(
