@@ -788,16 +788,44 @@ fn avg_over_time(s: &Series) -> Option<Val> {
     }))
 }
 
-fn changes(s: &Series) -> f64 {
-    let mut n = 0.0;
-    for w in s.floats.windows(2) {
-        let (a, b) = (w[0].f, w[1].f);
-        if !(a == b || (a.is_nan() && b.is_nan())) {
-            n += 1.0;
+/// The points of a series in time order: `Ok(float index)` or
+/// `Err(histogram index)` (floats first on equal timestamps, never both).
+fn merged_order(s: &Series) -> Vec<Result<usize, usize>> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(s.floats.len() + s.hists.len());
+    while i < s.floats.len() || j < s.hists.len() {
+        match (s.floats.get(i), s.hists.get(j)) {
+            (Some(f), Some(h)) if h.t < f.t => {
+                out.push(Err(j));
+                j += 1;
+            }
+            (Some(_), _) => {
+                out.push(Ok(i));
+                i += 1;
+            }
+            (None, _) => {
+                out.push(Err(j));
+                j += 1;
+            }
         }
     }
-    for w in s.hists.windows(2) {
-        if !w[0].h.equals(&w[1].h) {
+    out
+}
+
+/// Value changes in time order; a switch between float and histogram
+/// counts as one.
+fn changes(s: &Series) -> f64 {
+    let mut n = 0.0;
+    for w in merged_order(s).windows(2) {
+        let changed = match (w[0], w[1]) {
+            (Ok(a), Ok(b)) => {
+                let (a, b) = (s.floats[a].f, s.floats[b].f);
+                !(a == b || (a.is_nan() && b.is_nan()))
+            }
+            (Err(a), Err(b)) => !s.hists[a].h.equals(&s.hists[b].h),
+            _ => true,
+        };
+        if changed {
             n += 1.0;
         }
     }
@@ -825,17 +853,25 @@ fn st_reset_at(st: &[i64], ts: impl Fn(usize) -> i64, i: usize) -> bool {
     }
 }
 
+/// Counter resets in time order; a switch between float and histogram
+/// counts as one. Same-kind neighbours in time order are neighbours in
+/// their own point list, so start timestamps line up by index.
 fn resets(s: &Series, sts: Option<&StartTimestamps>) -> f64 {
     let mut n = 0.0;
     let fst = st_slice(sts, false, s.floats.len());
-    for i in 1..s.floats.len() {
-        if s.floats[i].f < s.floats[i - 1].f || st_reset_at(fst, |j| s.floats[j].t, i) {
-            n += 1.0;
-        }
-    }
     let hst = st_slice(sts, true, s.hists.len());
-    for i in 1..s.hists.len() {
-        if s.hists[i].h.detect_reset(&s.hists[i - 1].h) || st_reset_at(hst, |j| s.hists[j].t, i) {
+    for w in merged_order(s).windows(2) {
+        let reset = match (w[0], w[1]) {
+            (Ok(_), Ok(i)) => {
+                s.floats[i].f < s.floats[i - 1].f || st_reset_at(fst, |j| s.floats[j].t, i)
+            }
+            (Err(_), Err(i)) => {
+                s.hists[i].h.detect_reset(&s.hists[i - 1].h)
+                    || st_reset_at(hst, |j| s.hists[j].t, i)
+            }
+            _ => true,
+        };
+        if reset {
             n += 1.0;
         }
     }
