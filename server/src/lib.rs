@@ -7,6 +7,7 @@
 
 pub mod fileset;
 pub mod metrics;
+pub mod query_api;
 pub mod scrape;
 pub mod storage;
 pub mod tsdb_cli;

@@ -1,5 +1,5 @@
-//! The HTTP surface: `/metrics`, the raw-samples API, health checks, and the
-//! built app as static files.
+//! The HTTP surface: `/metrics`, the raw-samples API, the PromQL query API
+//! (`query_api`), health checks, and the built app as static files.
 //!
 //! API errors use Prometheus's JSON error shape
 //! (`{"status":"error","errorType":"bad_data","error":"..."}`), so clients
@@ -43,6 +43,14 @@ pub fn router(state: AppState, ui_dir: PathBuf) -> Router {
     let api = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/api/v1/raw", get(raw_handler))
+        .route(
+            "/api/v1/query",
+            get(crate::query_api::query_handler).post(crate::query_api::query_handler),
+        )
+        .route(
+            "/api/v1/query_range",
+            get(crate::query_api::query_range_handler).post(crate::query_api::query_range_handler),
+        )
         .route("/-/healthy", get(|| async { "Emberlens is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Emberlens is Ready.\n" }));
     let with_ui = if ui_dir.join("index.html").is_file() {

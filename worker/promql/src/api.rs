@@ -138,6 +138,9 @@ pub fn response_json(r: &Result<QueryResult, EvalError>) -> String {
             s.push('}');
             s
         }
+        Err(EvalError::Parse(msg)) => {
+            error_json("bad_data", &format!("invalid parameter \"query\": {msg}"))
+        }
         Err(e) => error_json(error_type(e), &e.to_string()),
     }
 }

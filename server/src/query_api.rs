@@ -1,0 +1,172 @@
+//! `/api/v1/query` and `/api/v1/query_range` (GET with a query string, POST
+//! with a form body), answered by the PromQL engine over the server's
+//! storage, with Prometheus's parameters, checks, status codes and bodies.
+//!
+//! Parameters: `query`, `time` (default now) / `start`, `end`, `step` (a
+//! float number of seconds or a duration), `timeout` (accepted, bounded by
+//! the engine's own limits). Errors as Prometheus: `bad_data` (400) for bad
+//! parameters and parse errors (`invalid parameter "query": 1:5: parse
+//! error: …`), `execution` (422) for runtime errors, `timeout`/`canceled`
+//! (503). Queries run on the blocking pool, never on the async workers.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use emberlens_model::{parse_duration_ms, parse_time_ms};
+use emberlens_promql::api::{error_json, response_json};
+use emberlens_promql::{EngineOpts, EvalError, instant_query, range_query};
+
+use crate::scrape::now_ms;
+use crate::web::AppState;
+
+/// Prometheus refuses range queries with more points than this per series.
+const MAX_POINTS: i64 = 11_000;
+
+fn json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn bad(msg: String) -> Response {
+    json(StatusCode::BAD_REQUEST, error_json("bad_data", &msg))
+}
+
+fn status_of(e: &EvalError) -> StatusCode {
+    match e {
+        EvalError::Parse(_) => StatusCode::BAD_REQUEST,
+        EvalError::Timeout(_) | EvalError::Canceled(_) => StatusCode::SERVICE_UNAVAILABLE,
+        EvalError::Execution(_) | EvalError::TooManySamples => StatusCode::UNPROCESSABLE_ENTITY,
+        EvalError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// All parameters from the query string and, for POST, the form body.
+fn params(query: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    out.extend(form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())));
+    out
+}
+
+fn get<'a>(p: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    p.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn time_param(p: &[(String, String)], key: &str) -> Result<Option<i64>, Response> {
+    match get(p, key) {
+        None | Some("") => Ok(None),
+        Some(v) => parse_time_ms(v)
+            .map(Some)
+            .map_err(|e| bad(format!("invalid parameter {key:?}: {e}"))),
+    }
+}
+
+/// A step or timeout: float seconds or a Prometheus duration.
+fn duration_param(p: &[(String, String)], key: &str) -> Result<Option<i64>, Response> {
+    let Some(v) = get(p, key).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(secs) = v.parse::<f64>() {
+        let ms = (secs * 1000.0).round();
+        if !ms.is_finite() || ms.abs() > 9.0e18 {
+            return Err(bad(format!(
+                "invalid parameter {key:?}: cannot parse {v:?} to a valid duration. It overflows int64"
+            )));
+        }
+        return Ok(Some(ms as i64));
+    }
+    parse_duration_ms(v).map(Some).map_err(|_| {
+        bad(format!(
+            "invalid parameter {key:?}: cannot parse {v:?} to a valid duration"
+        ))
+    })
+}
+
+fn query_param(p: &[(String, String)]) -> String {
+    get(p, "query").unwrap_or("").to_string()
+}
+
+async fn run<F>(f: F) -> Response
+where
+    F: FnOnce() -> Result<emberlens_promql::QueryResult, EvalError> + Send + 'static,
+{
+    let r = match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(EvalError::Execution(format!("query panicked: {e}"))),
+    };
+    let status = match &r {
+        Ok(_) => StatusCode::OK,
+        Err(e) => status_of(e),
+    };
+    json(status, response_json(&r))
+}
+
+/// `GET|POST /api/v1/query`.
+pub async fn query_handler(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: axum::body::Bytes,
+) -> Response {
+    let p = params(q.as_deref(), &body);
+    let t = match time_param(&p, "time") {
+        Ok(t) => t.unwrap_or_else(now_ms),
+        Err(r) => return r,
+    };
+    if let Err(r) = duration_param(&p, "timeout") {
+        return r;
+    }
+    let expr = query_param(&p);
+    let store = state.store.clone();
+    run(move || instant_query(&*store, &EngineOpts::default(), &expr, t)).await
+}
+
+/// `GET|POST /api/v1/query_range`.
+pub async fn query_range_handler(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: axum::body::Bytes,
+) -> Response {
+    let p = params(q.as_deref(), &body);
+    let (start, end) = match (time_param(&p, "start"), time_param(&p, "end")) {
+        (Ok(Some(s)), Ok(Some(e))) => (s, e),
+        (Err(r), _) | (_, Err(r)) => return r,
+        (Ok(None), _) => {
+            return bad(
+                "invalid parameter \"start\": cannot parse \"\" to a valid timestamp".into(),
+            );
+        }
+        (_, Ok(None)) => {
+            return bad("invalid parameter \"end\": cannot parse \"\" to a valid timestamp".into());
+        }
+    };
+    if end < start {
+        return bad(
+            "invalid parameter \"end\": end timestamp must not be before start time".into(),
+        );
+    }
+    let step = match duration_param(&p, "step") {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return bad("invalid parameter \"step\": cannot parse \"\" to a valid duration".into());
+        }
+        Err(r) => return r,
+    };
+    if step <= 0 {
+        return bad(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"
+                .into(),
+        );
+    }
+    if (end - start) / step > MAX_POINTS {
+        return bad(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+                .into(),
+        );
+    }
+    if let Err(r) = duration_param(&p, "timeout") {
+        return r;
+    }
+    let expr = query_param(&p);
+    let store = state.store.clone();
+    run(move || range_query(&*store, &EngineOpts::default(), &expr, start, end, step)).await
+}

@@ -1,0 +1,127 @@
+//! `/api/v1/query` and `/api/v1/query_range` on the real server, in-process on
+//! loopback, over what it scraped: GET and POST forms, Prometheus's shapes,
+//! status codes and error messages.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use emberlens_server::{ServeOptions, serve};
+use serde_json::Value;
+
+async fn fake_target(body: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/metrics", get(move || async move { body }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/metrics")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promql_over_scraped_data_in_prometheus_shapes() {
+    let target = fake_target(
+        "# TYPE widgets_total counter\nwidgets_total{kind=\"a\"} 3\nwidgets_total{kind=\"b\"} 4\n",
+    )
+    .await;
+    let data = std::env::temp_dir().join(format!("emberlens-qapi-{}", std::process::id()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = serve(
+        listener,
+        ServeOptions {
+            data_dir: data.clone(),
+            ui_dir: "does-not-exist".into(),
+            scrape_interval: Duration::from_millis(200),
+            extra_targets: vec![("widgets".into(), target)],
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.addr);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let client = reqwest::Client::new();
+
+    // GET instant query: a sum over the scraped target.
+    let r = client
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", r#"sum by (job) (widgets_total)"#)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["data"]["resultType"], "vector");
+    assert_eq!(v["data"]["result"][0]["metric"]["job"], "widgets");
+    assert_eq!(v["data"]["result"][0]["value"][1], "7");
+
+    // POST form range query: `up` of the target, one point per step.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let r = client
+        .post(format!("{base}/api/v1/query_range"))
+        .form(&[
+            ("query", r#"up{job="widgets"}"#.to_string()),
+            ("start", format!("{}", now - 0.2)),
+            ("end", format!("{now}")),
+            ("step", "0.1".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["resultType"], "matrix");
+    let values = v["data"]["result"][0]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 3);
+    assert!(values.iter().all(|p| p[1] == "1"));
+
+    // Errors: parse error (400, bad_data), bad step, runtime error (422).
+    let r = client
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", "sum(")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errorType"], "bad_data");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid parameter \"query\": 1:5: parse error:"),
+        "{v}"
+    );
+    let r = client
+        .get(format!("{base}/api/v1/query_range"))
+        .query(&[
+            ("query", "up"),
+            ("start", "10"),
+            ("end", "20"),
+            ("step", "0"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["error"],
+        "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"
+    );
+    let r = client
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", "widgets_total + ignoring(kind) widgets_total")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errorType"], "execution");
+    running.server.abort();
+    let _ = std::fs::remove_dir_all(data);
+}
