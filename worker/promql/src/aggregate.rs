@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use emberlens_model::{FloatHistogram, Labels, Storage};
+use emberlens_model::{Labels, Storage};
 
 use crate::ast::{AggOp, AggregateExpr, Expr};
 use crate::engine::{Evaluator, IValue};
@@ -68,7 +68,7 @@ struct Group {
     c: f64,
     mean: f64,
     incremental: bool,
-    h: Option<FloatHistogram>,
+    h: Option<crate::nativehist::HistAgg>,
     values: Vec<f64>,
     hist_error: bool,
     /// Some member's name is to be dropped (delayed name removal).
@@ -158,15 +158,31 @@ fn aggregate<S: Storage>(
             AggOp::Sum | AggOp::Avg => {
                 if let Some(h) = &s.h {
                     g.has_hist = true;
-                    match g.h.take() {
-                        None => g.h = Some((**h).clone()),
-                        Some(acc) => match acc.add(h) {
-                            Ok(sum) => g.h = Some(sum),
-                            Err(e) => {
+                    if g.hist_error {
+                        continue;
+                    }
+                    match g.h.as_mut() {
+                        // Only a group's first sample starts the sum.
+                        None if g.count == 1.0 => g.h = Some(crate::nativehist::HistAgg::new(h)),
+                        None => {}
+                        Some(acc) => {
+                            let r = if a.op == AggOp::Sum {
+                                acc.add_sum(h)
+                            } else {
+                                acc.add_avg(h)
+                            };
+                            if r.is_err() {
                                 g.hist_error = true;
-                                ev.ann.warn(ev.src, a.expr.pos(), e.to_string());
+                                ev.ann.warn(
+                                    ev.src,
+                                    a.expr.pos(),
+                                    format!(
+                                        "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {:?}",
+                                        s.metric.metric_name()
+                                    ),
+                                );
                             }
-                        },
+                        }
                     }
                 } else if !g.has_float {
                     // The first float starts the sum directly.
@@ -275,11 +291,25 @@ fn aggregate<S: Storage>(
                     if g.hist_error {
                         continue;
                     }
-                    let Some(h) = g.h.take() else { continue };
+                    let Some(acc) = g.h.take() else { continue };
+                    if acc.reconciled {
+                        ev.ann.info(
+                            ev.src,
+                            a.expr.pos(),
+                            "mismatched custom buckets were reconciled during aggregation",
+                        );
+                    }
+                    if acc.collision() {
+                        ev.ann.warn(
+                            ev.src,
+                            a.expr.pos(),
+                            "conflicting counter resets during histogram aggregation",
+                        );
+                    }
                     let h = if a.op == AggOp::Avg {
-                        h.div(g.count)
+                        acc.finish_avg()
                     } else {
-                        h
+                        acc.finish_sum()
                     };
                     (0.0, Some(Arc::new(h)))
                 } else if a.op == AggOp::Sum {

@@ -526,6 +526,11 @@ fn eval_range_function<S: Storage>(
                 }
             }
             "double_exponential_smoothing" => double_exp(&s.floats, extra[0], extra[1])?,
+            "avg_over_time" | "sum_over_time" if s.floats.is_empty() => {
+                let avg = name == "avg_over_time";
+                crate::nativehist::hist_over_time(ev, &s.hists, avg, &s.metric, pos)
+                    .map(|h| Val::H(Arc::new(h)))
+            }
             "avg_over_time" => avg_over_time(&s),
             "sum_over_time" => sum_over_time(&s),
             "count_over_time" => Some(Val::F((s.floats.len() + s.hists.len()) as f64)),

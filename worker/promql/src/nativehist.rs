@@ -35,7 +35,9 @@
 
 use std::collections::HashMap;
 
-use emberlens_model::{Bucket, CounterResetHint, FloatHistogram, Labels, Storage, format_go_g};
+use emberlens_model::{
+    Bucket, CounterResetHint, FloatHistogram, HistogramError, Labels, Storage, format_go_g,
+};
 
 use crate::aggregate::kahan_inc;
 use crate::ast::{Call, PosRange};
@@ -650,6 +652,171 @@ pub(crate) fn histogram_rate<S: Storage>(
     }
     h.counter_reset_hint = CounterResetHint::Gauge;
     Some(h.compact(0))
+}
+
+/// The running sum or mean of histograms for `sum`/`avg` and
+/// `sum_over_time`/`avg_over_time`, as upstream: Kahan-compensated
+/// (`kahan_add`), the mean computed from the sum until the sum would
+/// overflow and incrementally from then on; the counter-reset hints seen
+/// (a `reset` and a `not_reset` among the inputs are a conflict upstream
+/// warns about) and whether custom bounds had to be reconciled.
+#[derive(Clone, Debug)]
+pub(crate) struct HistAgg {
+    sum: FloatHistogram,
+    mean: Option<FloatHistogram>,
+    comp: Option<FloatHistogram>,
+    count: f64,
+    incremental: bool,
+    reset_seen: bool,
+    not_reset_seen: bool,
+    /// Custom bucket bounds were reconciled in some addition.
+    pub(crate) reconciled: bool,
+}
+
+impl HistAgg {
+    /// Starts with the first histogram.
+    pub(crate) fn new(h: &FloatHistogram) -> Self {
+        let mut a = HistAgg {
+            sum: h.clone(),
+            mean: None,
+            comp: None,
+            count: 1.0,
+            incremental: false,
+            reset_seen: false,
+            not_reset_seen: false,
+            reconciled: false,
+        };
+        a.track(h);
+        a
+    }
+
+    fn track(&mut self, h: &FloatHistogram) {
+        match h.counter_reset_hint {
+            CounterResetHint::Reset => self.reset_seen = true,
+            CounterResetHint::NotReset => self.not_reset_seen = true,
+            _ => {}
+        }
+    }
+
+    /// Whether a `reset` and a `not_reset` hint were both seen.
+    pub(crate) fn collision(&self) -> bool {
+        self.reset_seen && self.not_reset_seen
+    }
+
+    /// Adds `h` to the sum. On error (exponential and custom buckets mixed)
+    /// nothing changes.
+    pub(crate) fn add_sum(&mut self, h: &FloatHistogram) -> Result<(), HistogramError> {
+        self.track(h);
+        let flags = self.sum.kahan_add(h, &mut self.comp)?;
+        self.reconciled |= flags.nhcb_bounds_reconciled;
+        Ok(())
+    }
+
+    /// Adds `h` to the mean.
+    pub(crate) fn add_avg(&mut self, h: &FloatHistogram) -> Result<(), HistogramError> {
+        self.track(h);
+        self.count += 1.0;
+        let n = self.count;
+        if !self.incremental {
+            let mut sum = self.sum.clone();
+            let mut comp = self.comp.clone();
+            let flags = sum.kahan_add(h, &mut comp)?;
+            self.reconciled |= flags.nhcb_bounds_reconciled;
+            if !sum.has_overflow() {
+                self.sum = sum;
+                self.comp = comp;
+                return Ok(());
+            }
+            self.incremental = true;
+            self.mean = Some(self.sum.div(n - 1.0));
+            self.comp = self.comp.take().map(|c| c.div(n - 1.0));
+        }
+        let q = (n - 1.0) / n;
+        self.comp = self.comp.take().map(|c| c.mul(q));
+        let mut mean = self.mean.take().unwrap_or_else(|| self.sum.clone()).mul(q);
+        let res = mean.kahan_add(&h.div(n), &mut self.comp);
+        self.mean = Some(mean);
+        self.reconciled |= res?.nhcb_bounds_reconciled;
+        Ok(())
+    }
+
+    /// The sum, compensation added.
+    pub(crate) fn finish_sum(self) -> FloatHistogram {
+        match &self.comp {
+            Some(c) => self.sum.add(c).unwrap_or(self.sum),
+            None => self.sum,
+        }
+    }
+
+    /// The mean, compensation added, compacted.
+    pub(crate) fn finish_avg(self) -> FloatHistogram {
+        let h = if self.incremental {
+            let mean = self.mean.unwrap_or(self.sum);
+            match &self.comp {
+                Some(c) => mean.add(c).unwrap_or(mean),
+                None => mean,
+            }
+        } else {
+            let v = self.sum.div(self.count);
+            match &self.comp {
+                Some(c) => v.add(&c.div(self.count)).unwrap_or(v),
+                None => v,
+            }
+        };
+        h.compact(0)
+    }
+}
+
+/// `sum_over_time` (or, with `avg`, `avg_over_time`) of a range holding
+/// only histograms, with upstream's annotations at `pos`: conflicting
+/// counter-reset hints (warning), reconciled custom bounds (info), and a
+/// mix of exponential and custom buckets (warning, no result).
+pub(crate) fn hist_over_time<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    hists: &[HPoint],
+    avg: bool,
+    metric: &Labels,
+    pos: PosRange,
+) -> Option<FloatHistogram> {
+    let (first, rest) = hists.split_first()?;
+    let mut acc = HistAgg::new(&first.h);
+    for p in rest {
+        let r = if avg {
+            acc.add_avg(&p.h)
+        } else {
+            acc.add_sum(&p.h)
+        };
+        if r.is_err() {
+            ev.ann.warn(
+                ev.src,
+                pos,
+                format!(
+                    "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {:?}",
+                    metric.metric_name()
+                ),
+            );
+            return None;
+        }
+    }
+    if acc.collision() {
+        ev.ann.warn(
+            ev.src,
+            pos,
+            "conflicting counter resets during histogram aggregation",
+        );
+    }
+    if acc.reconciled {
+        ev.ann.info(
+            ev.src,
+            pos,
+            "mismatched custom buckets were reconciled during aggregation",
+        );
+    }
+    Some(if avg {
+        acc.finish_avg()
+    } else {
+        acc.finish_sum()
+    })
 }
 
 /// Prometheus's `labels.FormatOpenMetricsFloat` (the `histogram_quantiles`
