@@ -52,26 +52,27 @@ fn get<'a>(p: &'a [(String, String)], key: &str) -> Option<&'a str> {
     p.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-fn time_param(p: &[(String, String)], key: &str) -> Result<Option<i64>, Response> {
+/// Errors are `bad_data` messages.
+fn time_param(p: &[(String, String)], key: &str) -> Result<Option<i64>, String> {
     match get(p, key) {
         None | Some("") => Ok(None),
         Some(v) => parse_time_ms(v)
             .map(Some)
-            .map_err(|e| bad(format!("invalid parameter {key:?}: {e}"))),
+            .map_err(|e| format!("invalid parameter {key:?}: {e}")),
     }
 }
 
 /// A step or timeout: float seconds or a Prometheus duration.
-fn duration_param(p: &[(String, String)], key: &str) -> Result<Option<i64>, Response> {
+fn duration_param(p: &[(String, String)], key: &str) -> Result<Option<i64>, String> {
     let Some(v) = get(p, key).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if let Ok(secs) = v.parse::<f64>() {
         let ms = (secs * 1000.0).round();
         if !ms.is_finite() || ms.abs() > 9.0e18 {
-            return Err(bad(format!(
+            return Err(format!(
                 "invalid parameter {key:?}: cannot parse {v:?} to a valid duration. It overflows int64"
-            )));
+            ));
         }
         return Ok(Some(ms as i64));
     }
@@ -110,10 +111,10 @@ pub async fn query_handler(
     let p = params(q.as_deref(), &body);
     let t = match time_param(&p, "time") {
         Ok(t) => t.unwrap_or_else(now_ms),
-        Err(r) => return r,
+        Err(m) => return bad(m),
     };
-    if let Err(r) = duration_param(&p, "timeout") {
-        return r;
+    if let Err(m) = duration_param(&p, "timeout") {
+        return bad(m);
     }
     let expr = query_param(&p);
     let store = state.store.clone();
@@ -129,7 +130,7 @@ pub async fn query_range_handler(
     let p = params(q.as_deref(), &body);
     let (start, end) = match (time_param(&p, "start"), time_param(&p, "end")) {
         (Ok(Some(s)), Ok(Some(e))) => (s, e),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => return bad(m),
         (Ok(None), _) => {
             return bad(
                 "invalid parameter \"start\": cannot parse \"\" to a valid timestamp".into(),
@@ -149,7 +150,7 @@ pub async fn query_range_handler(
         Ok(None) => {
             return bad("invalid parameter \"step\": cannot parse \"\" to a valid duration".into());
         }
-        Err(r) => return r,
+        Err(m) => return bad(m),
     };
     if step <= 0 {
         return bad(
@@ -163,8 +164,8 @@ pub async fn query_range_handler(
                 .into(),
         );
     }
-    if let Err(r) = duration_param(&p, "timeout") {
-        return r;
+    if let Err(m) = duration_param(&p, "timeout") {
+        return bad(m);
     }
     let expr = query_param(&p);
     let store = state.store.clone();
