@@ -602,4 +602,22 @@ mod tests {
         assert!(lex(r#""\q""#).is_err());
         assert_eq!(toks("# c\nfoo")[0], Tok::Ident("foo".into()));
     }
+
+    #[test]
+    fn string_literals_keep_go_bytes() {
+        assert_eq!(
+            string_literal_bytes(r#""a\xc5z""#),
+            Some(vec![b'a', 0xc5, b'z'])
+        );
+        assert_eq!(string_literal_bytes(r#""\305""#), Some(vec![0xc5]));
+        assert_eq!(
+            string_literal_bytes(r#""\u00e9""#),
+            Some("é".as_bytes().to_vec())
+        );
+        assert_eq!(string_literal_bytes("`\\xc5`"), Some(b"\\xc5".to_vec()));
+        assert_eq!(string_literal_bytes("abc"), None);
+        assert_eq!(string_literal_bytes("\""), None);
+        assert!(lex(r#""\777""#).is_err());
+        assert_eq!(toks(r#""a\xc5z""#)[0], Tok::Str("a\u{fffd}z".into()));
+    }
 }
