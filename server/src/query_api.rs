@@ -76,11 +76,9 @@ fn duration_param(p: &[(String, String)], key: &str) -> Result<Option<i64>, Stri
         }
         return Ok(Some(ms as i64));
     }
-    parse_duration_ms(v).map(Some).map_err(|_| {
-        bad(format!(
-            "invalid parameter {key:?}: cannot parse {v:?} to a valid duration"
-        ))
-    })
+    parse_duration_ms(v)
+        .map(Some)
+        .map_err(|_| format!("invalid parameter {key:?}: cannot parse {v:?} to a valid duration"))
 }
 
 fn query_param(p: &[(String, String)]) -> String {
