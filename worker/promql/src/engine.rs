@@ -151,6 +151,14 @@ pub fn range_query_expr<S: Storage>(
                         ..Series::default()
                     });
                     e.drop_name |= s.drop_name;
+                    // Two samples with one label set at one step.
+                    if e.floats.last().is_some_and(|p| p.t == t)
+                        || e.hists.last().is_some_and(|p| p.t == t)
+                    {
+                        return Err(EvalError::Execution(
+                            "vector cannot contain metrics with the same labelset".into(),
+                        ));
+                    }
                     match s.h {
                         Some(h) => e.hists.push(HPoint { t, h }),
                         None => e.floats.push(FPoint { t, f: s.f }),
