@@ -20,6 +20,19 @@ use crate::engine::{Evaluator, IValue};
 use crate::error::EvalError;
 use crate::value::Sample;
 
+/// Marks a message of `elem` that is a warning, not an info.
+const WARN: &str = "\u{0}warn:";
+
+/// Adds the messages `elem` collected as infos (warnings where marked).
+fn emit<S: emberlens_model::Storage>(ev: &mut Evaluator<'_, S>, b: &BinaryExpr, msgs: Vec<String>) {
+    for m in msgs {
+        match m.strip_prefix(WARN) {
+            Some(w) => ev.ann.warn(ev.src, b.pos, w),
+            None => ev.ann.info(ev.src, b.pos, m),
+        }
+    }
+}
+
 /// Applies a float operator; `None` drops the sample (a false comparison).
 pub(crate) fn float_op(op: BinOp, l: f64, r: f64) -> Option<f64> {
     Some(match op {
@@ -161,20 +174,40 @@ fn elem(
             }
         },
         (Some(a), Some(bh)) => match op {
-            BinOp::Add => match a.add(&bh) {
-                Ok(h) => Some(Elem::H(Arc::new(h))),
-                Err(e) => {
-                    ev_info.push(e.to_string());
-                    None
+            BinOp::Add | BinOp::Sub => {
+                let sub = op == BinOp::Sub;
+                let r = if sub {
+                    a.sub_with_flags(&bh)
+                } else {
+                    a.add_with_flags(&bh)
+                };
+                let what = if sub { "subtraction" } else { "addition" };
+                match r {
+                    Ok((h, flags)) => {
+                        if flags.counter_reset_collision {
+                            ev_info.push(format!(
+                                "{WARN}conflicting counter resets during histogram {what}"
+                            ));
+                        }
+                        if flags.nhcb_bounds_reconciled {
+                            ev_info.push(format!(
+                                "mismatched custom buckets were reconciled during {what}"
+                            ));
+                        }
+                        let mut h = h.compact(0);
+                        if sub {
+                            h.counter_reset_hint = emberlens_model::CounterResetHint::Gauge;
+                        }
+                        Some(Elem::H(Arc::new(h)))
+                    }
+                    Err(_) => {
+                        ev_info.push(format!(
+                            "{WARN}vector contains a mix of histograms with exponential and custom buckets schemas for metric name \"\""
+                        ));
+                        None
+                    }
                 }
-            },
-            BinOp::Sub => match a.sub(&bh) {
-                Ok(h) => Some(Elem::H(Arc::new(h))),
-                Err(e) => {
-                    ev_info.push(e.to_string());
-                    None
-                }
-            },
+            }
             BinOp::Eql => a.equals(&bh).then(|| Elem::H(a.clone())),
             BinOp::Neq => (!a.equals(&bh)).then(|| Elem::H(a.clone())),
             _ => {
@@ -235,9 +268,7 @@ fn vector_scalar<S: emberlens_model::Storage>(
         }
         out.push(smp);
     }
-    for i in infos {
-        ev.ann.info(ev.src, b.pos, i);
-    }
+    emit(ev, b, infos);
     out
 }
 
@@ -389,9 +420,7 @@ fn vector_vector<S: emberlens_model::Storage>(
             }
         }
     }
-    for i in infos {
-        ev.ann.info(ev.src, b.pos, i);
-    }
+    emit(ev, b, infos);
     Ok(out)
 }
 

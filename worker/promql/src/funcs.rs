@@ -506,7 +506,7 @@ fn eval_range_function<S: Storage>(
                 let w = (wstart, wend, range);
                 extrapolated_rate(ev, &s, sts, w, is_counter, name == "rate", pos)
             }
-            "irate" | "idelta" => instant_delta(&s, sts, name == "irate"),
+            "irate" | "idelta" => instant_delta(ev, &s, sts, name == "irate", pos),
             "changes" => Some(Val::F(changes(&s))),
             "resets" => Some(Val::F(resets(&s, sts))),
             "deriv" => {
@@ -883,7 +883,13 @@ fn resets(s: &Series, sts: Option<&StartTimestamps>) -> f64 {
     n
 }
 
-fn instant_delta(s: &Series, sts: Option<&StartTimestamps>, is_rate: bool) -> Option<Val> {
+fn instant_delta<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    s: &Series,
+    sts: Option<&StartTimestamps>,
+    is_rate: bool,
+    pos: PosRange,
+) -> Option<Val> {
     if !s.hists.is_empty() && !s.floats.is_empty() {
         return None;
     }
@@ -910,13 +916,10 @@ fn instant_delta(s: &Series, sts: Option<&StartTimestamps>, is_rate: bool) -> Op
             return None;
         }
         let st = st_slice(sts, true, n);
-        let reset = l.h.detect_reset(&p.h) || st_reset_at(st, |j| s.hists[j].t, n - 1);
-        let h = if is_rate && reset {
-            (*l.h).clone()
-        } else {
-            l.h.sub(&p.h).ok()?
-        };
-        let h = if is_rate { h.div(dt) } else { h };
+        let st_reset = st_reset_at(st, |j| s.hists[j].t, n - 1);
+        let h = crate::nativehist::instant_hist_delta(
+            ev, &p.h, &l.h, dt, st_reset, is_rate, &s.metric, pos,
+        )?;
         return Some(Val::H(Arc::new(h)));
     }
     None

@@ -819,6 +819,66 @@ pub(crate) fn hist_over_time<S: Storage>(
     })
 }
 
+/// `irate` (`is_rate`) or `idelta` of the last two histogram points `p`
+/// and `l`, `dt` seconds apart, as upstream's `instantValue`: a gauge in
+/// `irate` warns "not a counter", a non-gauge in `idelta` "not a gauge";
+/// `irate` after a counter reset (`reset_by_st`, or detected) is `l` itself;
+/// otherwise the difference (reconciled custom bounds give an info, mixed
+/// exponential and custom buckets a warning and no result). The result is
+/// a gauge histogram, compacted, divided by `dt` for `irate`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn instant_hist_delta<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    p: &FloatHistogram,
+    l: &FloatHistogram,
+    dt: f64,
+    reset_by_st: bool,
+    is_rate: bool,
+    metric: &Labels,
+    pos: PosRange,
+) -> Option<FloatHistogram> {
+    let name = metric.metric_name();
+    let gauge = |h: &FloatHistogram| h.counter_reset_hint == CounterResetHint::Gauge;
+    if is_rate && (gauge(l) || gauge(p)) {
+        ev.ann.warn(
+            ev.src,
+            pos,
+            format!("this native histogram metric is not a counter: {name:?}"),
+        );
+    }
+    if !is_rate && (!gauge(l) || !gauge(p)) {
+        ev.ann.warn(
+            ev.src,
+            pos,
+            format!("this native histogram metric is not a gauge: {name:?}"),
+        );
+    }
+    let mut h = l.clone();
+    if !is_rate || (!reset_by_st && !l.detect_reset(p)) {
+        let Ok((d, flags)) = l.sub_with_flags(p) else {
+            ev.ann.warn(
+                ev.src,
+                pos,
+                format!(
+                    "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {name:?}"
+                ),
+            );
+            return None;
+        };
+        if flags.nhcb_bounds_reconciled {
+            ev.ann.info(
+                ev.src,
+                pos,
+                "mismatched custom buckets were reconciled during subtraction",
+            );
+        }
+        h = d;
+    }
+    h.counter_reset_hint = CounterResetHint::Gauge;
+    let h = h.compact(0);
+    Some(if is_rate { h.div(dt) } else { h })
+}
+
 /// Prometheus's `labels.FormatOpenMetricsFloat` (the `histogram_quantiles`
 /// label value): `1.0`, `0.0`, `NaN`, `+Inf`, otherwise Go's `%g` with `.0`
 /// appended when it has neither a point nor an exponent.
