@@ -778,7 +778,22 @@ impl<'a, S: Storage> Evaluator<'a, S> {
                         });
                         e.drop_name |= s.drop_name;
                         match s.h {
-                            Some(h) => e.hists.push(HPoint { t: ts, h }),
+                            Some(h) => {
+                                // A subquery may skip samples, so "no counter
+                                // reset since the previous sample" no longer
+                                // holds between its points (as upstream).
+                                let h = if h.counter_reset_hint
+                                    == emberlens_model::CounterResetHint::NotReset
+                                {
+                                    let mut u = (*h).clone();
+                                    u.counter_reset_hint =
+                                        emberlens_model::CounterResetHint::Unknown;
+                                    Arc::new(u)
+                                } else {
+                                    h
+                                };
+                                e.hists.push(HPoint { t: ts, h })
+                            }
                             None => e.floats.push(FPoint { t: ts, f: s.f }),
                         }
                     }

@@ -14,6 +14,9 @@
 //! result is compacted as upstream's integer histograms are (`Compact(2)`),
 //! otherwise `Compact(0)`.
 //!
+//! [`head_hints`] gives loaded histograms the counter-reset hints they have
+//! when read back from upstream's TSDB head, which the test files observe.
+//!
 //! Edge cases: upstream fails the whole `load` on a conversion error; here
 //! the histogram of that timestamp is left out (the float series still
 //! load). Series whose `le` does not parse, and histogram samples of the
@@ -21,7 +24,9 @@
 
 use std::collections::BTreeMap;
 
-use emberlens_model::{CUSTOM_BUCKETS_SCHEMA, FloatHistogram, Labels, Span};
+use emberlens_model::{
+    CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Labels, Span, is_stale_nan,
+};
 
 use super::script::{LoadSeries, TestValue};
 use crate::histfuncs::parse_le;
@@ -164,6 +169,48 @@ pub(crate) fn convert(series: &[LoadSeries]) -> Vec<(Labels, Vec<(i64, TestValue
             (!samples.is_empty()).then_some((labels, samples))
         })
         .collect()
+}
+
+/// The counter-reset hints a series' histograms (in time order) carry when
+/// read back from upstream's TSDB head: gauges stay gauges; a counter
+/// histogram starting a chunk (the first one, one after a gauge, after a
+/// counter reset, or after a change of schema, zero threshold or custom
+/// bounds) reads as `unknown` (a reset's own `reset` hint is not kept, see
+/// prometheus/prometheus#15346), every other one as `not_reset`. Staleness
+/// markers keep their hint and are skipped.
+pub(crate) fn head_hints<'a>(
+    hists: impl IntoIterator<Item = &'a FloatHistogram>,
+) -> Vec<CounterResetHint> {
+    let mut out = Vec::new();
+    let mut prev: Option<&FloatHistogram> = None;
+    for h in hists {
+        if is_stale_nan(h.sum) {
+            out.push(h.counter_reset_hint);
+            continue;
+        }
+        let hint = if h.counter_reset_hint == CounterResetHint::Gauge {
+            CounterResetHint::Gauge
+        } else {
+            let new_chunk = match prev {
+                None => true,
+                Some(p) => {
+                    p.counter_reset_hint == CounterResetHint::Gauge
+                        || p.schema != h.schema
+                        || p.zero_threshold != h.zero_threshold
+                        || p.custom_values != h.custom_values
+                        || h.detect_reset(p)
+                }
+            };
+            if new_chunk {
+                CounterResetHint::Unknown
+            } else {
+                CounterResetHint::NotReset
+            }
+        };
+        out.push(hint);
+        prev = Some(h);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@
 use std::collections::BTreeMap;
 
 use emberlens_model::{
-    FloatHistogram, HistogramSample, Labels, Matcher, Sample as MSample, Series as MSeries,
-    StartTimestamps, Storage, StorageError, is_stale_nan,
+    CounterResetHint, FloatHistogram, HistogramSample, Labels, Matcher, Sample as MSample,
+    Series as MSeries, StartTimestamps, Storage, StorageError, is_stale_nan,
 };
 use regex::Regex;
 
@@ -122,6 +122,13 @@ impl Storage for TestStorage {
             if floats.is_empty() && hists.is_empty() {
                 continue;
             }
+            // Hints as upstream's head reports them, from the whole series.
+            let hints: BTreeMap<i64, CounterResetHint> = stored
+                .hists
+                .iter()
+                .map(|s| s.0.t_ms)
+                .zip(super::nhcb::head_hints(stored.hists.iter().map(|s| &s.0.h)))
+                .collect();
             let start_timestamps = stored.has_st.then(|| StartTimestamps {
                 floats: floats.iter().map(|s| s.1).collect(),
                 histograms: hists.iter().map(|s| s.1).collect(),
@@ -129,7 +136,16 @@ impl Storage for TestStorage {
             out.push(MSeries {
                 labels: labels.clone(),
                 samples: floats.iter().map(|s| s.0).collect(),
-                histograms: hists.iter().map(|s| s.0.clone()).collect(),
+                histograms: hists
+                    .iter()
+                    .map(|s| {
+                        let mut hs = s.0.clone();
+                        if let Some(&hint) = hints.get(&s.0.t_ms) {
+                            hs.h.counter_reset_hint = hint;
+                        }
+                        hs
+                    })
+                    .collect(),
                 start_timestamps,
             });
         }
