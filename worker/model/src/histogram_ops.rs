@@ -744,11 +744,19 @@ impl FloatHistogram {
     fn adjust_counter_reset(&mut self, other: &FloatHistogram) -> bool {
         use CounterResetHint::{Gauge, Unknown};
         let (mine, theirs) = (self.counter_reset_hint, other.counter_reset_hint);
-        if mine == theirs || mine == Gauge || mine == Unknown {
+        // Upstream's order: a gauge on either side wins over "unknown".
+        if mine == theirs || mine == Gauge {
             return false;
         }
-        if theirs == Gauge || theirs == Unknown {
-            self.counter_reset_hint = theirs;
+        if theirs == Gauge {
+            self.counter_reset_hint = Gauge;
+            return false;
+        }
+        if mine == Unknown {
+            return false;
+        }
+        if theirs == Unknown {
+            self.counter_reset_hint = Unknown;
             return false;
         }
         // Reset against NotReset.
