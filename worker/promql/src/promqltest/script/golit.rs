@@ -137,14 +137,15 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
         return None;
     }
     let clean: String = body.chars().filter(|&c| c != '_').collect();
-    let magnitude = if clean.len() > 2 && clean[..2].eq_ignore_ascii_case("0x") {
-        parse_hex_float(&clean[2..])?
-    } else {
-        if !is_go_decimal_float(&clean) {
-            return None;
-        }
-        clean.parse::<f64>().ok()?
-    };
+    let magnitude =
+        if clean.len() > 2 && clean.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x")) {
+            parse_hex_float(&clean[2..])?
+        } else {
+            if !is_go_decimal_float(&clean) {
+                return None;
+            }
+            clean.parse::<f64>().ok()?
+        };
     if magnitude.is_infinite() {
         // Go reports a finite literal beyond f64's range as ErrRange.
         return None;
