@@ -9,7 +9,9 @@
 //! the window's ends by at most half an average sample interval, and a
 //! counter never below zero; they need two samples of one kind (floats or
 //! histograms) and warn on a mix; `rate` on a metric whose name does not end
-//! in `_total`, `_sum`, `_count` or `_bucket` adds an info.
+//! in `_total`, `_sum`, `_count` or `_bucket` adds an info. `irate` and
+//! `idelta` use the two newest samples of either kind (a float next to a
+//! histogram is a mix warning).
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -890,39 +892,83 @@ fn instant_delta<S: Storage>(
     is_rate: bool,
     pos: PosRange,
 ) -> Option<Val> {
-    if !s.hists.is_empty() && !s.floats.is_empty() {
+    /// One of the two newest samples: time, start timestamp (0 when
+    /// unknown) and value.
+    #[derive(Clone, Copy)]
+    struct Pt<'a> {
+        t: i64,
+        st: i64,
+        v: Result<f64, &'a FloatHistogram>,
+    }
+    if s.floats.len() + s.hists.len() < 2 {
         return None;
     }
-    if s.floats.len() >= 2 {
-        let n = s.floats.len();
-        let (p, l) = (s.floats[n - 2], s.floats[n - 1]);
-        let st = st_slice(sts, false, n);
-        let reset = l.f < p.f || st_reset_at(st, |j| s.floats[j].t, n - 1);
-        let mut v = if is_rate && reset { l.f } else { l.f - p.f };
-        let dt = (l.t - p.t) as f64 / 1000.0;
-        if dt == 0.0 {
-            return None;
+    let fst = st_slice(sts, false, s.floats.len());
+    let hst = st_slice(sts, true, s.hists.len());
+    // The two newest samples in time order, floats and histograms merged
+    // as upstream's instantValue does (a histogram at a float's time
+    // takes the older place).
+    let mut ss: Vec<Pt<'_>> = (s.floats.len().saturating_sub(2)..s.floats.len())
+        .map(|i| Pt {
+            t: s.floats[i].t,
+            st: fst.get(i).copied().unwrap_or(0),
+            v: Ok(s.floats[i].f),
+        })
+        .collect();
+    for i in s.hists.len().saturating_sub(2)..s.hists.len() {
+        let p = Pt {
+            t: s.hists[i].t,
+            st: hst.get(i).copied().unwrap_or(0),
+            v: Err(&s.hists[i].h),
+        };
+        match ss.len() {
+            0 => ss.push(p),
+            1 if p.t < ss[0].t => ss.insert(0, p),
+            1 => ss.push(p),
+            _ if p.t < ss[0].t => {}
+            _ if p.t > ss[1].t => {
+                ss[0] = ss[1];
+                ss[1] = p;
+            }
+            _ => ss[0] = p,
         }
-        if is_rate {
-            v /= dt;
-        }
-        return Some(Val::F(v));
     }
-    if s.hists.len() >= 2 {
-        let n = s.hists.len();
-        let (p, l) = (&s.hists[n - 2], &s.hists[n - 1]);
-        let dt = (l.t - p.t) as f64 / 1000.0;
-        if dt == 0.0 {
-            return None;
-        }
-        let st = st_slice(sts, true, n);
-        let st_reset = st_reset_at(st, |j| s.hists[j].t, n - 1);
-        let h = crate::nativehist::instant_hist_delta(
-            ev, &p.h, &l.h, dt, st_reset, is_rate, &s.metric, pos,
-        )?;
-        return Some(Val::H(Arc::new(h)));
+    let (p, l) = (*ss.first()?, *ss.get(1)?);
+    let dt = (l.t - p.t) as f64 / 1000.0;
+    if dt == 0.0 {
+        return None;
     }
-    None
+    let st_reset = crate::startts::is_st_reset(p.st, p.t, l.st, l.t);
+    match (p.v, l.v) {
+        (Ok(pf), Ok(lf)) => {
+            let mut v = if is_rate && (lf < pf || st_reset) {
+                lf
+            } else {
+                lf - pf
+            };
+            if is_rate {
+                v /= dt;
+            }
+            Some(Val::F(v))
+        }
+        (Err(ph), Err(lh)) => {
+            let h = crate::nativehist::instant_hist_delta(
+                ev, ph, lh, dt, st_reset, is_rate, &s.metric, pos,
+            )?;
+            Some(Val::H(Arc::new(h)))
+        }
+        _ => {
+            ev.ann.warn(
+                ev.src,
+                pos,
+                format!(
+                    "encountered a mix of histograms and floats for metric name {:?}",
+                    s.metric.metric_name()
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// `rate`/`increase`/`delta`: the increase between the window's first and
