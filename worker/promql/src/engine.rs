@@ -437,6 +437,12 @@ impl<'a, S: Storage> Evaluator<'a, S> {
                     .map(|d| self.duration_ms(d))
                     .transpose()?
                     .unwrap_or(self.opts.default_subquery_step_ms);
+                // An `@` on the subquery drops the enclosing subqueries'
+                // offsets and ranges (upstream `subqueryTimes`).
+                let (sub_off, sub_range) = match sq.at {
+                    Some(_) => (0, 0),
+                    None => (sub_off, sub_range),
+                };
                 self.preload_in(&sq.expr, at, sub_off + off, sub_range + r + step)
             }
             Expr::Binary(b) => {
@@ -483,6 +489,12 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         let (s, e) = match vs.at.map(|a| self.at_ms(a)).or(at) {
             Some(t) => (t, t),
             None => (self.start, self.end),
+        };
+        // The selector's own `@` overrides every enclosing subquery's
+        // offset and range.
+        let (sub_off, sub_range) = match vs.at {
+            Some(_) => (0, 0),
+            None => (sub_off, sub_range),
         };
         let mint = s
             .saturating_sub(sub_off)
