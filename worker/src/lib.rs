@@ -12,6 +12,7 @@
 //! never touches the DOM.
 
 pub mod dispatch;
+pub mod query;
 pub mod source_server;
 
 #[cfg(target_arch = "wasm32")]

@@ -12,7 +12,15 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, MessagePort};
 
-use crate::dispatch::{self, Http};
+use std::rc::Rc;
+
+use emberlens_protocol::{ErrorBody, SourceInfo};
+use emberlens_tsdb::{ByteSource, Db, FileSet};
+
+use crate::blob::{OpenedSource, open_source};
+use crate::dispatch::{self, Http, Opener};
+use crate::http_range::{UrlSource, open_url};
+use crate::query::{Opened, State, db_info};
 
 /// Where replies go: the worker's own scope, or a `MessagePort` (tests, and
 /// later shared channels).
@@ -54,11 +62,16 @@ pub fn start() {
 /// `Envelope<Request>`, handled, and answered on the same endpoint.
 pub fn serve(endpoint: Endpoint) {
     let reply_to = endpoint.clone();
+    let state = Rc::new(State::default());
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         let reply_to = reply_to.clone();
+        let state = state.clone();
         wasm_bindgen_futures::spawn_local(async move {
+            let opener = BrowserOpener {
+                files: message_files(&ev.data()),
+            };
             let response = match serde_wasm_bindgen::from_value::<Envelope<Request>>(ev.data()) {
-                Ok(req) => dispatch::handle(req, &Fetch).await,
+                Ok(req) => dispatch::handle(req, &Fetch, &state, &opener).await,
                 Err(e) => Envelope::new(
                     request_id(&ev.data()),
                     dispatch::error(
@@ -128,5 +141,84 @@ impl Http for Fetch {
         let status = resp.status();
         let text = resp.text().await.map_err(|e| e.to_string())?;
         Ok((status, text))
+    }
+}
+
+/// The `File`/`Blob` objects sent beside an envelope (its `files` array).
+fn message_files(data: &JsValue) -> Vec<web_sys::Blob> {
+    let Ok(files) = js_sys::Reflect::get(data, &"files".into()) else {
+        return Vec::new();
+    };
+    let Ok(arr) = files.dyn_into::<js_sys::Array>() else {
+        return Vec::new();
+    };
+    arr.iter()
+        .filter_map(|v| v.dyn_into::<web_sys::Blob>().ok())
+        .collect()
+}
+
+fn source_error(message: String) -> ErrorBody {
+    ErrorBody {
+        kind: ErrorKind::Source,
+        message,
+    }
+}
+
+/// Opens every block of a file set; the blocks that fail are listed, not fatal.
+fn open_db<F>(fs: &F, description: &str) -> Opened
+where
+    F: FileSet,
+    F::File: ByteSource + Clone + 'static,
+{
+    let (db, errors) = Db::open_lenient(fs);
+    let info: SourceInfo = db_info(
+        &db,
+        description,
+        errors.iter().map(|e| e.to_string()).collect(),
+    );
+    Opened {
+        storage: Box::new(db),
+        info,
+    }
+}
+
+/// Opens the user's `File`s and snapshot URLs.
+struct BrowserOpener {
+    files: Vec<web_sys::Blob>,
+}
+
+impl Opener for BrowserOpener {
+    fn open_files(&self, names: &[String]) -> Result<Opened, ErrorBody> {
+        if names.len() != self.files.len() {
+            return Err(ErrorBody {
+                kind: ErrorKind::BadRequest,
+                message: format!(
+                    "{} file names but {} files arrived with the message",
+                    names.len(),
+                    self.files.len()
+                ),
+            });
+        }
+        let description = match names {
+            [one] => one.clone(),
+            _ => format!("{} files", names.len()),
+        };
+        let pairs: Vec<(String, web_sys::Blob)> = names
+            .iter()
+            .cloned()
+            .zip(self.files.iter().cloned())
+            .collect();
+        match open_source(pairs).map_err(|e| source_error(e.to_string()))? {
+            OpenedSource::Files(fs) => Ok(open_db(&fs, &description)),
+            OpenedSource::Tar(fs) => Ok(open_db(&fs, &description)),
+            OpenedSource::Unpacked(fs) => Ok(open_db(&fs, &description)),
+        }
+    }
+
+    fn open_url(&self, url: &str) -> Result<Opened, ErrorBody> {
+        match open_url(url).map_err(|e| source_error(e.to_string()))? {
+            UrlSource::Tar(fs) => Ok(open_db(&fs, url)),
+            UrlSource::Unpacked(fs) => Ok(open_db(&fs, url)),
+        }
     }
 }

@@ -126,3 +126,100 @@ async fn protocol_version_skew_is_reported() {
     let resp = request(&port, req).await;
     assert!(matches!(resp.body, Response::Error(ref e) if e.kind == ErrorKind::VersionMismatch));
 }
+
+macro_rules! fixture {
+    ($name:literal) => {
+        (
+            concat!("snapshot/01M80FK4BC5XGERVR66QV25WDZ/", $name),
+            &include_bytes!(concat!(
+                "../tsdb/testdata/native-histograms/snapshot/01M80FK4BC5XGERVR66QV25WDZ/",
+                $name
+            ))[..],
+        )
+    };
+}
+
+/// Opening a snapshot's files and querying them with PromQL, through the
+/// message pipe with the `File`s beside the envelope, as the app does.
+#[wasm_bindgen_test]
+async fn open_files_then_promql_in_the_worker() {
+    use emberlens_protocol::{OpenFiles, QueryRequest, QueryTime};
+    let port = channel().await;
+    let files = [
+        fixture!("meta.json"),
+        fixture!("index"),
+        fixture!("chunks/000001"),
+        fixture!("tombstones"),
+    ];
+    let names: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
+    let blobs = js_sys::Array::new();
+    for (_, bytes) in &files {
+        let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(*bytes));
+        blobs.push(&web_sys::Blob::new_with_u8_array_sequence(&parts).unwrap());
+    }
+    let msg =
+        serde_wasm_bindgen::to_value(&Envelope::new(11, Request::OpenFiles(OpenFiles { names })))
+            .unwrap();
+    js_sys::Reflect::set(&msg, &"files".into(), &blobs).unwrap();
+    let resp: Envelope<Response> =
+        serde_wasm_bindgen::from_value(round_trip(&port, &msg).await).unwrap();
+    let Response::Opened(info) = resp.body else {
+        panic!("expected Opened, got {resp:?}");
+    };
+    assert_eq!((info.blocks, info.series), (1, 8), "{info:?}");
+
+    // An instant query over the opened block: every target was up.
+    let q = |time| {
+        Request::Query(QueryRequest {
+            expr: "sum(up) + count(histogram_count(fx_native_latency_seconds))".into(),
+            time,
+            base_url: None,
+        })
+    };
+    let resp = request(
+        &port,
+        Envelope::new(
+            12,
+            q(QueryTime::Instant {
+                time_ms: 1_795_312_680_000,
+            }),
+        ),
+    )
+    .await;
+    let Response::QueryResult(a) = resp.body else {
+        panic!("expected a result, got {resp:?}");
+    };
+    assert_eq!(a.result_type, "vector");
+    assert_eq!(a.series[0].values, [3.0], "{a:?}");
+
+    // A range query: one point per step.
+    let resp = request(
+        &port,
+        Envelope::new(
+            13,
+            q(QueryTime::Range {
+                start_ms: 1_795_312_660_000,
+                end_ms: 1_795_312_680_000,
+                step_ms: 5_000,
+            }),
+        ),
+    )
+    .await;
+    let Response::QueryResult(a) = resp.body else {
+        panic!("expected a result, got {resp:?}");
+    };
+    assert_eq!(a.result_type, "matrix");
+    assert_eq!(a.series[0].timestamps_ms.len(), 5, "{a:?}");
+
+    // A parse error is a BadRequest with Prometheus's position.
+    let bad = Request::Query(QueryRequest {
+        expr: "sum(".into(),
+        time: QueryTime::Instant { time_ms: 0 },
+        base_url: None,
+    });
+    let resp = request(&port, Envelope::new(14, bad)).await;
+    assert!(
+        matches!(&resp.body, Response::Error(e) if e.kind == ErrorKind::BadRequest && e.message.starts_with("1:5: parse error")),
+        "{resp:?}"
+    );
+}

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub mod share_url;
 
 /// Bumped on every incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The `name` the app gives its worker. The worker's entry point serves
 /// requests only in a worker of this name, so loading its module anywhere
@@ -69,6 +69,60 @@ pub enum Request {
     Hello,
     /// Raw samples of the series matching a selector, from an Emberlens server.
     FetchSeries(FetchSeries),
+    /// Open files the user picked (a snapshot folder's files, a `.tar` or a
+    /// `.tar.gz`) as the worker's local source. The `File` objects travel
+    /// beside the envelope, in the message's `files` array, in `names` order.
+    OpenFiles(OpenFiles),
+    /// Open a snapshot archive by URL (read with HTTP range requests).
+    OpenUrl(OpenUrl),
+    /// Evaluate PromQL over a server (`base_url`) or the opened local source.
+    Query(QueryRequest),
+}
+
+/// Parameters of [`Request::OpenFiles`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenFiles {
+    /// Each file's relative path (a folder upload's `webkitRelativePath`, or
+    /// the file name).
+    pub names: Vec<String>,
+}
+
+/// Parameters of [`Request::OpenUrl`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenUrl {
+    /// URL of a `.tar` or `.tar.gz` snapshot.
+    pub url: String,
+}
+
+/// When to evaluate a query.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum QueryTime {
+    /// One instant, Unix milliseconds.
+    Instant {
+        /// Evaluation time.
+        time_ms: i64,
+    },
+    /// Every `step_ms` from `start_ms` to `end_ms`.
+    Range {
+        /// First step.
+        start_ms: i64,
+        /// Last possible step.
+        end_ms: i64,
+        /// Step width, > 0.
+        step_ms: i64,
+    },
+}
+
+/// Parameters of [`Request::Query`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueryRequest {
+    /// The PromQL expression.
+    pub expr: String,
+    /// Instant or range.
+    pub time: QueryTime,
+    /// An Emberlens (or Prometheus) server to ask, or `None` for the source
+    /// opened with [`Request::OpenFiles`] / [`Request::OpenUrl`].
+    pub base_url: Option<String>,
 }
 
 /// Parameters of [`Request::FetchSeries`].
@@ -101,6 +155,10 @@ pub enum Response {
     },
     /// Answer to [`Request::FetchSeries`].
     Series(SeriesSet),
+    /// Answer to [`Request::OpenFiles`] / [`Request::OpenUrl`].
+    Opened(SourceInfo),
+    /// Answer to [`Request::Query`].
+    QueryResult(QueryAnswer),
     /// The request failed; nothing else is sent for its id.
     Error(ErrorBody),
 }
@@ -152,6 +210,42 @@ impl SeriesData {
     }
 }
 
+/// What an opened source holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// What was opened (file or URL), for the title bar.
+    pub description: String,
+    /// TSDB blocks found.
+    pub blocks: usize,
+    /// Earliest sample time, Unix milliseconds (0 when empty).
+    pub min_time_ms: i64,
+    /// Latest sample time, Unix milliseconds (0 when empty).
+    pub max_time_ms: i64,
+    /// Series over all blocks (a series in several blocks counts once per block).
+    pub series: u64,
+    /// Blocks that could not be opened, with the reason.
+    pub errors: Vec<String>,
+}
+
+/// A query's result, as columns the app can chart.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryAnswer {
+    /// Prometheus's result type: `vector`, `matrix`, `scalar` or `string`.
+    pub result_type: String,
+    /// Series (vector results have one point each); float samples only.
+    pub series: Vec<SeriesData>,
+    /// Native-histogram samples left out of `series` (not charted yet).
+    pub histogram_samples_omitted: usize,
+    /// A scalar result: time and value.
+    pub scalar: Option<(i64, f64)>,
+    /// A string result.
+    pub string: Option<String>,
+    /// Prometheus's warnings.
+    pub warnings: Vec<String>,
+    /// Prometheus's infos.
+    pub infos: Vec<String>,
+}
+
 /// What went wrong, in a form the app can show and act on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -174,6 +268,12 @@ pub enum ErrorKind {
     VersionMismatch,
     /// A message could not be decoded at all.
     Malformed,
+    /// The query failed while running (Prometheus's `execution` errors).
+    Execution,
+    /// The request needs an opened local source and there is none.
+    NoSource,
+    /// The source could not be opened or read (names the file and offset).
+    Source,
 }
 
 #[cfg(test)]
