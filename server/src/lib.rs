@@ -5,6 +5,7 @@
 //! here is a library so integration tests can run the real server in-process
 //! on a loopback port.
 
+pub mod blocks;
 pub mod fileset;
 pub mod metrics;
 pub mod query_api;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::blocks::BlockStore;
 use crate::metrics::Metrics;
 use crate::scrape::{Target, TargetHealth};
 use crate::storage::MemStorage;
@@ -28,7 +30,9 @@ use crate::web::AppState;
 /// What `emberlens serve` needs to run.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
-    /// Data directory (created if missing; the in-memory store does not write to it yet).
+    /// Data directory (created if missing). TSDB blocks in it are opened at
+    /// start-up and queried read-only with the in-memory store; nothing is
+    /// written to it yet.
     pub data_dir: PathBuf,
     /// Folder with the built app (`index.html`).
     pub ui_dir: PathBuf,
@@ -71,10 +75,12 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
     std::fs::create_dir_all(&opts.data_dir)?;
     let addr = listener.local_addr()?;
     let store = Arc::new(MemStorage::new(opts.retention.as_millis() as i64));
+    let blocks = open_blocks(&opts.data_dir)?;
     let metrics = Arc::new(Metrics::new());
     let health = TargetHealth::default();
     let state = AppState {
         store: store.clone(),
+        blocks,
         metrics: metrics.clone(),
     };
     let app = web::router(state.clone(), opts.ui_dir.clone());
@@ -119,4 +125,20 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         health,
         server,
     })
+}
+
+/// Opens the blocks of the data directory; `None` when it holds none. A
+/// block that fails to open is logged and skipped, as Prometheus does not
+/// refuse to start over one either (it would delete it; we only read).
+fn open_blocks(dir: &std::path::Path) -> std::io::Result<Option<Arc<BlockStore>>> {
+    let (blocks, errors) = BlockStore::open(dir).map_err(std::io::Error::other)?;
+    for e in &errors {
+        tracing::warn!(error = %e, "skipping a block that does not open");
+    }
+    let n = blocks.db().blocks().len();
+    if n == 0 {
+        return Ok(None);
+    }
+    tracing::info!(dir = %dir.display(), blocks = n, "serving TSDB blocks read-only");
+    Ok(Some(Arc::new(blocks)))
 }

@@ -1,6 +1,6 @@
 //! `/api/v1/query` and `/api/v1/query_range` (GET with a query string, POST
 //! with a form body), answered by the PromQL engine over the server's
-//! storage, with Prometheus's parameters, checks, status codes and bodies.
+//! storage (the data directory's blocks merged with the in-memory store), with Prometheus's parameters, checks, status codes and bodies.
 //!
 //! Parameters: `query`, `time` (default now) / `start`, `end`, `step` (a
 //! float number of seconds or a duration), `timeout` (accepted, bounded by
@@ -115,8 +115,8 @@ pub async fn query_handler(
         return bad(m);
     }
     let expr = query_param(&p);
-    let store = state.store.clone();
-    run(move || instant_query(&*store, &EngineOpts::default(), &expr, t)).await
+    let store = state.queryable();
+    run(move || instant_query(&store, &EngineOpts::default(), &expr, t)).await
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -166,6 +166,6 @@ pub async fn query_range_handler(
         return bad(m);
     }
     let expr = query_param(&p);
-    let store = state.store.clone();
-    run(move || range_query(&*store, &EngineOpts::default(), &expr, start, end, step)).await
+    let store = state.queryable();
+    run(move || range_query(&store, &EngineOpts::default(), &expr, start, end, step)).await
 }

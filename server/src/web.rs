@@ -22,6 +22,7 @@ use emberlens_model::{
 };
 use tower_http::services::ServeDir;
 
+use crate::blocks::{BlockStore, MergedStorage};
 use crate::metrics::{HttpLabels, Metrics};
 use crate::scrape::now_ms;
 use crate::storage::MemStorage;
@@ -29,10 +30,22 @@ use crate::storage::MemStorage;
 /// Shared state of every handler.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The sample store.
+    /// The sample store (scrapes append here).
     pub store: Arc<MemStorage>,
+    /// Read-only blocks of the data directory, opened at start-up.
+    pub blocks: Option<Arc<BlockStore>>,
     /// The server's own metrics.
     pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// What queries read: the blocks and the in-memory store, merged.
+    pub fn queryable(&self) -> MergedStorage {
+        MergedStorage {
+            blocks: self.blocks.clone(),
+            head: self.store.clone(),
+        }
+    }
 }
 
 /// Default range of `/api/v1/raw` when `start` is omitted.
@@ -148,7 +161,7 @@ fn raw_samples(state: &AppState, query: &str) -> Result<String, String> {
         let matchers =
             parse_selector(sel).map_err(|e| format!("invalid parameter \"match[]\": {e}"))?;
         let series = state
-            .store
+            .queryable()
             .select(&matchers, start, end)
             .map_err(|e| e.to_string())?;
         for s in series {
@@ -241,6 +254,7 @@ mod tests {
         app.commit().unwrap();
         AppState {
             store: Arc::new(store),
+            blocks: None,
             metrics: Arc::new(Metrics::new()),
         }
     }
