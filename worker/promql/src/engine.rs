@@ -14,7 +14,10 @@
 //! range windows are `(t - range, t]` (left-open, Prometheus 3); a staleness
 //! marker ends a series for instant selection and is dropped from ranges;
 //! `__name__` is removed at the end of the query from samples marked
-//! `drop_name`; two result series with the same labels are an error.
+//! `drop_name`; two result series with the same labels are an error; a
+//! selector that only feeds `histogram_count`/`_sum`/`_avg` reads
+//! histogram statistics with re-derived counter-reset hints
+//! (`histstats.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -294,6 +297,8 @@ pub(crate) struct Evaluator<'a, S> {
     sub_cache: HashMap<(usize, i64), IValue>,
     /// Series selected for `info` calls (keyed by the call node), see `info.rs`.
     pub(crate) info_data: HashMap<usize, Arc<Vec<SeriesData>>>,
+    /// Selectors read as histogram statistics only (see `histstats.rs`).
+    hstats: HashMap<usize, crate::histstats::StatsSelector>,
     pub ann: Annotations,
 }
 
@@ -320,6 +325,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             data: HashMap::new(),
             sub_cache: HashMap::new(),
             info_data: HashMap::new(),
+            hstats: HashMap::new(),
             ann: Annotations::default(),
         }
     }
@@ -383,7 +389,14 @@ impl<'a, S: Storage> Evaluator<'a, S> {
 
     /// Selects every selector's data for the whole span the query needs.
     fn preload(&mut self, e: &Expr) -> Result<(), EvalError> {
-        self.preload_in(e, None, 0, 0)
+        self.preload_in(e, None, 0, 0)?;
+        for k in crate::histstats::stats_selectors(e) {
+            if let Some(d) = self.data.get(&k) {
+                let sel = crate::histstats::StatsSelector::new(d);
+                self.hstats.insert(k, sel);
+            }
+        }
+        Ok(())
     }
 
     /// `at`: an enclosing subquery's `@`; `sub_off`/`sub_range`: the sums of
@@ -622,8 +635,13 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         let rt = self.ref_time(vs, t)?;
         let data = self.selector_data(vs)?;
         let lo = rt - self.opts.lookback_ms;
+        let lookback = self.opts.lookback_ms;
+        let mut stats = self.hstats.get_mut(&key(vs));
         let mut out = Vec::new();
-        for s in data.iter() {
+        for (si, s) in data.iter().enumerate() {
+            let run = stats
+                .as_deref_mut()
+                .map(|x| (x.advance(si, rt, lookback, false), &*x));
             let fi = s.floats.partition_point(|p| p.t <= rt);
             let hi = s.hists.partition_point(|p| p.t <= rt);
             let f = fi.checked_sub(1).filter(|&i| s.floats[i].t > lo);
@@ -640,12 +658,15 @@ impl<'a, S: Storage> Evaluator<'a, S> {
                     continue;
                 }
                 let st = s.sts.as_ref().and_then(|x| x.histograms.get(i).copied());
+                let h = run
+                    .and_then(|(r, x)| x.hist(si, i, r))
+                    .unwrap_or_else(|| p.h.clone());
                 out.push((
                     Sample {
                         metric: s.labels.clone(),
                         t: p.t,
                         f: 0.0,
-                        h: Some(p.h.clone()),
+                        h: Some(h),
                         drop_name: false,
                     },
                     st.unwrap_or(0),
@@ -696,8 +717,12 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         let range = self.duration_ms(&m.range)?;
         let data = self.selector_data(&m.vs)?;
         let lo = rt - range;
+        let mut stats = self.hstats.get_mut(&key(&m.vs));
         let mut out = Vec::new();
-        for s in data.iter() {
+        for (si, s) in data.iter().enumerate() {
+            let run = stats
+                .as_deref_mut()
+                .map(|x| (x.advance(si, rt, range, true), &*x));
             let fa = s.floats.partition_point(|p| p.t <= lo);
             let fb = s.floats.partition_point(|p| p.t <= rt);
             let ha = s.hists.partition_point(|p| p.t <= lo);
@@ -723,7 +748,13 @@ impl<'a, S: Storage> Evaluator<'a, S> {
                 Series {
                     metric: s.labels.clone(),
                     floats: keep_f.iter().map(|&i| s.floats[i]).collect(),
-                    hists: keep_h.iter().map(|&i| s.hists[i].clone()).collect(),
+                    hists: keep_h
+                        .iter()
+                        .map(|&i| match run.and_then(|(r, x)| x.hist(si, i, r)) {
+                            Some(h) => HPoint { t: s.hists[i].t, h },
+                            None => s.hists[i].clone(),
+                        })
+                        .collect(),
                     drop_name: false,
                 },
                 sts,

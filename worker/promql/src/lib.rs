@@ -23,6 +23,7 @@ mod funcs;
 pub mod functions;
 pub mod hash;
 mod histfuncs;
+mod histstats;
 mod info;
 mod lexer;
 mod nativehist;
