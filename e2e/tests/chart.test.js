@@ -1,5 +1,6 @@
-// The real path: emberlens scrapes itself, the app's worker fetches the samples,
-// the app draws them. A real server, a real browser, nothing mocked.
+// The real path: emberlens scrapes itself, the app's worker runs the PromQL
+// range query against the server, the app draws it. A real server, a real
+// browser, nothing mocked.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -54,7 +55,7 @@ test('the chart shows the self-scraped series with its name and samples', async 
   await page.close();
 });
 
-test('a bad selector shows the server error with its offset; a good one recovers', async () => {
+test('a bad expression shows the parse error with its position; a good one recovers', async () => {
   const page = await browser.newPage();
   const app = new SeriesPage(page);
   await app.open(`${server.url}#q=up&range=5m`);
@@ -63,11 +64,15 @@ test('a bad selector shows the server error with its offset; a good one recovers
 
   await app.query('up{');
   await until(async () => (await app.error.isVisible()), 10_000, 'the error message');
-  assert.match(await app.error.textContent(), /bad series selector at 3: expected a label name/);
+  assert.match(await app.error.textContent(), /1:4: parse error: unexpected end of input inside braces/);
 
   await app.query('scrape_samples_scraped');
   await until(async () => !(await app.error.isVisible()), 10_000, 'the error to clear');
   await until(async () => (await app.legend()).some((l) => l.series.startsWith('scrape_samples_scraped{')), 10_000, 'the new series');
+
+  // PromQL, not just selectors: an aggregation drops the labels it sums away.
+  await app.query('sum by (job) (up)');
+  await until(async () => (await app.legend()).some((l) => l.series === '{job="emberlens"}'), 10_000, 'the sum by job');
   await page.close();
 });
 

@@ -1,4 +1,7 @@
-//! One graph panel: a selector, a range picker, the chart and its legend.
+//! One graph panel: a PromQL expression, a range picker, the chart and its
+//! legend. The worker evaluates the expression as a range query (against
+//! the Emberlens server this page came from) with up to about 1,000 points
+//! across the panel (whole-second steps), ending now.
 //!
 //! Refreshes every [`REFRESH`] like a Grafana panel on auto-refresh. The chart
 //! canvas carries `data-series-count`, `data-sample-count` and `data-drawn-ms`
@@ -7,7 +10,7 @@
 
 use std::time::Duration;
 
-use emberlens_protocol::{FetchSeries, Request, Response, SeriesSet};
+use emberlens_protocol::{QueryRequest, QueryTime, Request, Response, SeriesSet};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -48,20 +51,26 @@ pub fn SeriesPanel() -> impl IntoView {
 
     let fetch = move || {
         let state = view_state.get_untracked();
+        let range_ms = i64::from(state.range_minutes) * 60_000;
+        // ~1,000 points (about one per pixel), whole seconds, at least 1 s.
+        let step_ms = (range_ms / 1000 / 1000).max(1) * 1000;
         let end_ms = now_ms();
-        let start_ms = end_ms - i64::from(state.range_minutes) * 60_000;
-        let req = Request::FetchSeries(FetchSeries {
-            base_url: window().location().origin().unwrap_or_default(),
-            selector: state.selector,
-            start_ms,
-            end_ms,
+        let start_ms = end_ms - range_ms;
+        let req = Request::Query(QueryRequest {
+            expr: state.selector,
+            time: QueryTime::Range {
+                start_ms,
+                end_ms,
+                step_ms,
+            },
+            base_url: Some(window().location().origin().unwrap_or_default()),
         });
         spawn_local(async move {
             match client().request(req).await {
-                Ok(Response::Series(set)) => {
+                Ok(Response::QueryResult(a)) => {
                     set_error.set(None);
                     set_loaded.set(Some(Loaded {
-                        set,
+                        set: SeriesSet { series: a.series },
                         start_ms,
                         end_ms,
                     }));

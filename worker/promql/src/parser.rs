@@ -604,6 +604,13 @@ impl<'a> Parser<'a> {
                         })?;
                         matchers.push(m);
                     }
+                    Tok::Eof => {
+                        return Err(ParseError::at(
+                            t.start,
+                            t.end,
+                            "unexpected end of input inside braces",
+                        ));
+                    }
                     _ => {
                         let mut e = self.unexpected(&t, "label matching");
                         e.msg.push_str(", expected label");
@@ -1233,6 +1240,10 @@ mod tests {
         );
         assert!(err("foo{a=}").contains("unexpected"));
         assert!(err("sum(foo").contains("unexpected end of input"));
+        assert_eq!(
+            err("up{"),
+            "1:4: parse error: unexpected end of input inside braces"
+        );
         assert!(err("(1+2)[5m]").contains("ranges only allowed for vector selectors"));
     }
 }
