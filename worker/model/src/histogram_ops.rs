@@ -1049,7 +1049,7 @@ impl<'a> RollUp<'a> {
 
 /// Upstream `kahansum.Inc`: Neumaier's variant of Kahan summation. The
 /// compensation is reset when the sum overflows.
-fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
     let c = if t.is_infinite() {
         0.0

@@ -32,7 +32,7 @@ pub use histogram::{
     Bucket, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, MAX_SCHEMA, MIN_SCHEMA, Span,
     bucket_bound, span_indexes,
 };
-pub use histogram_ops::{HistogramError, MAX_INSERTED_EMPTY_BUCKETS, OpFlags};
+pub use histogram_ops::{HistogramError, MAX_INSERTED_EMPTY_BUCKETS, OpFlags, kahan_inc};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use selector::{MatchOp, Matcher, SelectorError, parse_selector};
 pub use storage::{

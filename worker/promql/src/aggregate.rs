@@ -16,21 +16,9 @@ use emberlens_model::{Labels, Storage};
 use crate::ast::{AggOp, AggregateExpr, Expr};
 use crate::engine::{Evaluator, IValue};
 use crate::error::EvalError;
-use crate::format::format_float_f;
 use crate::value::Sample;
 
-/// Kahan–Neumaier step: adds `inc` to `sum` with compensation `c`.
-pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
+pub(crate) use emberlens_model::kahan_inc;
 
 /// Prometheus's `quantile`: linear interpolation between closest ranks.
 pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
@@ -404,7 +392,7 @@ fn count_values(
     for s in input {
         let value = match &s.h {
             Some(h) => h.to_string(),
-            None => format_float_f(s.f),
+            None => emberlens_model::format_value(s.f),
         };
         let key = group_key(&s.metric, a).with(label, &value);
         let n = counts.entry(key.clone()).or_insert_with(|| {

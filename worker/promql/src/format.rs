@@ -1,6 +1,6 @@
-//! Text forms Prometheus uses in messages and results: label sets in braces
-//! (`labels.Labels.String()`) and float values (`strconv.FormatFloat(f,
-//! 'f', -1, 64)`, as `count_values` writes them).
+//! Text forms Prometheus uses in messages: label sets in braces
+//! (`labels.Labels.String()`). Float values use `emberlens_model::format_value`
+//! (Go's `strconv.FormatFloat(f, 'f', -1, 64)`).
 
 use emberlens_model::{Labels, go_quote};
 
@@ -13,33 +13,12 @@ pub fn labels_brace(l: &Labels) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
-/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip digits,
-/// never an exponent; `NaN`, `+Inf`, `-Inf`.
-pub fn format_float_f(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    // Rust's Display is shortest round-trip and never uses an exponent.
-    let s = format!("{f}");
-    if s == "-0" { "-0".into() } else { s }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn formats_like_go() {
-        assert_eq!(format_float_f(1e21), "1000000000000000000000");
-        assert_eq!(format_float_f(0.1), "0.1");
-        assert_eq!(format_float_f(f64::NEG_INFINITY), "-Inf");
         assert_eq!(
             labels_brace(&Labels::from_pairs([("__name__", "m"), ("a", "x\"y")])),
             r#"{__name__="m", a="x\"y"}"#

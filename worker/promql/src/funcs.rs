@@ -24,7 +24,7 @@ use crate::engine::{Evaluator, IValue, equality_labels};
 use crate::error::EvalError;
 use crate::value::{FPoint, Sample, Series};
 
-fn scalar_arg<S: Storage>(
+pub(crate) fn scalar_arg<S: Storage>(
     ev: &mut Evaluator<'_, S>,
     c: &Call,
     i: usize,
@@ -39,7 +39,7 @@ fn scalar_arg<S: Storage>(
     }
 }
 
-fn string_arg<S: Storage>(
+pub(crate) fn string_arg<S: Storage>(
     ev: &mut Evaluator<'_, S>,
     c: &Call,
     i: usize,
@@ -54,7 +54,7 @@ fn string_arg<S: Storage>(
     }
 }
 
-fn vector_arg<S: Storage>(
+pub(crate) fn vector_arg<S: Storage>(
     ev: &mut Evaluator<'_, S>,
     c: &Call,
     i: usize,

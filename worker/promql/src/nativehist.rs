@@ -43,6 +43,7 @@ use crate::aggregate::kahan_inc;
 use crate::ast::{Call, PosRange};
 use crate::engine::{Evaluator, IValue};
 use crate::error::EvalError;
+use crate::funcs::{scalar_arg, vector_arg};
 use crate::histfuncs::{Bucket as ClassicBucket, bucket_quantile, parse_le};
 use crate::value::{HPoint, Sample};
 
@@ -974,36 +975,6 @@ fn for_metric(name: &str) -> String {
 
 fn arg_pos(c: &Call, i: usize) -> PosRange {
     c.args.get(i).map(|a| a.pos()).unwrap_or(c.pos)
-}
-
-fn scalar_arg<S: Storage>(
-    ev: &mut Evaluator<'_, S>,
-    c: &Call,
-    i: usize,
-    t: i64,
-) -> Result<f64, EvalError> {
-    match c.args.get(i) {
-        Some(e) => ev.eval_scalar(e, t),
-        None => Err(EvalError::Execution(format!(
-            "missing argument {i} of {}",
-            c.func.name
-        ))),
-    }
-}
-
-fn vector_arg<S: Storage>(
-    ev: &mut Evaluator<'_, S>,
-    c: &Call,
-    i: usize,
-    t: i64,
-) -> Result<Vec<Sample>, EvalError> {
-    match c.args.get(i) {
-        Some(e) => ev.eval_vector(e, t),
-        None => Err(EvalError::Execution(format!(
-            "missing argument {i} of {}",
-            c.func.name
-        ))),
-    }
 }
 
 fn warn_quantile<S: Storage>(ev: &mut Evaluator<'_, S>, q: f64, pos: PosRange) {

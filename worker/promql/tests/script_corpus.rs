@@ -9,29 +9,14 @@
 // Native test code: reading the fixture files is the point.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use emberlens_promql::promqltest::script::{
     Command, EvalQuery, ExpectKind, ExpectedResult, parse_script,
 };
-
-fn testdata_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/promql-testdata");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "skipping: ../shared not found (no {}); the promqltest corpus is not parsed",
-        dir.display()
-    );
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true: {msg}"
-    );
-    eprintln!("SKIPPED {msg}");
-    None
-}
 
 #[derive(Default, Debug, PartialEq)]
 struct Totals {
@@ -48,7 +33,7 @@ struct Totals {
 
 #[test]
 fn upstream_corpus_parses_with_the_stated_totals() {
-    let Some(dir) = testdata_dir() else {
+    let Some(dir) = common::testdata_dir("the promqltest corpus is not parsed") else {
         return;
     };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -12,30 +12,17 @@
 // Native test code: reading the fixture files is the point.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 
 use emberlens_promql::promqltest::suite::{known_lines, parse_known, run_suite};
 
-fn testdata_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/promql-testdata");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "skipping: ../shared not found (no {}); the upstream PromQL tests do not run",
-        dir.display()
-    );
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true: {msg}"
-    );
-    eprintln!("SKIPPED {msg}");
-    None
-}
-
 #[test]
 fn upstream_promql_tests_match_the_known_failures_list() {
-    let Some(dir) = testdata_dir() else { return };
+    let Some(dir) = common::testdata_dir("the upstream PromQL tests do not run") else {
+        return;
+    };
     let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
