@@ -1,6 +1,7 @@
 //! Label sets: sorted by name, unique names, no empty values.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The label that holds a series' metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -19,8 +20,12 @@ pub struct Label {
 /// Invariants: sorted by name, names unique, no empty values (an empty value
 /// means "absent", as in Prometheus). The derived ordering is Prometheus's
 /// series order: compare label by label, name then value.
+///
+/// The pairs are shared (`Arc`): a clone is a reference-count increment,
+/// which the query engine relies on (it copies a series' labels into every
+/// step's result).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 impl Labels {
     /// Builds a label set from pairs in any order. Empty values are dropped;
@@ -44,7 +49,7 @@ impl Labels {
         v.dedup_by(|a, b| a.name == b.name);
         v.reverse();
         v.retain(|l| !l.value.is_empty());
-        Labels(v)
+        Labels(v.into())
     }
 
     /// The value of `name`, or `""` when absent.
@@ -57,7 +62,19 @@ impl Labels {
 
     /// The metric name (`__name__`), or `""`.
     pub fn metric_name(&self) -> &str {
-        self.get(METRIC_NAME)
+        // `__name__` sorts before every lowercase name, so it is nearly
+        // always first; this runs for every series at every query step.
+        match self.0.first() {
+            Some(l) if l.name == METRIC_NAME => &l.value,
+            _ => self.get(METRIC_NAME),
+        }
+    }
+
+    /// An identity for the shared pairs: two label sets with the same id
+    /// are equal (the converse does not hold). Only meaningful while one of
+    /// them is alive, since the address may be reused afterwards.
+    pub fn shared_id(&self) -> usize {
+        self.0.as_ptr() as usize
     }
 
     /// The labels in name order.
@@ -99,7 +116,7 @@ impl Labels {
 
     /// A copy with `name` set to `value` (removed when `value` is empty).
     pub fn with(&self, name: &str, value: &str) -> Labels {
-        let mut v = self.0.clone();
+        let mut v = self.0.to_vec();
         match v.binary_search_by(|l| l.name.as_str().cmp(name)) {
             Ok(i) if value.is_empty() => {
                 v.remove(i);
@@ -114,7 +131,7 @@ impl Labels {
                 },
             ),
         }
-        Labels(v)
+        Labels(v.into())
     }
 }
 

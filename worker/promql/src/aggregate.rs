@@ -16,6 +16,7 @@ use emberlens_model::{Labels, Storage};
 use crate::ast::{AggOp, AggregateExpr, Expr};
 use crate::engine::{Evaluator, IValue};
 use crate::error::EvalError;
+use crate::hash::IdMap;
 use crate::value::Sample;
 
 pub(crate) use emberlens_model::kahan_inc;
@@ -61,6 +62,42 @@ struct Group {
     hist_error: bool,
     /// Some member's name is to be dropped (delayed name removal).
     drop_name: bool,
+}
+
+/// One aggregation node's group keys, kept across a range query's steps:
+/// input label set (held, so its identity stays unique) → interned group
+/// key. Group keys with one identity are one group, so the per-step maps
+/// hash identities instead of label strings.
+#[derive(Default)]
+pub(crate) struct GroupKeys {
+    by_input: IdMap<(Labels, Labels)>,
+    interned: HashMap<Labels, Labels>,
+}
+
+impl GroupKeys {
+    /// The interned group key of `metric`.
+    fn get(&mut self, metric: &Labels, a: &AggregateExpr) -> Labels {
+        if let Some((_, k)) = self.by_input.get(&metric.shared_id()) {
+            return k.clone();
+        }
+        let k = group_key(metric, a);
+        let k = self.interned.entry(k.clone()).or_insert(k).clone();
+        self.by_input
+            .insert(metric.shared_id(), (metric.clone(), k.clone()));
+        k
+    }
+
+    /// Bounds the memory when inputs get new label sets at every step
+    /// (computed labels): keeps at most a few steps' worth.
+    fn trim(&mut self, inputs: usize) {
+        if self.by_input.len() > 4 * inputs + 1024 {
+            self.by_input.clear();
+        }
+        if self.interned.len() > 4 * inputs + 1024 {
+            self.interned.clear();
+            self.by_input.clear();
+        }
+    }
 }
 
 fn group_key(metric: &Labels, a: &AggregateExpr) -> Labels {
@@ -127,14 +164,19 @@ fn aggregate<S: Storage>(
     param: Option<f64>,
     t: i64,
 ) -> Result<Vec<Sample>, EvalError> {
-    let mut order: Vec<Labels> = Vec::new();
-    let mut groups: HashMap<Labels, Group> = HashMap::new();
+    let mut order: Vec<usize> = Vec::new();
+    let mut groups: IdMap<Group> = IdMap::default();
     let op_name = a.op.as_str();
     let mut ignored_hist = false;
+    let mut keys = ev
+        .group_keys
+        .remove(&crate::engine::key(a))
+        .unwrap_or_default();
+    keys.trim(input.len());
     for s in input {
-        let key = group_key(&s.metric, a);
-        let g = groups.entry(key.clone()).or_insert_with(|| {
-            order.push(key.clone());
+        let key = keys.get(&s.metric, a);
+        let g = groups.entry(key.shared_id()).or_insert_with(|| {
+            order.push(key.shared_id());
             Group {
                 labels: key,
                 ..Group::default()
@@ -258,6 +300,7 @@ fn aggregate<S: Storage>(
             format!("quantile value should be between 0 and 1, got {q}"),
         );
     }
+    ev.group_keys.insert(crate::engine::key(a), keys);
     let mut out = Vec::with_capacity(order.len());
     for key in order {
         let Some(mut g) = groups.remove(&key) else {
@@ -461,23 +504,29 @@ fn aggregate_k<S: Storage>(
         return Ok(Vec::new());
     }
     let k = k as usize;
-    let mut order: Vec<Labels> = Vec::new();
-    let mut groups: HashMap<Labels, Vec<Sample>> = HashMap::new();
+    let mut order: Vec<usize> = Vec::new();
+    let mut groups: IdMap<Vec<Sample>> = IdMap::default();
     let mut ignored_hist = false;
+    let mut keys = ev
+        .group_keys
+        .remove(&crate::engine::key(a))
+        .unwrap_or_default();
+    keys.trim(input.len());
     for s in input {
         if s.h.is_some() && a.op != AggOp::Limitk {
             ignored_hist = true;
             continue;
         }
-        let key = group_key(&s.metric, a);
+        let key = keys.get(&s.metric, a).shared_id();
         groups
-            .entry(key.clone())
+            .entry(key)
             .or_insert_with(|| {
                 order.push(key);
                 Vec::new()
             })
             .push(s);
     }
+    ev.group_keys.insert(crate::engine::key(a), keys);
     if ignored_hist {
         ev.ann.info(
             ev.src,

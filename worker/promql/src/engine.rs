@@ -9,6 +9,11 @@
 //! subqueries, as Prometheus's `FindMinMaxTime`), and a subquery's inner
 //! results are cached by absolute timestamp (subquery steps are aligned to
 //! multiples of the step, so consecutive outer steps share them).
+//! Memory access is what costs on large data: windows are found from the
+//! previous step's position (`seek`), a range function of a plain range
+//! selector outside subqueries is computed for all steps at once series by
+//! series (`funcs::batched`), aggregations cache group keys per input label
+//! set, and label sets are shared (`Arc`) so copying them is free.
 //!
 //! Edge cases, as Prometheus: the lookback window is `(t - lookback, t]`,
 //! range windows are `(t - range, t]` (left-open, Prometheus 3); a staleness
@@ -138,6 +143,7 @@ pub fn range_query_expr<S: Storage>(
     }
     let mut ev = Evaluator::new(storage, opts, src, start_ms, end_ms, step_ms);
     ev.preload(expr)?;
+    ev.mark_batchable(expr);
     let mut out: HashMap<Labels, Series> = HashMap::new();
     let mut t = start_ms;
     while t <= end_ms {
@@ -299,7 +305,95 @@ pub(crate) struct Evaluator<'a, S> {
     pub(crate) info_data: HashMap<usize, Arc<Vec<SeriesData>>>,
     /// Selectors read as histogram statistics only (see `histstats.rs`).
     hstats: HashMap<usize, crate::histstats::StatsSelector>,
+    /// Per selector (and per kind of use), each series' float window bounds
+    /// at the previous evaluation: steps mostly move forward, so the next
+    /// window is found from there instead of by a binary search over all of
+    /// the series' points (cache misses dominated range queries).
+    cursors: HashMap<(usize, bool), Vec<(usize, usize)>>,
+    /// Label sets whose name `rate`/`increase` already checked for a
+    /// counter suffix (held, so their identities stay unique).
+    counter_names: crate::hash::IdMap<Labels>,
+    /// Range-function calls outside subqueries in a range query: computed
+    /// for every step at once, series by series (see `funcs.rs`).
+    pub(crate) batchable: std::collections::HashSet<usize>,
+    /// Their per-step results, each taken by its step's evaluation.
+    pub(crate) batches: HashMap<usize, Vec<Option<Vec<Sample>>>>,
+    /// Aggregations' group keys by node (see `aggregate.rs`).
+    pub(crate) group_keys: HashMap<usize, crate::aggregate::GroupKeys>,
     pub ann: Annotations,
+}
+
+/// One series' plain range window `(lo, rt]`, stale markers removed, with
+/// its start timestamps; `fa..fb` are the float bounds (from [`seek`]).
+/// `None` when the window is empty.
+pub(crate) fn window(
+    s: &SeriesData,
+    lo: i64,
+    rt: i64,
+    fa: usize,
+    fb: usize,
+) -> Option<(Series, Option<StartTimestamps>)> {
+    let ha = s.hists.partition_point(|p| p.t <= lo);
+    let hb = s.hists.partition_point(|p| p.t <= rt);
+    let (fwin, hwin) = (&s.floats[fa..fb], &s.hists[ha..hb]);
+    if fwin.is_empty() && hwin.is_empty() {
+        return None;
+    }
+    // Common case: nothing to filter, copy the windows.
+    if s.sts.is_none()
+        && !fwin.iter().any(|p| is_stale_nan(p.f))
+        && !hwin.iter().any(|p| is_stale_nan(p.h.sum))
+    {
+        let series = Series {
+            metric: s.labels.clone(),
+            floats: fwin.to_vec(),
+            hists: hwin.to_vec(),
+            drop_name: false,
+        };
+        return Some((series, None));
+    }
+    let keep_f: Vec<usize> = (fa..fb).filter(|&i| !is_stale_nan(s.floats[i].f)).collect();
+    let keep_h: Vec<usize> = (ha..hb)
+        .filter(|&i| !is_stale_nan(s.hists[i].h.sum))
+        .collect();
+    if keep_f.is_empty() && keep_h.is_empty() {
+        return None;
+    }
+    let sts = s.sts.as_ref().map(|x| StartTimestamps {
+        floats: keep_f
+            .iter()
+            .map(|&i| x.floats.get(i).copied().unwrap_or(0))
+            .collect(),
+        histograms: keep_h
+            .iter()
+            .map(|&i| x.histograms.get(i).copied().unwrap_or(0))
+            .collect(),
+    });
+    let series = Series {
+        metric: s.labels.clone(),
+        floats: keep_f.iter().map(|&i| s.floats[i]).collect(),
+        hists: keep_h.iter().map(|&i| s.hists[i].clone()).collect(),
+        drop_name: false,
+    };
+    Some((series, sts))
+}
+
+/// `points.partition_point(|p| p.t <= bound)`, searched from `hint` (the
+/// answer for an earlier, usually smaller, bound): galloping forward when the
+/// bound moved forward, a binary search below `hint` otherwise.
+pub(crate) fn seek(points: &[FPoint], hint: usize, bound: i64) -> usize {
+    let len = points.len();
+    let h = hint.min(len);
+    if h > 0 && points[h - 1].t > bound {
+        return points[..h].partition_point(|p| p.t <= bound);
+    }
+    let mut step = 1;
+    while h + step <= len && points[h + step - 1].t <= bound {
+        step *= 2;
+    }
+    let lo = h + step / 2;
+    let hi = (h + step).min(len);
+    lo + points[lo..hi].partition_point(|p| p.t <= bound)
 }
 
 pub(crate) fn key<T>(x: &T) -> usize {
@@ -326,8 +420,57 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             sub_cache: HashMap::new(),
             info_data: HashMap::new(),
             hstats: HashMap::new(),
+            cursors: HashMap::new(),
+            group_keys: HashMap::new(),
+            batchable: Default::default(),
+            batches: HashMap::new(),
+            counter_names: Default::default(),
             ann: Annotations::default(),
         }
+    }
+
+    /// Marks the calls not inside a subquery: a range query evaluates them
+    /// exactly once per step (see `batches`).
+    fn mark_batchable(&mut self, e: &Expr) {
+        match e {
+            Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => self.mark_batchable(expr),
+            Expr::Binary(b) => {
+                self.mark_batchable(&b.lhs);
+                self.mark_batchable(&b.rhs);
+            }
+            Expr::Aggregate(a) => {
+                self.mark_batchable(&a.expr);
+                if let Some(p) = &a.param {
+                    self.mark_batchable(p);
+                }
+            }
+            Expr::Call(c) => {
+                self.batchable.insert(key(c));
+                for a in &c.args {
+                    self.mark_batchable(a);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a selector is read as histogram statistics (`histstats.rs`).
+    pub(crate) fn has_hstats(&self, vs: &VectorSelector) -> bool {
+        self.hstats.contains_key(&key(vs))
+    }
+
+    /// Whether `metric`'s name is still to be checked for a counter suffix
+    /// in this query; marks it checked.
+    pub(crate) fn counter_name_unchecked(&mut self, metric: &Labels) -> bool {
+        if self.counter_names.contains_key(&metric.shared_id()) {
+            return false;
+        }
+        if self.counter_names.len() > 1 << 20 {
+            self.counter_names.clear();
+        }
+        self.counter_names
+            .insert(metric.shared_id(), metric.clone());
+        true
     }
 
     /// Resolves a duration expression to milliseconds.
@@ -637,12 +780,15 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         let lo = rt - self.opts.lookback_ms;
         let lookback = self.opts.lookback_ms;
         let mut stats = self.hstats.get_mut(&key(vs));
-        let mut out = Vec::new();
+        let cursors = self.cursors.entry((key(vs), false)).or_default();
+        cursors.resize(data.len(), (0, 0));
+        let mut out = Vec::with_capacity(data.len());
         for (si, s) in data.iter().enumerate() {
             let run = stats
                 .as_deref_mut()
                 .map(|x| (x.advance(si, rt, lookback, false), &*x));
-            let fi = s.floats.partition_point(|p| p.t <= rt);
+            let fi = seek(&s.floats, cursors[si].1, rt);
+            cursors[si].1 = fi;
             let hi = s.hists.partition_point(|p| p.t <= rt);
             let f = fi.checked_sub(1).filter(|&i| s.floats[i].t > lo);
             let h = hi.checked_sub(1).filter(|&i| s.hists[i].t > lo);
@@ -718,13 +864,20 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         let data = self.selector_data(&m.vs)?;
         let lo = rt - range;
         let mut stats = self.hstats.get_mut(&key(&m.vs));
-        let mut out = Vec::new();
+        let cursors = self.cursors.entry((key(&m.vs), true)).or_default();
+        cursors.resize(data.len(), (0, 0));
+        let mut out = Vec::with_capacity(data.len());
         for (si, s) in data.iter().enumerate() {
             let run = stats
                 .as_deref_mut()
                 .map(|x| (x.advance(si, rt, range, true), &*x));
-            let fa = s.floats.partition_point(|p| p.t <= lo);
-            let fb = s.floats.partition_point(|p| p.t <= rt);
+            let fa = seek(&s.floats, cursors[si].0, lo);
+            let fb = seek(&s.floats, cursors[si].1.max(fa), rt);
+            cursors[si] = (fa, fb);
+            if run.is_none() {
+                out.extend(window(s, lo, rt, fa, fb));
+                continue;
+            }
             let ha = s.hists.partition_point(|p| p.t <= lo);
             let hb = s.hists.partition_point(|p| p.t <= rt);
             let keep_f: Vec<usize> = (fa..fb).filter(|&i| !is_stale_nan(s.floats[i].f)).collect();
@@ -902,4 +1055,24 @@ pub(crate) fn equality_labels(matchers: &[Matcher]) -> Labels {
 #[allow(dead_code)]
 pub(crate) fn hist_of(s: &Sample) -> Option<&FloatHistogram> {
     s.h.as_deref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seek_matches_partition_point_from_any_hint() {
+        let pts: Vec<FPoint> = [10, 20, 20, 30, 45, 60, 61, 90]
+            .iter()
+            .map(|&t| FPoint { t, f: 0.0 })
+            .collect();
+        for bound in [0, 10, 19, 20, 44, 45, 61, 89, 90, 1000] {
+            let want = pts.partition_point(|p| p.t <= bound);
+            for hint in 0..=pts.len() + 2 {
+                assert_eq!(seek(&pts, hint, bound), want, "bound {bound} hint {hint}");
+            }
+        }
+        assert_eq!(seek(&[], 3, 5), 0);
+    }
 }
