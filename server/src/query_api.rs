@@ -3,8 +3,9 @@
 //! storage (the data directory's blocks merged with the in-memory store), with Prometheus's parameters, checks, status codes and bodies.
 //!
 //! Parameters: `query`, `time` (default now) / `start`, `end`, `step` (a
-//! float number of seconds or a duration), `timeout` (accepted, bounded by
-//! the engine's own limits). Errors as Prometheus: `bad_data` (400) for bad
+//! float number of seconds or a duration), `timeout` (shortens the default
+//! 2 m deadline, as Prometheus's `--query.timeout`). The sample limit is
+//! Prometheus's default 50,000,000. Errors as Prometheus: `bad_data` (400) for bad
 //! parameters and parse errors (`invalid parameter "query": 1:5: parse
 //! error: …`), `execution` (422) for runtime errors, `timeout`/`canceled`
 //! (503). Queries run on the blocking pool, never on the async workers.
@@ -21,6 +22,25 @@ use crate::web::AppState;
 
 /// Prometheus refuses range queries with more points than this per series.
 const MAX_POINTS: i64 = 11_000;
+
+/// Prometheus's default `--query.timeout`.
+const DEFAULT_TIMEOUT_MS: i64 = 120_000;
+
+/// Engine options with a deadline: the request's `timeout` if shorter than
+/// the default, else the default.
+fn opts_with_deadline(timeout_ms: Option<i64>) -> EngineOpts {
+    let ms = timeout_ms
+        .filter(|t| *t > 0)
+        .map_or(DEFAULT_TIMEOUT_MS, |t| t.min(DEFAULT_TIMEOUT_MS));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+    EngineOpts {
+        interrupt: Some(std::sync::Arc::new(move || {
+            (std::time::Instant::now() > deadline)
+                .then(|| EvalError::Timeout("expression evaluation".into()))
+        })),
+        ..EngineOpts::default()
+    }
+}
 
 fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -111,12 +131,14 @@ pub async fn query_handler(
         Ok(t) => t.unwrap_or_else(now_ms),
         Err(m) => return bad(m),
     };
-    if let Err(m) = duration_param(&p, "timeout") {
-        return bad(m);
-    }
+    let timeout = match duration_param(&p, "timeout") {
+        Ok(t) => t,
+        Err(m) => return bad(m),
+    };
     let expr = query_param(&p);
     let store = state.queryable();
-    run(move || instant_query(&store, &EngineOpts::default(), &expr, t)).await
+    let opts = opts_with_deadline(timeout);
+    run(move || instant_query(&store, &opts, &expr, t)).await
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -162,10 +184,12 @@ pub async fn query_range_handler(
                 .into(),
         );
     }
-    if let Err(m) = duration_param(&p, "timeout") {
-        return bad(m);
-    }
+    let timeout = match duration_param(&p, "timeout") {
+        Ok(t) => t,
+        Err(m) => return bad(m),
+    };
     let expr = query_param(&p);
     let store = state.queryable();
-    run(move || range_query(&store, &EngineOpts::default(), &expr, start, end, step)).await
+    let opts = opts_with_deadline(timeout);
+    run(move || range_query(&store, &opts, &expr, start, end, step)).await
 }

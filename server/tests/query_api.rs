@@ -125,6 +125,23 @@ async fn promql_over_scraped_data_in_prometheus_shapes() {
     assert_eq!(r.status(), 422);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["errorType"], "execution");
+    // A 1 ms timeout on an 11,000-step query: Prometheus's timeout error (503).
+    let r = client
+        .get(format!("{base}/api/v1/query_range"))
+        .query(&[
+            ("query", "sum(widgets_total) * 2 + count(up)"),
+            ("start", &format!("{}", now - 110.0)),
+            ("end", &format!("{now}")),
+            ("step", "0.01"),
+            ("timeout", "1ms"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errorType"], "timeout");
+    assert_eq!(v["error"], "query timed out in expression evaluation");
     running.server.abort();
     let _ = std::fs::remove_dir_all(data);
 }

@@ -34,8 +34,14 @@ use crate::error::EvalError;
 use crate::parser::parse;
 use crate::value::{Annotations, FPoint, HPoint, Sample, Series, Value};
 
+/// Polled while a query runs; `Some(error)` stops it with that error (a
+/// deadline passed: [`EvalError::Timeout`]; the user cancelled:
+/// [`EvalError::Canceled`]). The engine has no clock of its own: callers
+/// bring one (the server an `Instant`, the worker a shared flag).
+pub type Interrupt = std::sync::Arc<dyn Fn() -> Option<EvalError> + Send + Sync>;
+
 /// Engine settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EngineOpts {
     /// How far back an instant selector looks for a sample (5 m).
     pub lookback_ms: i64,
@@ -43,6 +49,19 @@ pub struct EngineOpts {
     pub max_samples: usize,
     /// Subquery step when none is given (Prometheus: the global evaluation interval, 1 m).
     pub default_subquery_step_ms: i64,
+    /// Checked at every evaluation step (and subquery step).
+    pub interrupt: Option<Interrupt>,
+}
+
+impl std::fmt::Debug for EngineOpts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOpts")
+            .field("lookback_ms", &self.lookback_ms)
+            .field("max_samples", &self.max_samples)
+            .field("default_subquery_step_ms", &self.default_subquery_step_ms)
+            .field("interrupt", &self.interrupt.is_some())
+            .finish()
+    }
 }
 
 impl Default for EngineOpts {
@@ -51,6 +70,7 @@ impl Default for EngineOpts {
             lookback_ms: 300_000,
             max_samples: 50_000_000,
             default_subquery_step_ms: 60_000,
+            interrupt: None,
         }
     }
 }
@@ -85,6 +105,7 @@ pub fn instant_query_expr<S: Storage>(
 ) -> Result<QueryResult, EvalError> {
     let mut ev = Evaluator::new(storage, opts, src, t_ms, t_ms, 0);
     ev.preload(expr)?;
+    ev.begin_step()?;
     let v = ev.eval(expr, t_ms)?;
     let value = match v {
         IValue::Scalar(v) => Value::Scalar { t: t_ms, v },
@@ -147,7 +168,15 @@ pub fn range_query_expr<S: Storage>(
     let mut out: HashMap<Labels, Series> = HashMap::new();
     let mut t = start_ms;
     while t <= end_ms {
-        match ev.eval(expr, t)? {
+        ev.begin_step()?;
+        let v = ev.eval(expr, t)?;
+        // The result so far stays in memory: it counts against the limit.
+        ev.output_samples += match &v {
+            IValue::Vector(vec) => vec.len(),
+            _ => 1,
+        };
+        ev.count(0)?;
+        match v {
             IValue::Scalar(v) => out
                 .entry(Labels::default())
                 .or_default()
@@ -318,9 +347,16 @@ pub(crate) struct Evaluator<'a, S> {
     pub(crate) batchable: std::collections::HashSet<usize>,
     /// Their per-step results, each taken by its step's evaluation.
     pub(crate) batches: HashMap<usize, Vec<Option<Vec<Sample>>>>,
+    /// For each batch, the points its windows hold at each step (counted
+    /// against `max_samples` when the step takes its result).
+    pub(crate) batch_points: HashMap<usize, Vec<usize>>,
     /// Aggregations' group keys by node (see `aggregate.rs`).
     pub(crate) group_keys: HashMap<usize, crate::aggregate::GroupKeys>,
     pub ann: Annotations,
+    /// Samples loaded by the current step (selectors, ranges, subqueries).
+    step_samples: usize,
+    /// Samples of a range query's result so far.
+    output_samples: usize,
 }
 
 /// One series' plain range window `(lo, rt]`, stale markers removed, with
@@ -424,8 +460,11 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             group_keys: HashMap::new(),
             batchable: Default::default(),
             batches: HashMap::new(),
+            batch_points: HashMap::new(),
             counter_names: Default::default(),
             ann: Annotations::default(),
+            step_samples: 0,
+            output_samples: 0,
         }
     }
 
@@ -709,6 +748,32 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         Ok(d)
     }
 
+    /// Starts a top-level evaluation step: polls the interrupt, forgets the
+    /// previous step's loaded samples.
+    pub(crate) fn begin_step(&mut self) -> Result<(), EvalError> {
+        self.poll()?;
+        self.step_samples = 0;
+        Ok(())
+    }
+
+    /// Stops the query if the caller's interrupt says so.
+    pub(crate) fn poll(&self) -> Result<(), EvalError> {
+        match self.opts.interrupt.as_ref().and_then(|f| f()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts `n` more samples held for this step against `max_samples`
+    /// (Prometheus's `--query.max-samples`; the answer so far counts too).
+    pub(crate) fn count(&mut self, n: usize) -> Result<(), EvalError> {
+        self.step_samples = self.step_samples.saturating_add(n);
+        if self.step_samples.saturating_add(self.output_samples) > self.opts.max_samples {
+            return Err(EvalError::TooManySamples);
+        }
+        Ok(())
+    }
+
     /// Evaluates `e` at time `t`.
     pub fn eval(&mut self, e: &Expr, t: i64) -> Result<IValue, EvalError> {
         match e {
@@ -735,9 +800,21 @@ impl<'a, S: Storage> Evaluator<'a, S> {
                     other => other,
                 })
             }
-            Expr::Selector(vs) => Ok(IValue::Vector(self.eval_selector(vs, t)?)),
-            Expr::Matrix(m) => Ok(IValue::Matrix(self.eval_matrix(m, t)?)),
-            Expr::Subquery(sq) => Ok(IValue::Matrix(self.eval_subquery(sq, t)?)),
+            Expr::Selector(vs) => {
+                let v = self.eval_selector(vs, t)?;
+                self.count(v.len())?;
+                Ok(IValue::Vector(v))
+            }
+            Expr::Matrix(m) => {
+                let v = self.eval_matrix(m, t)?;
+                self.count(v.iter().map(|s| s.floats.len() + s.hists.len()).sum())?;
+                Ok(IValue::Matrix(v))
+            }
+            Expr::Subquery(sq) => {
+                let v = self.eval_subquery(sq, t)?;
+                self.count(v.iter().map(|s| s.floats.len() + s.hists.len()).sum())?;
+                Ok(IValue::Matrix(v))
+            }
             Expr::Binary(b) => crate::binary::eval_binary(self, b, t),
             Expr::Call(c) => crate::funcs::eval_call(self, c, t),
             Expr::Aggregate(a) => crate::aggregate::eval_aggregate(self, a, t),
@@ -947,6 +1024,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         let mut order: Vec<Labels> = Vec::new();
         let k = key(sq);
         while ts <= rt {
+            self.poll()?;
             let v = match self.sub_cache.get(&(k, ts)) {
                 Some(v) => v.clone(),
                 None => {

@@ -470,7 +470,11 @@ fn eval_range_function<S: Storage>(
     };
     // Start timestamps reach the function only from a range selector.
     let series: Vec<(Series, Option<StartTimestamps>)> = match marg.unparen() {
-        Expr::Matrix(m) if m.mode == RangeMode::Plain => ev.eval_matrix_st(m, t)?,
+        Expr::Matrix(m) if m.mode == RangeMode::Plain => {
+            let v = ev.eval_matrix_st(m, t)?;
+            ev.count(v.iter().map(|(s, _)| s.floats.len() + s.hists.len()).sum())?;
+            v
+        }
         _ => ev
             .eval_range(marg, t)?
             .into_iter()
@@ -533,6 +537,7 @@ fn batched<S: Storage>(
         let pos = marg.pos();
         let name = c.func.name;
         let mut steps: Vec<Vec<Sample>> = vec![Vec::new(); n];
+        let mut points: Vec<usize> = vec![0; n];
         for s in data.iter() {
             let mut cur = (0, 0);
             for (i, out) in steps.iter_mut().enumerate() {
@@ -542,6 +547,7 @@ fn batched<S: Storage>(
                 let fa = crate::engine::seek(&s.floats, cur.0, lo);
                 let fb = crate::engine::seek(&s.floats, cur.1.max(fa), rt);
                 cur = (fa, fb);
+                points[i] += fb - fa;
                 let Some((series, sts)) = crate::engine::window(s, lo, rt, fa, fb) else {
                     continue;
                 };
@@ -554,7 +560,15 @@ fn batched<S: Storage>(
             }
         }
         ev.batches.insert(k, steps.into_iter().map(Some).collect());
+        ev.batch_points.insert(k, points);
     }
+    let loaded = ev
+        .batch_points
+        .get(&k)
+        .and_then(|p| p.get(ti))
+        .copied()
+        .unwrap_or(0);
+    ev.count(loaded)?;
     Ok(ev
         .batches
         .get_mut(&k)
