@@ -11,6 +11,7 @@
 #                    (tools/bench/make-dataset.sh: 10,000 series x 24 h at 15 s,
 #                    OpenMetrics -> promtool, ~5 min, ~7 GB temporary, ~170 MB kept)
 #   BENCH_DATASETS="bench fixture"   which datasets (fixture = shared synthetic-6h)
+#   EMBERLENS_BIN=PATH   use this binary instead of building target/release/emberlens
 # Queries and the comparison live in tools/bench/bench_promql.py. The Wasm
 # engine (headless Chromium through the worker) has a marked slot there
 # ("WASM SLOT") and is not measured yet. Both servers run on loopback on free
@@ -27,8 +28,12 @@ for p in prometheus promtool curl python3; do
 done
 [ -x "$oracle" ] || { echo "bench: $oracle not found" >&2; exit 1; }
 
-cargo build --quiet --release -p emberlens-server --manifest-path "$root/Cargo.toml"
-ours="$root/target/release/emberlens"
+if [ -n "${EMBERLENS_BIN:-}" ]; then
+  ours="$EMBERLENS_BIN"
+else
+  cargo build --quiet --release -p emberlens-server --manifest-path "$root/Cargo.toml"
+  ours="$root/target/release/emberlens"
+fi
 "$root/tools/bench/make-dataset.sh" "$data"
 
 tmp=$(mktemp -d /tmp/bench-promql.XXXXXX)

@@ -2,7 +2,7 @@
 //! read-only, queried together with the in-memory scrape store.
 //!
 //! Blocks are opened once at start-up with [`emberlens_tsdb::Db`] over the
-//! native file set; blocks added later are not seen until a restart, and
+//! native file set, index files read into memory, chunks read on demand; blocks added later are not seen until a restart, and
 //! nothing is ever written to them (writing blocks is a later issue).
 //! [`MergedStorage`] answers `select` from both sources and merges series
 //! with the same labels as [`emberlens_tsdb::db::merge_series`] does for
@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use emberlens_model::{Labels, Matcher, Series, Storage, StorageError};
-use emberlens_tsdb::{Db, TsdbError, db::merge_series};
+use emberlens_tsdb::{ByteSource, Db, FileSet, SourceError, TsdbError, db::merge_series};
 
 use crate::fileset::{AnyFile, AnyFileSet};
 use crate::storage::MemStorage;
@@ -37,7 +37,7 @@ impl BlockStore {
     /// `chunks_head/` and dot-directories are skipped). Blocks that fail to
     /// open are returned as errors beside the others.
     pub fn open(dir: &Path) -> Result<(Self, Vec<TsdbError>), TsdbError> {
-        let fs = AnyFileSet::open(dir)?;
+        let fs = IndexInMemory(AnyFileSet::open(dir)?);
         let (db, errors) = Db::open_lenient(&fs);
         Ok((BlockStore { db }, errors))
     }
@@ -45,6 +45,32 @@ impl BlockStore {
     /// The database.
     pub fn db(&self) -> &Db<AnyFile> {
         &self.db
+    }
+}
+
+/// Block index files up to this size are read into memory at open (a
+/// query reads one entry per series; chunks stay on disk, read by `pread`).
+const MAX_INDEX_IN_MEMORY: u64 = 1 << 30;
+
+/// A file set whose block `index` files are held in memory.
+struct IndexInMemory(AnyFileSet);
+
+impl FileSet for IndexInMemory {
+    type File = AnyFile;
+
+    fn paths(&self) -> Vec<String> {
+        self.0.paths()
+    }
+
+    fn open(&self, path: &str) -> Result<AnyFile, SourceError> {
+        let f = self.0.open(path)?;
+        let is_index = path == "index" || path.ends_with("/index");
+        if !is_index || f.len() > MAX_INDEX_IN_MEMORY {
+            return Ok(f);
+        }
+        let len = usize::try_from(f.len()).map_err(|e| SourceError(e.to_string()))?;
+        let bytes = f.read_at(0, len)?.into_owned();
+        Ok(Arc::new(bytes))
     }
 }
 

@@ -20,12 +20,60 @@ fn json_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-fn labels_json(l: &Labels) -> String {
-    let parts: Vec<String> = l
-        .iter()
-        .map(|lb| format!("{}:{}", json_str(&lb.name), json_str(&lb.value)))
-        .collect();
-    format!("{{{}}}", parts.join(","))
+/// Appends `s` as a JSON string, as [`json_str`] writes it.
+fn push_json_str(out: &mut String, s: &str) {
+    // Printable ASCII without quotes or backslashes needs no escaping.
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&json_str(s));
+    }
+}
+
+fn push_labels(out: &mut String, l: &Labels) {
+    out.push('{');
+    for (i, lb) in l.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, &lb.name);
+        out.push(':');
+        push_json_str(out, &lb.value);
+    }
+    out.push('}');
+}
+
+/// [`format_timestamp_secs`], appended.
+fn push_ts(out: &mut String, t_ms: i64) {
+    let sign = if t_ms < 0 { "-" } else { "" };
+    let abs = t_ms.unsigned_abs();
+    let (secs, frac) = (abs / 1000, abs % 1000);
+    let _ = if frac == 0 {
+        write!(out, "{sign}{secs}")
+    } else {
+        write!(out, "{sign}{secs}.{frac:03}")
+    };
+}
+
+/// `[t,"v"]` with [`format_value`]'s value, appended.
+fn push_point(out: &mut String, t: i64, v: f64) {
+    out.push('[');
+    push_ts(out, t);
+    out.push_str(",\"");
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        let _ = write!(out, "{v}");
+    }
+    out.push_str("\"]");
 }
 
 fn histogram_json(h: &FloatHistogram) -> String {
@@ -57,25 +105,33 @@ fn histogram_json(h: &FloatHistogram) -> String {
 }
 
 fn point(t: i64, v: f64) -> String {
-    format!("[{},\"{}\"]", format_timestamp_secs(t), format_value(v))
+    let mut out = String::new();
+    push_point(&mut out, t, v);
+    out
 }
 
 fn hpoint(t: i64, h: &FloatHistogram) -> String {
     format!("[{},{}]", format_timestamp_secs(t), histogram_json(h))
 }
 
-fn series_json(s: &Series) -> String {
-    let mut out = format!("{{\"metric\":{}", labels_json(&s.metric));
+fn push_series(out: &mut String, s: &Series) {
+    out.push_str("{\"metric\":");
+    push_labels(out, &s.metric);
     if !s.floats.is_empty() {
-        let pts: Vec<String> = s.floats.iter().map(|p| point(p.t, p.f)).collect();
-        let _ = write!(out, ",\"values\":[{}]", pts.join(","));
+        out.push_str(",\"values\":[");
+        for (i, p) in s.floats.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_point(out, p.t, p.f);
+        }
+        out.push(']');
     }
     if !s.hists.is_empty() {
         let pts: Vec<String> = s.hists.iter().map(|p| hpoint(p.t, &p.h)).collect();
         let _ = write!(out, ",\"histograms\":[{}]", pts.join(","));
     }
     out.push('}');
-    out
 }
 
 /// The `data` object of a successful query.
@@ -87,26 +143,41 @@ pub fn data_json(v: &Value) -> String {
             format!("[{},{}]", format_timestamp_secs(*t), json_str(s)),
         ),
         Value::Vector(vec) => {
-            let items: Vec<String> = vec
-                .iter()
-                .map(|s| match &s.h {
-                    Some(h) => format!(
-                        "{{\"metric\":{},\"histogram\":{}}}",
-                        labels_json(&s.metric),
-                        hpoint(s.t, h)
-                    ),
-                    None => format!(
-                        "{{\"metric\":{},\"value\":{}}}",
-                        labels_json(&s.metric),
-                        point(s.t, s.f)
-                    ),
-                })
-                .collect();
-            ("vector", format!("[{}]", items.join(",")))
+            let mut out = String::with_capacity(64 + 128 * vec.len());
+            out.push('[');
+            for (i, s) in vec.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                push_labels(&mut out, &s.metric);
+                match &s.h {
+                    Some(h) => {
+                        out.push_str(",\"histogram\":");
+                        out.push_str(&hpoint(s.t, h));
+                    }
+                    None => {
+                        out.push_str(",\"value\":");
+                        push_point(&mut out, s.t, s.f);
+                    }
+                }
+                out.push('}');
+            }
+            out.push(']');
+            ("vector", out)
         }
         Value::Matrix(m) => {
-            let items: Vec<String> = m.iter().map(series_json).collect();
-            ("matrix", format!("[{}]", items.join(",")))
+            let points: usize = m.iter().map(|s| s.floats.len()).sum();
+            let mut out = String::with_capacity(64 + 128 * m.len() + 24 * points);
+            out.push('[');
+            for (i, s) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_series(&mut out, s);
+            }
+            out.push(']');
+            ("matrix", out)
         }
     };
     format!("{{\"resultType\":\"{kind}\",\"result\":{result}}}")

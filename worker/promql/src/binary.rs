@@ -11,6 +11,7 @@
 //! meaning drop the sample and add an info annotation.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use emberlens_model::{FloatHistogram, Labels};
@@ -18,6 +19,7 @@ use emberlens_model::{FloatHistogram, Labels};
 use crate::ast::{BinOp, BinaryExpr, Cardinality, VectorMatching};
 use crate::engine::{Evaluator, IValue};
 use crate::error::EvalError;
+use crate::hash::{IdHasher, IdMap};
 use crate::value::Sample;
 
 /// Marks a message of `elem` that is a warning, not an info.
@@ -117,7 +119,14 @@ pub(crate) fn eval_binary<S: emberlens_model::Storage>(
                 BinOp::And => and(l, r, &m),
                 BinOp::Or => or(l, r, &m),
                 BinOp::Unless => unless(l, r, &m),
-                _ => vector_vector(ev, b, l, r, &m)?,
+                _ => {
+                    let k = crate::engine::key(b);
+                    let mut cache = ev.bin_cache.remove(&k).unwrap_or_default();
+                    cache.trim(l.len() + r.len());
+                    let out = vector_vector(ev, b, l, r, &m, &mut cache)?;
+                    ev.bin_cache.insert(k, cache);
+                    out
+                }
             };
             Ok(IValue::Vector(out))
         }
@@ -272,6 +281,55 @@ fn vector_scalar<S: emberlens_model::Storage>(
     out
 }
 
+/// One binary operator node's label work, kept across a range query's
+/// steps: signatures by input label set (interned, so equal signatures
+/// share one identity) and result label sets by input pair. Each map holds
+/// the label sets it is keyed by, so their identities stay unique.
+#[derive(Default)]
+pub(crate) struct BinCache {
+    sigs: IdMap<(Labels, Labels)>,
+    interned: HashMap<Labels, Labels>,
+    results: HashMap<(usize, usize), (Labels, Labels, Labels), BuildHasherDefault<IdHasher>>,
+}
+
+impl BinCache {
+    /// The interned [`signature`] of `l`.
+    fn sig(&mut self, l: &Labels, m: &VectorMatching) -> Labels {
+        if let Some((_, s)) = self.sigs.get(&l.shared_id()) {
+            return s.clone();
+        }
+        let s = signature(l, m);
+        let s = self.interned.entry(s.clone()).or_insert(s).clone();
+        self.sigs.insert(l.shared_id(), (l.clone(), s.clone()));
+        s
+    }
+
+    /// [`result_metric`] of a pair, `None` for a filled-in "one" side.
+    fn result(&mut self, many: &Labels, one: Option<&Labels>, m: &VectorMatching) -> Labels {
+        let k = (many.shared_id(), one.map_or(0, Labels::shared_id));
+        if let Some((_, _, r)) = self.results.get(&k) {
+            return r.clone();
+        }
+        let empty = Labels::default();
+        let r = result_metric(many, one.unwrap_or(&empty), m);
+        let kept_one = one.cloned().unwrap_or_default();
+        self.results.insert(k, (many.clone(), kept_one, r.clone()));
+        r
+    }
+
+    /// Bounds the memory when inputs get new label sets at every step.
+    fn trim(&mut self, inputs: usize) {
+        let cap = 4 * inputs + 1024;
+        if self.sigs.len() > cap || self.interned.len() > cap {
+            self.sigs.clear();
+            self.interned.clear();
+        }
+        if self.results.len() > cap {
+            self.results.clear();
+        }
+    }
+}
+
 /// The matching signature of `l` under `m`.
 fn signature(l: &Labels, m: &VectorMatching) -> Labels {
     if m.on {
@@ -322,6 +380,7 @@ fn vector_vector<S: emberlens_model::Storage>(
     l: Vec<Sample>,
     r: Vec<Sample>,
     m: &VectorMatching,
+    cache: &mut BinCache,
 ) -> Result<Vec<Sample>, EvalError> {
     // group_right: the right side is the "many" side; swap so the loop
     // always walks the many side.
@@ -329,14 +388,17 @@ fn vector_vector<S: emberlens_model::Storage>(
     let (many, one) = if swap { (r, l) } else { (l, r) };
     let one_side = if swap { "left" } else { "right" };
 
-    let mut one_by_sig: HashMap<Labels, Vec<&Sample>> = HashMap::new();
+    // Keyed by interned signature identity.
+    let mut one_by_sig: IdMap<(Labels, Vec<&Sample>)> = IdMap::default();
     for s in &one {
+        let sig = cache.sig(&s.metric, m);
         one_by_sig
-            .entry(signature(&s.metric, m))
-            .or_default()
+            .entry(sig.shared_id())
+            .or_insert_with(|| (sig, Vec::new()))
+            .1
             .push(s);
     }
-    for (sig, v) in &one_by_sig {
+    for (sig, v) in one_by_sig.values() {
         if v.len() > 1 {
             return Err(EvalError::Execution(format!(
                 "found duplicate series for the match group {} on the {one_side} hand-side of the operation: {};many-to-many matching not allowed: matching labels must be unique on one side",
@@ -347,12 +409,12 @@ fn vector_vector<S: emberlens_model::Storage>(
     }
     let mut infos = Vec::new();
     let mut out = Vec::new();
-    let mut matched_sigs: HashMap<Labels, usize> = HashMap::new();
+    let mut matched_sigs: IdMap<usize> = IdMap::default();
     let mut result_metrics: HashSet<Labels> = HashSet::new();
-    let mut one_matched: HashSet<Labels> = HashSet::new();
+    let mut one_matched: IdMap<()> = IdMap::default();
     for ms in &many {
-        let sig = signature(&ms.metric, m);
-        let Some(os) = one_by_sig.get(&sig).and_then(|v| v.first()) else {
+        let sig = cache.sig(&ms.metric, m);
+        let Some(os) = one_by_sig.get(&sig.shared_id()).and_then(|v| v.1.first()) else {
             // No match: fill the missing side if asked. As upstream (and its
             // tests), the "one" side takes `fill_right` even for group_right.
             let fill = b.fill.right;
@@ -364,15 +426,15 @@ fn vector_vector<S: emberlens_model::Storage>(
                     h: None,
                     drop_name: false,
                 };
-                if let Some(s) = combine(b, m, ms, &filler, swap, &mut infos, true) {
+                if let Some(s) = combine(b, m, ms, &filler, swap, &mut infos, true, cache) {
                     out.push(s);
                 }
             }
             continue;
         };
-        one_matched.insert(sig.clone());
+        one_matched.insert(sig.shared_id(), ());
         if m.card == Cardinality::OneToOne {
-            let n = matched_sigs.entry(sig.clone()).or_default();
+            let n = matched_sigs.entry(sig.shared_id()).or_default();
             *n += 1;
             if *n > 1 {
                 return Err(EvalError::Execution(format!(
@@ -388,7 +450,7 @@ fn vector_vector<S: emberlens_model::Storage>(
                 )));
             }
         }
-        if let Some(s) = combine(b, m, ms, os, swap, &mut infos, false) {
+        if let Some(s) = combine(b, m, ms, os, swap, &mut infos, false, cache) {
             if m.card != Cardinality::OneToOne && !result_metrics.insert(s.metric.clone()) {
                 return Err(EvalError::Execution(
                     "multiple matches for labels: grouping labels must ensure unique matches"
@@ -404,8 +466,8 @@ fn vector_vector<S: emberlens_model::Storage>(
     let fill_other = b.fill.left;
     if let Some(fv) = fill_other {
         for os in &one {
-            let sig = signature(&os.metric, m);
-            if one_matched.contains(&sig) {
+            let sig = cache.sig(&os.metric, m);
+            if one_matched.contains_key(&sig.shared_id()) {
                 continue;
             }
             let filler = Sample {
@@ -415,7 +477,7 @@ fn vector_vector<S: emberlens_model::Storage>(
                 h: None,
                 drop_name: false,
             };
-            if let Some(s) = combine(b, m, &filler, os, swap, &mut infos, false) {
+            if let Some(s) = combine(b, m, &filler, os, swap, &mut infos, false, cache) {
                 out.push(s);
             }
         }
@@ -426,6 +488,7 @@ fn vector_vector<S: emberlens_model::Storage>(
 
 /// One matched pair → the result sample (or none for a false comparison).
 /// `many` is on the left unless `swap`.
+#[allow(clippy::too_many_arguments)]
 fn combine(
     b: &BinaryExpr,
     m: &VectorMatching,
@@ -434,6 +497,7 @@ fn combine(
     swap: bool,
     infos: &mut Vec<String>,
     one_is_fill: bool,
+    cache: &mut BinCache,
 ) -> Option<Sample> {
     let (l, r) = if swap { (one, many) } else { (many, one) };
     let value = if b.return_bool {
@@ -463,9 +527,9 @@ fn combine(
     // The result has the many side's labels (plus `group_x` labels from the
     // one side); a missing side filled in contributes no labels.
     let metric = if one_is_fill {
-        result_metric(&many.metric, &Labels::default(), m)
+        cache.result(&many.metric, None, m)
     } else {
-        result_metric(&many.metric, &one.metric, m)
+        cache.result(&many.metric, Some(&one.metric), m)
     };
     let (f, h) = match value {
         Elem::F(f) => {

@@ -165,10 +165,19 @@ pub fn range_query_expr<S: Storage>(
     let mut ev = Evaluator::new(storage, opts, src, start_ms, end_ms, step_ms);
     ev.preload(expr)?;
     ev.mark_batchable(expr);
-    let mut out: HashMap<Labels, Series> = HashMap::new();
+    // Result series, found by label-set identity first (steps mostly share
+    // their label sets), then by value; the identity map holds its label
+    // sets so their ids stay unique.
+    let mut out: Vec<Series> = Vec::new();
+    let mut by_id: crate::hash::IdMap<(Labels, usize)> = Default::default();
+    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
     let mut t = start_ms;
     while t <= end_ms {
         ev.begin_step()?;
+        // Label sets new at every step (computed ones) would pile up.
+        if by_id.len() > 4 * out.len() + 1024 {
+            by_id.clear();
+        }
         let v = ev.eval(expr, t)?;
         // The result so far stays in memory: it counts against the limit.
         ev.output_samples += match &v {
@@ -177,17 +186,30 @@ pub fn range_query_expr<S: Storage>(
         };
         ev.count(0)?;
         match v {
-            IValue::Scalar(v) => out
-                .entry(Labels::default())
-                .or_default()
-                .floats
-                .push(FPoint { t, f: v }),
+            IValue::Scalar(v) => {
+                let i = *by_labels.entry(Labels::default()).or_insert_with(|| {
+                    out.push(Series::default());
+                    out.len() - 1
+                });
+                out[i].floats.push(FPoint { t, f: v });
+            }
             IValue::Vector(vec) => {
                 for s in vec {
-                    let e = out.entry(s.metric.clone()).or_insert_with(|| Series {
-                        metric: s.metric.clone(),
-                        ..Series::default()
-                    });
+                    let i = match by_id.get(&s.metric.shared_id()) {
+                        Some(&(_, i)) => i,
+                        None => {
+                            let i = *by_labels.entry(s.metric.clone()).or_insert_with(|| {
+                                out.push(Series {
+                                    metric: s.metric.clone(),
+                                    ..Series::default()
+                                });
+                                out.len() - 1
+                            });
+                            by_id.insert(s.metric.shared_id(), (s.metric.clone(), i));
+                            i
+                        }
+                    };
+                    let e = &mut out[i];
                     e.drop_name |= s.drop_name;
                     // Two samples with one label set at one step.
                     if e.floats.last().is_some_and(|p| p.t == t)
@@ -211,7 +233,7 @@ pub fn range_query_expr<S: Storage>(
         }
         t += step_ms;
     }
-    let series: Vec<Series> = out.into_values().collect();
+    let series: Vec<Series> = out;
     Ok(QueryResult {
         value: Value::Matrix(finish_matrix(series)?),
         annotations: ev.ann,
@@ -345,11 +367,10 @@ pub(crate) struct Evaluator<'a, S> {
     /// Range-function calls outside subqueries in a range query: computed
     /// for every step at once, series by series (see `funcs.rs`).
     pub(crate) batchable: std::collections::HashSet<usize>,
-    /// Their per-step results, each taken by its step's evaluation.
-    pub(crate) batches: HashMap<usize, Vec<Option<Vec<Sample>>>>,
-    /// For each batch, the points its windows hold at each step (counted
-    /// against `max_samples` when the step takes its result).
-    pub(crate) batch_points: HashMap<usize, Vec<usize>>,
+    /// Their results for a run of steps, each taken by its step's evaluation.
+    pub(crate) batches: HashMap<usize, Batch>,
+    /// Binary operators' signatures and result labels by node (`binary.rs`).
+    pub(crate) bin_cache: HashMap<usize, crate::binary::BinCache>,
     /// Aggregations' group keys by node (see `aggregate.rs`).
     pub(crate) group_keys: HashMap<usize, crate::aggregate::GroupKeys>,
     pub ann: Annotations,
@@ -357,6 +378,18 @@ pub(crate) struct Evaluator<'a, S> {
     step_samples: usize,
     /// Samples of a range query's result so far.
     output_samples: usize,
+}
+
+/// A range function's results for steps `first..first + steps.len()`,
+/// with each series' window bounds after the last of them.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub first: usize,
+    pub steps: Vec<Option<Vec<Sample>>>,
+    /// The points each step's windows hold (counted against `max_samples`
+    /// when the step takes its result).
+    pub points: Vec<usize>,
+    pub cursors: Vec<(usize, usize)>,
 }
 
 /// One series' plain range window `(lo, rt]`, stale markers removed, with
@@ -369,24 +402,42 @@ pub(crate) fn window(
     fa: usize,
     fb: usize,
 ) -> Option<(Series, Option<StartTimestamps>)> {
+    let mut series = Series::default();
+    let sts = window_into(s, lo, rt, fa, fb, &mut series)?;
+    Some((series, sts))
+}
+
+/// [`window`] into `out`, reusing its buffers; returns the start
+/// timestamps, `None` when the window is empty.
+pub(crate) fn window_into(
+    s: &SeriesData,
+    lo: i64,
+    rt: i64,
+    fa: usize,
+    fb: usize,
+    out: &mut Series,
+) -> Option<Option<StartTimestamps>> {
     let ha = s.hists.partition_point(|p| p.t <= lo);
     let hb = s.hists.partition_point(|p| p.t <= rt);
     let (fwin, hwin) = (&s.floats[fa..fb], &s.hists[ha..hb]);
     if fwin.is_empty() && hwin.is_empty() {
         return None;
     }
+    // A refcount touch per window adds up; `out` often holds them already.
+    if out.metric.shared_id() != s.labels.shared_id() {
+        out.metric = s.labels.clone();
+    }
+    out.drop_name = false;
+    out.floats.clear();
+    out.hists.clear();
     // Common case: nothing to filter, copy the windows.
     if s.sts.is_none()
         && !fwin.iter().any(|p| is_stale_nan(p.f))
         && !hwin.iter().any(|p| is_stale_nan(p.h.sum))
     {
-        let series = Series {
-            metric: s.labels.clone(),
-            floats: fwin.to_vec(),
-            hists: hwin.to_vec(),
-            drop_name: false,
-        };
-        return Some((series, None));
+        out.floats.extend_from_slice(fwin);
+        out.hists.extend_from_slice(hwin);
+        return Some(None);
     }
     let keep_f: Vec<usize> = (fa..fb).filter(|&i| !is_stale_nan(s.floats[i].f)).collect();
     let keep_h: Vec<usize> = (ha..hb)
@@ -405,13 +456,9 @@ pub(crate) fn window(
             .map(|&i| x.histograms.get(i).copied().unwrap_or(0))
             .collect(),
     });
-    let series = Series {
-        metric: s.labels.clone(),
-        floats: keep_f.iter().map(|&i| s.floats[i]).collect(),
-        hists: keep_h.iter().map(|&i| s.hists[i].clone()).collect(),
-        drop_name: false,
-    };
-    Some((series, sts))
+    out.floats.extend(keep_f.iter().map(|&i| s.floats[i]));
+    out.hists.extend(keep_h.iter().map(|&i| s.hists[i].clone()));
+    Some(sts)
 }
 
 /// `points.partition_point(|p| p.t <= bound)`, searched from `hint` (the
@@ -458,9 +505,9 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             hstats: HashMap::new(),
             cursors: HashMap::new(),
             group_keys: HashMap::new(),
+            bin_cache: HashMap::new(),
             batchable: Default::default(),
             batches: HashMap::new(),
-            batch_points: HashMap::new(),
             counter_names: Default::default(),
             ann: Annotations::default(),
             step_samples: 0,
@@ -1020,38 +1067,49 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         if ts <= lo {
             ts += step;
         }
-        let mut out: HashMap<Labels, Series> = HashMap::new();
-        let mut order: Vec<Labels> = Vec::new();
+        // Series in order of appearance; found by label-set identity first
+        // (inner steps mostly share their label sets), then by value. The
+        // identity map holds its label sets so their ids stay unique.
+        let mut out: Vec<Series> = Vec::new();
+        let mut by_id: crate::hash::IdMap<(Labels, usize)> = Default::default();
+        let mut by_labels: HashMap<Labels, usize> = HashMap::new();
         let k = key(sq);
         while ts <= rt {
             self.poll()?;
-            let v = match self.sub_cache.get(&(k, ts)) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = self.eval(&sq.expr, ts)?;
-                    self.sub_cache.insert((k, ts), v.clone());
-                    v
-                }
+            if !self.sub_cache.contains_key(&(k, ts)) {
+                let v = self.eval(&sq.expr, ts)?;
+                self.sub_cache.insert((k, ts), v);
+            }
+            let Some(v) = self.sub_cache.get(&(k, ts)) else {
+                return Err(EvalError::Execution("subquery step not cached".into()));
             };
             match v {
                 IValue::Scalar(f) => {
-                    let e = out.entry(Labels::default()).or_insert_with(|| {
-                        order.push(Labels::default());
-                        Series::default()
+                    let i = *by_labels.entry(Labels::default()).or_insert_with(|| {
+                        out.push(Series::default());
+                        out.len() - 1
                     });
-                    e.floats.push(FPoint { t: ts, f });
+                    out[i].floats.push(FPoint { t: ts, f: *f });
                 }
                 IValue::Vector(vec) => {
                     for s in vec {
-                        let e = out.entry(s.metric.clone()).or_insert_with(|| {
-                            order.push(s.metric.clone());
-                            Series {
-                                metric: s.metric.clone(),
-                                ..Series::default()
+                        let i = match by_id.get(&s.metric.shared_id()) {
+                            Some(&(_, i)) => i,
+                            None => {
+                                let i = *by_labels.entry(s.metric.clone()).or_insert_with(|| {
+                                    out.push(Series {
+                                        metric: s.metric.clone(),
+                                        ..Series::default()
+                                    });
+                                    out.len() - 1
+                                });
+                                by_id.insert(s.metric.shared_id(), (s.metric.clone(), i));
+                                i
                             }
-                        });
+                        };
+                        let e = &mut out[i];
                         e.drop_name |= s.drop_name;
-                        match s.h {
+                        match &s.h {
                             Some(h) => {
                                 // A subquery may skip samples, so "no counter
                                 // reset since the previous sample" no longer
@@ -1059,12 +1117,12 @@ impl<'a, S: Storage> Evaluator<'a, S> {
                                 let h = if h.counter_reset_hint
                                     == emberlens_model::CounterResetHint::NotReset
                                 {
-                                    let mut u = (*h).clone();
+                                    let mut u = (**h).clone();
                                     u.counter_reset_hint =
                                         emberlens_model::CounterResetHint::Unknown;
                                     Arc::new(u)
                                 } else {
-                                    h
+                                    h.clone()
                                 };
                                 e.hists.push(HPoint { t: ts, h })
                             }
@@ -1080,7 +1138,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             }
             ts += step;
         }
-        Ok(order.into_iter().filter_map(|l| out.remove(&l)).collect())
+        Ok(out)
     }
 
     /// Evaluates an argument expected to be a scalar.

@@ -499,7 +499,7 @@ fn eval_range_function<S: Storage>(
     }
     for (s, sts) in series {
         let w = (wstart, wend, range);
-        if let Some(sample) = range_fn_one(ev, name, s, sts.as_ref(), w, t, pos, q, &extra)? {
+        if let Some(sample) = range_fn_one(ev, name, &s, sts.as_ref(), w, t, pos, q, &extra)? {
             out.push(sample);
         }
     }
@@ -519,6 +519,9 @@ fn batched<S: Storage>(
     marg: &Expr,
     t: i64,
 ) -> Result<Option<Vec<Sample>>, EvalError> {
+    /// Steps computed together: enough to read each series' points once
+    /// while in cache, few enough to keep the results small.
+    const CHUNK: usize = 64;
     let k = crate::engine::key(c);
     if ev.step <= 0
         || t < ev.start
@@ -530,50 +533,50 @@ fn batched<S: Storage>(
         return Ok(None);
     }
     let ti = ((t - ev.start) / ev.step) as usize;
-    if !ev.batches.contains_key(&k) {
+    let mut b = ev.batches.remove(&k).unwrap_or_default();
+    if ti < b.first || ti >= b.first + b.steps.len() {
         let n = ((ev.end - ev.start) / ev.step + 1) as usize;
         let data = ev.selector_data(&m.vs)?;
         let range = ev.duration_ms(&m.range)?;
         let pos = marg.pos();
         let name = c.func.name;
-        let mut steps: Vec<Vec<Sample>> = vec![Vec::new(); n];
-        let mut points: Vec<usize> = vec![0; n];
-        for s in data.iter() {
-            let mut cur = (0, 0);
-            for (i, out) in steps.iter_mut().enumerate() {
-                let tt = ev.start + i as i64 * ev.step;
+        let count = CHUNK.min(n.saturating_sub(ti));
+        b.cursors.resize(data.len(), (0, 0));
+        b.first = ti;
+        b.steps.clear();
+        b.steps.resize(count, Some(Vec::new()));
+        b.points.clear();
+        b.points.resize(count, 0);
+        let mut scratch = Series::default();
+        for (si, s) in data.iter().enumerate() {
+            let mut cur = b.cursors[si];
+            for (i, (out, points)) in b.steps.iter_mut().zip(&mut b.points).enumerate() {
+                let tt = ev.start + (ti + i) as i64 * ev.step;
                 let rt = ev.ref_time(&m.vs, tt)?;
                 let lo = rt - range;
                 let fa = crate::engine::seek(&s.floats, cur.0, lo);
                 let fb = crate::engine::seek(&s.floats, cur.1.max(fa), rt);
                 cur = (fa, fb);
-                points[i] += fb - fa;
-                let Some((series, sts)) = crate::engine::window(s, lo, rt, fa, fb) else {
+                *points += fb - fa;
+                let Some(sts) = crate::engine::window_into(s, lo, rt, fa, fb, &mut scratch) else {
                     continue;
                 };
                 let w = window_of(ev, marg, tt)?;
                 if let Some(sample) =
-                    range_fn_one(ev, name, series, sts.as_ref(), w, tt, pos, None, &[])?
+                    range_fn_one(ev, name, &scratch, sts.as_ref(), w, tt, pos, None, &[])?
+                    && let Some(out) = out
                 {
                     out.push(sample);
                 }
             }
+            b.cursors[si] = cur;
         }
-        ev.batches.insert(k, steps.into_iter().map(Some).collect());
-        ev.batch_points.insert(k, points);
     }
-    let loaded = ev
-        .batch_points
-        .get(&k)
-        .and_then(|p| p.get(ti))
-        .copied()
-        .unwrap_or(0);
+    let got = b.steps.get_mut(ti - b.first).and_then(Option::take);
+    let loaded = b.points.get(ti - b.first).copied().unwrap_or(0);
+    ev.batches.insert(k, b);
     ev.count(loaded)?;
-    Ok(ev
-        .batches
-        .get_mut(&k)
-        .and_then(|b| b.get_mut(ti))
-        .and_then(Option::take))
+    Ok(got)
 }
 
 /// One series of a range function: `s` is its window `w` = (start, end,
@@ -582,7 +585,7 @@ fn batched<S: Storage>(
 fn range_fn_one<S: Storage>(
     ev: &mut Evaluator<'_, S>,
     name: &str,
-    s: Series,
+    s: &Series,
     sts: Option<&StartTimestamps>,
     w: (i64, i64, i64),
     t: i64,
@@ -591,7 +594,7 @@ fn range_fn_one<S: Storage>(
     extra: &[f64],
 ) -> Result<Option<Sample>, EvalError> {
     if !s.floats.is_empty() && !s.hists.is_empty() {
-        mixed_range_annotation(ev, name, &s, pos);
+        mixed_range_annotation(ev, name, s, pos);
     }
     let res = match name {
         "rate" | "increase" | "delta" => {
@@ -611,11 +614,11 @@ fn range_fn_one<S: Storage>(
                     );
                 }
             }
-            extrapolated_rate(ev, &s, sts, w, is_counter, name == "rate", pos)
+            extrapolated_rate(ev, s, sts, w, is_counter, name == "rate", pos)
         }
-        "irate" | "idelta" => instant_delta(ev, &s, sts, name == "irate", pos),
-        "changes" => Some(Val::F(changes(&s))),
-        "resets" => Some(Val::F(resets(&s, sts))),
+        "irate" | "idelta" => instant_delta(ev, s, sts, name == "irate", pos),
+        "changes" => Some(Val::F(changes(s))),
+        "resets" => Some(Val::F(resets(s, sts))),
         "deriv" => {
             if s.floats.len() < 2 {
                 None
@@ -638,8 +641,8 @@ fn range_fn_one<S: Storage>(
             crate::nativehist::hist_over_time(ev, &s.hists, avg, &s.metric, pos)
                 .map(|h| Val::H(Arc::new(h)))
         }
-        "avg_over_time" => avg_over_time(&s),
-        "sum_over_time" => sum_over_time(&s),
+        "avg_over_time" => avg_over_time(s),
+        "sum_over_time" => sum_over_time(s),
         "count_over_time" => Some(Val::F((s.floats.len() + s.hists.len()) as f64)),
         "present_over_time" => Some(Val::F(1.0)),
         "min_over_time" | "max_over_time" => {
@@ -693,10 +696,10 @@ fn range_fn_one<S: Storage>(
                 Some(Val::F(quantile(0.5, &mut dev)))
             }
         }
-        "last_over_time" => last_point(&s).map(|(_, v)| v),
-        "first_over_time" => first_point(&s).map(|(_, v)| v),
-        "ts_of_last_over_time" => last_point(&s).map(|(t, _)| Val::F(t as f64 / 1000.0)),
-        "ts_of_first_over_time" => first_point(&s).map(|(t, _)| Val::F(t as f64 / 1000.0)),
+        "last_over_time" => last_point(s).map(|(_, v)| v),
+        "first_over_time" => first_point(s).map(|(_, v)| v),
+        "ts_of_last_over_time" => last_point(s).map(|(t, _)| Val::F(t as f64 / 1000.0)),
+        "ts_of_first_over_time" => first_point(s).map(|(t, _)| Val::F(t as f64 / 1000.0)),
         "ts_of_max_over_time" | "ts_of_min_over_time" => {
             if s.floats.is_empty() {
                 None
@@ -728,7 +731,7 @@ fn range_fn_one<S: Storage>(
         Val::H(h) => (0.0, Some(h)),
     };
     Ok(Some(Sample {
-        metric: s.metric,
+        metric: s.metric.clone(),
         t,
         f,
         h,

@@ -85,11 +85,20 @@ impl<S: ByteSource + Clone> Db<S> {
         min_t: i64,
         max_t: i64,
     ) -> Result<Vec<Series>, TsdbError> {
-        let mut by_labels: BTreeMap<Labels, Vec<Series>> = BTreeMap::new();
+        let mut parts: Vec<Vec<Series>> = Vec::new();
         for b in &self.blocks {
-            for s in b.select(matchers, min_t, max_t)? {
-                by_labels.entry(s.labels.clone()).or_default().push(s);
+            let got = b.select(matchers, min_t, max_t)?;
+            if !got.is_empty() {
+                parts.push(got);
             }
+        }
+        // One block in range (the common case): already sorted, nothing to merge.
+        if parts.len() <= 1 {
+            return Ok(parts.pop().unwrap_or_default());
+        }
+        let mut by_labels: BTreeMap<Labels, Vec<Series>> = BTreeMap::new();
+        for s in parts.into_iter().flatten() {
+            by_labels.entry(s.labels.clone()).or_default().push(s);
         }
         Ok(by_labels.into_values().map(merge_series).collect())
     }

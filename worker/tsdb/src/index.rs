@@ -82,6 +82,9 @@ pub struct IndexReader<S> {
     symbols_base: u64,
     /// Offsets (into `symbols`) of every `SYMBOL_FACTOR`th symbol.
     symbol_marks: Vec<u32>,
+    /// Every symbol, decoded (v2; validated once at open, looked up by
+    /// number for every label of every series read).
+    symbol_strs: Vec<Box<str>>,
     symbol_count: u32,
     /// name → sorted (value, postings offset).
     postings_table: BTreeMap<String, Vec<(String, u64)>>,
@@ -133,6 +136,7 @@ impl<S: ByteSource> IndexReader<S> {
             symbols: Vec::new(),
             symbols_base: 0,
             symbol_marks: Vec::new(),
+            symbol_strs: Vec::new(),
             symbol_count: 0,
             postings_table: BTreeMap::new(),
         };
@@ -216,6 +220,7 @@ impl<S: ByteSource> IndexReader<S> {
             .map_err(|c| self.corrupt("symbol table", c))?;
         let start = d.offset();
         let mut marks = Vec::new();
+        let mut strs: Vec<Box<str>> = Vec::new();
         let mut prev: Option<&str> = None;
         for i in 0..count {
             if (i as usize).is_multiple_of(SYMBOL_FACTOR) {
@@ -232,6 +237,9 @@ impl<S: ByteSource> IndexReader<S> {
                 ));
             }
             prev = Some(s);
+            if self.version != 1 {
+                strs.push(s.into());
+            }
         }
         if !d.is_empty() {
             return Err(self.corrupt(
@@ -246,6 +254,7 @@ impl<S: ByteSource> IndexReader<S> {
         self.symbols = payload[4..].to_vec();
         self.symbols_base = start;
         self.symbol_marks = marks;
+        self.symbol_strs = strs;
         self.symbol_count = count;
         Ok(())
     }
@@ -265,6 +274,9 @@ impl<S: ByteSource> IndexReader<S> {
                     "symbol {r} out of range ({} symbols)",
                     self.symbol_count
                 )));
+            }
+            if let Some(s) = self.symbol_strs.get(r as usize) {
+                return Ok(s);
             }
             let mark = self.symbol_marks[r as usize / SYMBOL_FACTOR] as usize;
             let mut d = Decbuf::new(&self.symbols[mark..], self.symbols_base + mark as u64);
