@@ -369,6 +369,8 @@ pub(crate) struct Evaluator<'a, S> {
     pub(crate) batchable: std::collections::HashSet<usize>,
     /// Their results for a run of steps, each taken by its step's evaluation.
     pub(crate) batches: HashMap<usize, Batch>,
+    /// Subqueries' numbered label sets by node.
+    sub_slots: HashMap<usize, SubSlots>,
     /// Binary operators' signatures and result labels by node (`binary.rs`).
     pub(crate) bin_cache: HashMap<usize, crate::binary::BinCache>,
     /// Aggregations' group keys by node (see `aggregate.rs`).
@@ -380,10 +382,52 @@ pub(crate) struct Evaluator<'a, S> {
     output_samples: usize,
 }
 
+/// A subquery node's label sets, numbered: by identity first, by value for
+/// identities not seen yet. The identity map holds its label sets so their
+/// ids stay unique.
+#[derive(Default)]
+pub(crate) struct SubSlots {
+    by_id: crate::hash::IdMap<(Labels, usize)>,
+    by_labels: HashMap<Labels, usize>,
+}
+
+impl SubSlots {
+    /// The index in `out` of the series with labels `l` (pushed if new);
+    /// `pos_of` maps slot numbers to indices in `out` for this call.
+    fn place(&mut self, l: &Labels, pos_of: &mut Vec<usize>, out: &mut Vec<Series>) -> usize {
+        let slot = match self.by_id.get(&l.shared_id()) {
+            Some(&(_, s)) => s,
+            None => {
+                let n = self.by_labels.len();
+                let s = *self.by_labels.entry(l.clone()).or_insert(n);
+                self.by_id.insert(l.shared_id(), (l.clone(), s));
+                s
+            }
+        };
+        if slot >= pos_of.len() {
+            pos_of.resize(slot + 1, usize::MAX);
+        }
+        if pos_of[slot] == usize::MAX {
+            out.push(Series {
+                metric: l.clone(),
+                ..Series::default()
+            });
+            pos_of[slot] = out.len() - 1;
+        }
+        pos_of[slot]
+    }
+}
+
 /// A range function's results for steps `first..first + steps.len()`,
 /// with each series' window bounds after the last of them.
 #[derive(Default)]
 pub(crate) struct Batch {
+    /// For a subquery argument: its series over the whole query, with
+    /// whether each one's points drop the metric name.
+    pub sub_data: Option<Arc<Vec<SeriesData>>>,
+    pub sub_drop: Vec<bool>,
+    /// Per series, each point's time and position in its inner vector.
+    pub sub_ranks: Vec<Vec<(i64, u32)>>,
     pub first: usize,
     pub steps: Vec<Option<Vec<Sample>>>,
     /// The points each step's windows hold (counted against `max_samples`
@@ -417,6 +461,20 @@ pub(crate) fn window_into(
     fb: usize,
     out: &mut Series,
 ) -> Option<Option<StartTimestamps>> {
+    window_into_as(s, lo, rt, fa, fb, out, true)
+}
+
+/// [`window_into`]; stale markers are kept unless `drop_stale` (a
+/// subquery's points are computed values, never markers).
+pub(crate) fn window_into_as(
+    s: &SeriesData,
+    lo: i64,
+    rt: i64,
+    fa: usize,
+    fb: usize,
+    out: &mut Series,
+    drop_stale: bool,
+) -> Option<Option<StartTimestamps>> {
     let ha = s.hists.partition_point(|p| p.t <= lo);
     let hb = s.hists.partition_point(|p| p.t <= rt);
     let (fwin, hwin) = (&s.floats[fa..fb], &s.hists[ha..hb]);
@@ -432,8 +490,9 @@ pub(crate) fn window_into(
     out.hists.clear();
     // Common case: nothing to filter, copy the windows.
     if s.sts.is_none()
-        && !fwin.iter().any(|p| is_stale_nan(p.f))
-        && !hwin.iter().any(|p| is_stale_nan(p.h.sum))
+        && (!drop_stale
+            || (!fwin.iter().any(|p| is_stale_nan(p.f))
+                && !hwin.iter().any(|p| is_stale_nan(p.h.sum))))
     {
         out.floats.extend_from_slice(fwin);
         out.hists.extend_from_slice(hwin);
@@ -506,6 +565,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             cursors: HashMap::new(),
             group_keys: HashMap::new(),
             bin_cache: HashMap::new(),
+            sub_slots: HashMap::new(),
             batchable: Default::default(),
             batches: HashMap::new(),
             counter_names: Default::default(),
@@ -1052,28 +1112,53 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             .unwrap_or(0);
         let rt = base - off;
         let range = self.duration_ms(&sq.range)?;
-        let step = match &sq.step {
-            Some(d) => self.duration_ms(d)?,
-            None => self.opts.default_subquery_step_ms,
-        };
+        let step = self.subquery_step(sq)?;
         if step <= 0 {
             return Err(EvalError::Execution(
                 "subquery step must be positive".into(),
             ));
         }
-        let lo = rt - range;
+        let mut mixed = false;
+        self.eval_subquery_window(sq, rt - range, rt, step, &mut mixed, None)
+    }
+
+    /// The subquery's step (the default evaluation interval when none is given).
+    pub(crate) fn subquery_step(&self, sq: &SubqueryExpr) -> Result<i64, EvalError> {
+        match &sq.step {
+            Some(d) => self.duration_ms(d),
+            None => Ok(self.opts.default_subquery_step_ms),
+        }
+    }
+
+    /// A subquery's inner expression at every multiple of `step` in
+    /// `(lo, rt]`, as series; `mixed_drop` is set when one series' points
+    /// disagree on `drop_name`; `ranks` gets, per series, each point's time
+    /// and its position in that step's inner vector (which orders series
+    /// by first appearance in any window).
+    pub(crate) fn eval_subquery_window(
+        &mut self,
+        sq: &SubqueryExpr,
+        lo: i64,
+        rt: i64,
+        step: i64,
+        mixed_drop: &mut bool,
+        mut ranks: Option<&mut Vec<Vec<(i64, u32)>>>,
+    ) -> Result<Vec<Series>, EvalError> {
         // First aligned step strictly after `lo`.
         let mut ts = lo.div_euclid(step) * step;
         if ts <= lo {
             ts += step;
         }
-        // Series in order of appearance; found by label-set identity first
-        // (inner steps mostly share their label sets), then by value. The
-        // identity map holds its label sets so their ids stay unique.
+        // Series in order of appearance, each label set numbered once per
+        // query and node (`SubSlots`), so steps that share inner results
+        // hash no labels.
         let mut out: Vec<Series> = Vec::new();
-        let mut by_id: crate::hash::IdMap<(Labels, usize)> = Default::default();
-        let mut by_labels: HashMap<Labels, usize> = HashMap::new();
         let k = key(sq);
+        let mut slots = self.sub_slots.remove(&k).unwrap_or_default();
+        if slots.by_id.len() > 1 << 20 {
+            slots = SubSlots::default();
+        }
+        let mut pos_of: Vec<usize> = vec![usize::MAX; slots.by_labels.len()];
         while ts <= rt {
             self.poll()?;
             if !self.sub_cache.contains_key(&(k, ts)) {
@@ -1085,29 +1170,26 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             };
             match v {
                 IValue::Scalar(f) => {
-                    let i = *by_labels.entry(Labels::default()).or_insert_with(|| {
-                        out.push(Series::default());
-                        out.len() - 1
-                    });
+                    let i = slots.place(&Labels::default(), &mut pos_of, &mut out);
                     out[i].floats.push(FPoint { t: ts, f: *f });
+                    if let Some(rk) = ranks.as_deref_mut() {
+                        rk.resize(out.len(), Vec::new());
+                        rk[i].push((ts, 0));
+                    }
                 }
                 IValue::Vector(vec) => {
-                    for s in vec {
-                        let i = match by_id.get(&s.metric.shared_id()) {
-                            Some(&(_, i)) => i,
-                            None => {
-                                let i = *by_labels.entry(s.metric.clone()).or_insert_with(|| {
-                                    out.push(Series {
-                                        metric: s.metric.clone(),
-                                        ..Series::default()
-                                    });
-                                    out.len() - 1
-                                });
-                                by_id.insert(s.metric.shared_id(), (s.metric.clone(), i));
-                                i
-                            }
-                        };
+                    for (rank, s) in vec.iter().enumerate() {
+                        let i = slots.place(&s.metric, &mut pos_of, &mut out);
+                        if let Some(rk) = ranks.as_deref_mut() {
+                            rk.resize(out.len(), Vec::new());
+                            rk[i].push((ts, rank as u32));
+                        }
                         let e = &mut out[i];
+                        if (!e.floats.is_empty() || !e.hists.is_empty())
+                            && e.drop_name != s.drop_name
+                        {
+                            *mixed_drop = true;
+                        }
                         e.drop_name |= s.drop_name;
                         match &s.h {
                             Some(h) => {
@@ -1138,6 +1220,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             }
             ts += step;
         }
+        self.sub_slots.insert(k, slots);
         Ok(out)
     }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use emberlens_model::{FloatHistogram, Labels, StartTimestamps, Storage};
 
 use crate::aggregate::{kahan_inc, quantile};
-use crate::ast::{AtModifier, Call, Expr, MatrixSelector, PosRange, RangeMode};
+use crate::ast::{AtModifier, Call, Expr, PosRange, RangeMode};
 use crate::engine::{Evaluator, IValue, equality_labels};
 use crate::error::EvalError;
 use crate::value::{FPoint, Sample, Series};
@@ -447,13 +447,10 @@ fn eval_range_function<S: Storage>(
     {
         return crate::extended::eval_call(ev, c, m, t);
     }
-    if let Expr::Matrix(m) = marg.unparen()
-        && m.mode == RangeMode::Plain
-        && !matches!(
-            name,
-            "quantile_over_time" | "predict_linear" | "double_exponential_smoothing"
-        )
-        && let Some(v) = batched(ev, c, m, marg, t)?
+    if !matches!(
+        name,
+        "quantile_over_time" | "predict_linear" | "double_exponential_smoothing"
+    ) && let Some(v) = batched(ev, c, marg, t)?
     {
         return Ok(IValue::Vector(v));
     }
@@ -515,7 +512,6 @@ fn eval_range_function<S: Storage>(
 fn batched<S: Storage>(
     ev: &mut Evaluator<'_, S>,
     c: &Call,
-    m: &MatrixSelector,
     marg: &Expr,
     t: i64,
 ) -> Result<Option<Vec<Sample>>, EvalError> {
@@ -528,7 +524,6 @@ fn batched<S: Storage>(
         || t > ev.end
         || (t - ev.start) % ev.step != 0
         || !ev.batchable.contains(&k)
-        || ev.has_hstats(&m.vs)
     {
         return Ok(None);
     }
@@ -536,8 +531,54 @@ fn batched<S: Storage>(
     let mut b = ev.batches.remove(&k).unwrap_or_default();
     if ti < b.first || ti >= b.first + b.steps.len() {
         let n = ((ev.end - ev.start) / ev.step + 1) as usize;
-        let data = ev.selector_data(&m.vs)?;
-        let range = ev.duration_ms(&m.range)?;
+        let (data, drop_stale) = match marg.unparen() {
+            Expr::Matrix(m) if m.mode == RangeMode::Plain && !ev.has_hstats(&m.vs) => {
+                (ev.selector_data(&m.vs)?, true)
+            }
+            Expr::Subquery(sq) => match &b.sub_data {
+                Some(d) => (d.clone(), false),
+                None => {
+                    // The whole query's points at once: only when the
+                    // steps' windows cover the span without gaps (so no
+                    // extra inner step is evaluated) and every series
+                    // agrees with itself on dropping its name.
+                    let (lo, _, range) = window_of(ev, marg, ev.start)?;
+                    let (_, rt, _) = window_of(ev, marg, ev.end)?;
+                    let step = ev.subquery_step(sq)?;
+                    if step <= 0 || (n > 1 && range < ev.step) {
+                        ev.batchable.remove(&k);
+                        return Ok(None);
+                    }
+                    let mut mixed = false;
+                    let mut ranks = Vec::new();
+                    let series =
+                        ev.eval_subquery_window(sq, lo, rt, step, &mut mixed, Some(&mut ranks))?;
+                    if mixed {
+                        ev.batchable.remove(&k);
+                        return Ok(None);
+                    }
+                    b.sub_drop = series.iter().map(|s| s.drop_name).collect();
+                    b.sub_ranks = ranks;
+                    let d: Arc<Vec<crate::engine::SeriesData>> = Arc::new(
+                        series
+                            .into_iter()
+                            .map(|s| crate::engine::SeriesData {
+                                labels: s.metric,
+                                floats: s.floats,
+                                hists: s.hists,
+                                sts: None,
+                            })
+                            .collect(),
+                    );
+                    b.sub_data = Some(d.clone());
+                    (d, false)
+                }
+            },
+            _ => {
+                ev.batchable.remove(&k);
+                return Ok(None);
+            }
+        };
         let pos = marg.pos();
         let name = c.func.name;
         let count = CHUNK.min(n.saturating_sub(ti));
@@ -548,28 +589,58 @@ fn batched<S: Storage>(
         b.points.clear();
         b.points.resize(count, 0);
         let mut scratch = Series::default();
+        // For a subquery, each step's samples are ordered as the per-step
+        // evaluation orders its series: by first point in the window, then
+        // position in that point's inner vector.
+        let mut keys: Vec<Vec<(i64, u32)>> = vec![Vec::new(); if drop_stale { 0 } else { count }];
         for (si, s) in data.iter().enumerate() {
             let mut cur = b.cursors[si];
+            let drop_name = b.sub_drop.get(si).copied().unwrap_or(false);
             for (i, (out, points)) in b.steps.iter_mut().zip(&mut b.points).enumerate() {
                 let tt = ev.start + (ti + i) as i64 * ev.step;
-                let rt = ev.ref_time(&m.vs, tt)?;
-                let lo = rt - range;
+                let w = window_of(ev, marg, tt)?;
+                let (lo, rt) = (w.0, w.1);
                 let fa = crate::engine::seek(&s.floats, cur.0, lo);
                 let fb = crate::engine::seek(&s.floats, cur.1.max(fa), rt);
                 cur = (fa, fb);
-                *points += fb - fa;
-                let Some(sts) = crate::engine::window_into(s, lo, rt, fa, fb, &mut scratch) else {
+                let hn = if s.hists.is_empty() {
+                    0
+                } else {
+                    s.hists.partition_point(|p| p.t <= rt) - s.hists.partition_point(|p| p.t <= lo)
+                };
+                // Selectors count the window's points; subqueries their
+                // points too (as `eval` counts a subquery's matrix).
+                *points += fb - fa + if drop_stale { 0 } else { hn };
+                let Some(sts) =
+                    crate::engine::window_into_as(s, lo, rt, fa, fb, &mut scratch, drop_stale)
+                else {
                     continue;
                 };
-                let w = window_of(ev, marg, tt)?;
+                scratch.drop_name = drop_name;
                 if let Some(sample) =
                     range_fn_one(ev, name, &scratch, sts.as_ref(), w, tt, pos, None, &[])?
                     && let Some(out) = out
                 {
                     out.push(sample);
+                    if let Some(k) = keys.get_mut(i) {
+                        let rk = b.sub_ranks.get(si).map_or(&[][..], Vec::as_slice);
+                        let first = rk.partition_point(|p| p.0 <= lo);
+                        k.push(rk.get(first).copied().unwrap_or((i64::MAX, u32::MAX)));
+                    }
                 }
             }
             b.cursors[si] = cur;
+        }
+        for (out, k) in b.steps.iter_mut().zip(&keys) {
+            if let Some(out) = out
+                && k.len() == out.len()
+                && k.windows(2).any(|w| w[0] > w[1])
+            {
+                let mut pairs: Vec<((i64, u32), Sample)> =
+                    k.iter().copied().zip(out.drain(..)).collect();
+                pairs.sort_by_key(|p| p.0);
+                out.extend(pairs.into_iter().map(|p| p.1));
+            }
         }
     }
     let got = b.steps.get_mut(ti - b.first).and_then(Option::take);
