@@ -47,16 +47,36 @@ fn push_labels(out: &mut String, l: &Labels) {
     out.push('}');
 }
 
+/// Appends the decimal digits of `n` (the formatter's machinery costs more
+/// than the digits, and answers hold hundreds of thousands of numbers).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&b| b as char));
+}
+
 /// [`format_timestamp_secs`], appended.
 fn push_ts(out: &mut String, t_ms: i64) {
-    let sign = if t_ms < 0 { "-" } else { "" };
+    if t_ms < 0 {
+        out.push('-');
+    }
     let abs = t_ms.unsigned_abs();
     let (secs, frac) = (abs / 1000, abs % 1000);
-    let _ = if frac == 0 {
-        write!(out, "{sign}{secs}")
-    } else {
-        write!(out, "{sign}{secs}.{frac:03}")
-    };
+    push_u64(out, secs);
+    if frac != 0 {
+        out.push('.');
+        out.push((b'0' + (frac / 100) as u8) as char);
+        out.push((b'0' + (frac / 10 % 10) as u8) as char);
+        out.push((b'0' + (frac % 10) as u8) as char);
+    }
 }
 
 /// `[t,"v"]` with [`format_value`]'s value, appended.
@@ -70,6 +90,12 @@ fn push_point(out: &mut String, t: i64, v: f64) {
         out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
         out.push_str("-Inf");
+    } else if v.fract() == 0.0 && v.abs() < 1e15 && v != 0.0 {
+        // Whole numbers (counters) print as integers in both forms.
+        if v < 0.0 {
+            out.push('-');
+        }
+        push_u64(out, v.abs() as u64);
     } else {
         let _ = write!(out, "{v}");
     }
@@ -229,6 +255,50 @@ pub fn error_json(kind: &str, msg: &str) -> String {
 mod tests {
     use super::*;
     use crate::value::{FPoint, Sample};
+
+    #[test]
+    fn fast_number_paths_match_the_model_formatters() {
+        for t in [
+            0,
+            1,
+            999,
+            1000,
+            1500,
+            -1500,
+            -1,
+            1_709_323_207_500,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut out = String::new();
+            push_ts(&mut out, t);
+            assert_eq!(out, format_timestamp_secs(t), "{t}");
+        }
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            42.0,
+            1e14,
+            999_999_999_999_999.0,
+            1e15,
+            1e21,
+            -3e15,
+            0.5,
+            -2.25,
+            1e-7,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ] {
+            let mut out = String::new();
+            push_point(&mut out, 0, v);
+            assert_eq!(out, format!("[0,\"{}\"]", format_value(v)), "{v}");
+        }
+    }
 
     #[test]
     fn shapes_like_prometheus() {
