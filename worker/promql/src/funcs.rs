@@ -16,7 +16,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use emberlens_model::{FloatHistogram, Labels, StartTimestamps, Storage};
+use emberlens_model::{FloatHistogram, Labels, StartTimestamps, Storage, is_stale_nan};
 
 use crate::aggregate::{kahan_inc, quantile};
 use crate::ast::{AtModifier, Call, Expr, PosRange, RangeMode};
@@ -589,6 +589,7 @@ fn batched<S: Storage>(
         b.points.clear();
         b.points.resize(count, 0);
         let mut scratch = Series::default();
+        let fast_rate = drop_stale && matches!(name, "rate" | "increase" | "delta");
         // For a subquery, each step's samples are ordered as the per-step
         // evaluation orders its series: by first point in the window, then
         // position in that point's inner vector.
@@ -611,6 +612,43 @@ fn batched<S: Storage>(
                 // Selectors count the window's points; subqueries their
                 // points too (as `eval` counts a subquery's matrix).
                 *points += fb - fa + if drop_stale { 0 } else { hn };
+                // rate/increase/delta of plain floats: straight from the
+                // stored points, as `range_fn_one` computes them.
+                if fast_rate && s.hists.is_empty() && s.sts.is_none() {
+                    let fwin = &s.floats[fa..fb];
+                    if fwin.is_empty() {
+                        continue;
+                    }
+                    if !fwin.iter().any(|p| is_stale_nan(p.f)) {
+                        let is_counter = name != "delta";
+                        if is_counter {
+                            counter_name_info(ev, &s.labels, pos);
+                        }
+                        let win = Window {
+                            metric: &s.labels,
+                            floats: fwin,
+                            hists: &[],
+                        };
+                        let res =
+                            extrapolated_rate(ev, &win, None, w, is_counter, name == "rate", pos);
+                        if let Some(res) = res
+                            && let Some(out) = out
+                        {
+                            let (f, h) = match res {
+                                Val::F(f) => (f, None),
+                                Val::H(h) => (0.0, Some(h)),
+                            };
+                            out.push(Sample {
+                                metric: s.labels.clone(),
+                                t: tt,
+                                f,
+                                h,
+                                drop_name: true,
+                            });
+                        }
+                        continue;
+                    }
+                }
                 let Some(sts) =
                     crate::engine::window_into_as(s, lo, rt, fa, fb, &mut scratch, drop_stale)
                 else {
@@ -650,6 +688,33 @@ fn batched<S: Storage>(
     Ok(got)
 }
 
+/// The info for `rate`/`increase` of a metric whose name does not look
+/// like a counter's; checked once per label set and query (the info is a set).
+fn counter_name_info<S: Storage>(ev: &mut Evaluator<'_, S>, metric: &Labels, pos: PosRange) {
+    if !ev.counter_name_unchecked(metric) {
+        return;
+    }
+    let mn = metric.metric_name();
+    if !mn.is_empty()
+        && !["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|suf| mn.ends_with(suf))
+    {
+        ev.ann.info(
+            ev.src,
+            pos,
+            format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"),
+        );
+    }
+}
+
+/// A series' points in a window, borrowed.
+struct Window<'a> {
+    metric: &'a Labels,
+    floats: &'a [FPoint],
+    hists: &'a [crate::value::HPoint],
+}
+
 /// One series of a range function: `s` is its window `w` = (start, end,
 /// range) at evaluation time `t`.
 #[allow(clippy::too_many_arguments)]
@@ -670,22 +735,15 @@ fn range_fn_one<S: Storage>(
     let res = match name {
         "rate" | "increase" | "delta" => {
             let is_counter = name != "delta";
-            // Checked once per label set and query (the info is a set).
-            if is_counter && !s.floats.is_empty() && ev.counter_name_unchecked(&s.metric) {
-                let mn = s.metric.metric_name();
-                if !mn.is_empty()
-                    && !["_total", "_sum", "_count", "_bucket"]
-                        .iter()
-                        .any(|suf| mn.ends_with(suf))
-                {
-                    ev.ann.info(
-                        ev.src,
-                        pos,
-                        format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"),
-                    );
-                }
+            if is_counter && !s.floats.is_empty() {
+                counter_name_info(ev, &s.metric, pos);
             }
-            extrapolated_rate(ev, s, sts, w, is_counter, name == "rate", pos)
+            let win = Window {
+                metric: &s.metric,
+                floats: &s.floats,
+                hists: &s.hists,
+            };
+            extrapolated_rate(ev, &win, sts, w, is_counter, name == "rate", pos)
         }
         "irate" | "idelta" => instant_delta(ev, s, sts, name == "irate", pos),
         "changes" => Some(Val::F(changes(s))),
@@ -1155,7 +1213,7 @@ fn instant_delta<S: Storage>(
 /// start, end and length.
 fn extrapolated_rate<S: Storage>(
     ev: &mut Evaluator<'_, S>,
-    s: &Series,
+    s: &Window<'_>,
     sts: Option<&StartTimestamps>,
     w: (i64, i64, i64),
     is_counter: bool,
@@ -1193,13 +1251,13 @@ fn extrapolated_rate<S: Storage>(
         && (1..st.len()).any(|i| crate::startts::is_st_overlap(st[i - 1], time(i - 1), st[i]))
     {
         ev.ann
-            .warn(ev.src, pos, crate::startts::overlap_msg(&s.metric));
+            .warn(ev.src, pos, crate::startts::overlap_msg(s.metric));
     }
     let n_minus_one = n - 1;
     let (mut result_f, mut result_h) = (0.0, None);
     if hists {
         let mut h =
-            crate::nativehist::histogram_rate(ev, &s.hists, is_counter, &s.metric, pos, |i| {
+            crate::nativehist::histogram_rate(ev, s.hists, is_counter, s.metric, pos, |i| {
                 st_reset_at(st, |j| s.hists[j].t, i)
             })?;
         if zero_at.is_some() {
