@@ -167,7 +167,9 @@ impl<S: ByteSource + Clone> Block<S> {
         }
         // Postings are in index order, which is label order for blocks
         // written by Prometheus; sort anyway so merged output is well defined.
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        if !out.is_sorted_by(|a, b| a.labels <= b.labels) {
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
         Ok(out)
     }
 

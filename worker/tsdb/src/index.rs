@@ -88,7 +88,14 @@ pub struct IndexReader<S> {
     symbol_count: u32,
     /// name → sorted (value, postings offset).
     postings_table: BTreeMap<String, Vec<(String, u64)>>,
+    /// Decoded label sets by series entry offset, so later reads of a
+    /// series share one `Labels` (no strings built again); at most
+    /// `MAX_CACHED_LABELS` entries.
+    labels_cache: std::sync::RwLock<std::collections::HashMap<u64, Labels>>,
 }
+
+/// Label sets an index reader keeps decoded.
+const MAX_CACHED_LABELS: usize = 1 << 20;
 
 impl<S: ByteSource> IndexReader<S> {
     /// Opens an index: checks magic, version and TOC, and loads the symbol
@@ -139,6 +146,7 @@ impl<S: ByteSource> IndexReader<S> {
             symbol_strs: Vec::new(),
             symbol_count: 0,
             postings_table: BTreeMap::new(),
+            labels_cache: Default::default(),
         };
         ix.load_symbols()?;
         ix.load_postings_table()?;
@@ -472,11 +480,24 @@ impl<S: ByteSource> IndexReader<S> {
     fn decode_series(&self, payload: &[u8], base: u64) -> Result<SeriesEntry, Corruption> {
         let mut d = Decbuf::new(payload, base);
         let nlabels = d.uvarint("label count")?;
-        let mut pairs = Vec::with_capacity(nlabels.min(64) as usize);
+        // A poisoned lock only means a reader panicked; the map is intact.
+        let cached = self
+            .labels_cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&base)
+            .cloned();
+        let mut pairs = Vec::with_capacity(if cached.is_some() {
+            0
+        } else {
+            nlabels.min(64) as usize
+        });
         for _ in 0..nlabels {
-            let name = self.symbol(d.uvarint32("label name ref")?)?;
-            let value = self.symbol(d.uvarint32("label value ref")?)?;
-            pairs.push((name, value));
+            let name_ref = d.uvarint32("label name ref")?;
+            let value_ref = d.uvarint32("label value ref")?;
+            if cached.is_none() {
+                pairs.push((self.symbol(name_ref)?, self.symbol(value_ref)?));
+            }
         }
         let nchunks = d.uvarint("chunk count")?;
         let mut chunks = Vec::with_capacity(nchunks.min(1024) as usize);
@@ -513,10 +534,18 @@ impl<S: ByteSource> IndexReader<S> {
                 format!("{} unexpected bytes after the chunks", d.remaining()),
             ));
         }
-        Ok(SeriesEntry {
-            labels: Labels::from_pairs(pairs),
-            chunks,
-        })
+        let labels = match cached {
+            Some(l) => l,
+            None => {
+                let l = Labels::from_pairs(pairs);
+                let mut cache = self.labels_cache.write().unwrap_or_else(|e| e.into_inner());
+                if cache.len() < MAX_CACHED_LABELS {
+                    cache.insert(base, l.clone());
+                }
+                l
+            }
+        };
+        Ok(SeriesEntry { labels, chunks })
     }
 }
 
