@@ -13,7 +13,9 @@ import argparse
 import http.client
 import json
 import math
+import os
 import statistics
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -118,16 +120,54 @@ def same(a, b):
     return True
 
 
-def wasm_time(dataset, path, form):
-    """WASM SLOT: time the same query with the Wasm engine in headless
-    Chromium through the worker's Query request (being added in a separate
-    change). Return seconds, or None while not wired; the report then prints
-    '-' in the Wasm columns."""
-    return None
+def wasm_query(kind, expr):
+    """The protocol's Query for one benchmark query (worker/protocol QueryTime)."""
+    if kind == "instant":
+        return {"expr": expr, "time": {"Instant": {"time_ms": round(T * 1000)}}}
+    start, end, step = RANGES[kind]
+    return {"expr": expr, "time": {"Range": {"start_ms": round(start * 1000), "end_ms": round(end * 1000),
+                                             "step_ms": round(step * 1000)}}}
+
+
+def wasm_normalize(answer):
+    """A wasm_bench.mjs answer in normalize()'s shape (seconds, floats)."""
+    out = [(json.dumps(s["labels"], sort_keys=True), [(t / 1000, float(v)) for t, v in s["points"]])
+           for s in answer]
+    out.sort()
+    return out
+
+
+def wasm_time(args, dataset):
+    """WASM SLOT: every query of `dataset` evaluated by the Wasm engine in the
+    app's Web Worker in headless Chromium (tools/bench/wasm_bench.mjs: one
+    browser and one OpenFiles of the blocks in --wasm-data for the dataset,
+    then per query a warm-up and --runs timed Query requests, wall time in the
+    page from postMessage to the answer). Returns (driver output, {name: row})
+    with the median seconds, or (None, {}) when --wasm-data is not given."""
+    if not args.wasm_data:
+        return None, {}
+    queries = [dict(wasm_query(kind, expr), name=name) for name, kind, expr in DATASETS[dataset]]
+    driver = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wasm_bench.mjs")
+    proc = subprocess.run(["node", driver, args.wasm_url or args.ember, args.wasm_data, str(args.runs)],
+                          input=json.dumps(queries), capture_output=True, text=True, timeout=3600)
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        print("bench: wasm driver failed (exit %d); Wasm columns left empty" % proc.returncode, file=sys.stderr)
+        return None, {}
+    out = json.loads(proc.stdout)
+    rows = {}
+    for r in out["results"]:
+        rows[r["name"]] = {
+            "s": statistics.median(r["times_ms"]) / 1e3 if r["times_ms"] and not r["error"] else None,
+            "error": r["error"],
+            "answer": wasm_normalize(r["answer"]) if r.get("answer") is not None else None,
+        }
+    return out, rows
 
 
 def cmd_run(args):
     rows = []
+    wasm_out, wasm_rows = wasm_time(args, args.dataset)
     for name, kind, expr in DATASETS[args.dataset]:
         path, form = params(kind, expr)
         backends = {"prom": args.prom, "ember": args.ember}
@@ -141,11 +181,13 @@ def cmd_run(args):
                 times[k].append(request(backends[k], path, form)[0])
         _, _, stats_body = request(args.prom, path, dict(form, stats="all"))
         samples = json.loads(stats_body).get("data", {}).get("stats", {}).get("samples", {})
-        wasm = wasm_time(args.dataset, path, form)
+        wasm = wasm_rows.get(name, {})
         row = {
             "dataset": args.dataset, "name": name, "kind": kind, "query": expr,
             "prom_s": statistics.median(times["prom"]), "ember_s": statistics.median(times["ember"]),
-            "wasm_s": wasm,
+            "wasm_s": wasm.get("s"),
+            "wasm_same": same(answers["prom"], wasm["answer"]) if wasm.get("answer") is not None else None,
+            "wasm_error": wasm.get("error"),
             "samples": samples.get("totalQueryableSamples"),
             "series": len(answers["ember"] or []),
             "points": sum(len(p) for _, p in answers["ember"] or []),
@@ -156,17 +198,21 @@ def cmd_run(args):
         rows.append(row)
         print("  %-32s prom %7.1f ms  ember %7.1f ms" % (name, row["prom_s"] * 1e3, row["ember_s"] * 1e3),
               file=sys.stderr, flush=True)
+    if wasm_out:
+        rows.append({"dataset": args.dataset, "wasm_info": {k: wasm_out[k] for k in ("files", "open_ms", "opened", "memory")}})
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=1)
 
 
 def cmd_report(args):
-    rows = []
+    rows, infos = [], []
     for p in args.files:
         with open(p) as f:
-            rows.extend(json.load(f))
-    hdr = "%-8s %-30s %-7s %10s %10s %7s %9s %7s %12s %8s %5s" % (
-        "dataset", "query", "kind", "prom ms", "ember ms", "ratio", "wasm ms", "ratio", "samples", "points", "same")
+            for r in json.load(f):
+                (infos if "wasm_info" in r else rows).append(r)
+    hdr = "%-8s %-30s %-7s %10s %10s %7s %9s %7s %12s %8s %5s %5s" % (
+        "dataset", "query", "kind", "prom ms", "ember ms", "ratio", "wasm ms", "ratio", "samples", "points",
+        "same", "wsame")
     print(hdr)
     print("-" * len(hdr))
     ratios, wratios = [], []
@@ -177,22 +223,35 @@ def cmd_report(args):
         wr = w / r["prom_s"] if w else None
         if wr:
             wratios.append(wr)
-        print("%-8s %-30s %-7s %10.1f %10.1f %7.2f %9s %7s %12s %8d %5s" % (
+        ws = r.get("wasm_same")
+        print("%-8s %-30s %-7s %10.1f %10.1f %7.2f %9s %7s %12s %8d %5s %5s" % (
             r["dataset"], r["name"][:30], r["kind"], r["prom_s"] * 1e3, r["ember_s"] * 1e3, ratio,
-            "%.1f" % (w * 1e3) if w else "-", "%.2f" % wr if wr else "-",
+            "%.1f" % (w * 1e3) if w else ("ERR" if r.get("wasm_error") else "-"), "%.2f" % wr if wr else "-",
             r["samples"] if r["samples"] is not None else "?", r["points"],
-            "yes" if r["same"] else "NO"))
+            "yes" if r["same"] else "NO", "-" if ws is None else ("yes" if ws else "NO")))
     gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
     print("-" * len(hdr))
     print("geometric mean ratio emberlens/prometheus: %.3f over %d queries (goal <= 0.5); worst %.2f"
           % (gm, len(ratios), max(ratios)))
     if wratios:
         wgm = math.exp(sum(math.log(x) for x in wratios) / len(wratios))
-        print("geometric mean ratio wasm/prometheus: %.3f over %d queries (goal <= 1.0)" % (wgm, len(wratios)))
+        print("geometric mean ratio wasm/prometheus: %.3f over %d queries (goal <= 1.0); worst %.2f"
+              % (wgm, len(wratios), max(wratios)))
     else:
-        print("wasm: not measured (WASM SLOT in tools/bench/bench_promql.py)")
-    print("ratio = median wall time over HTTP / Prometheus's; samples = Prometheus's "
-          "stats.samples.totalQueryableSamples; same = identical answers (1e-9 relative)")
+        print("wasm: not measured (no --wasm-data, or the driver failed)")
+    for i in infos:
+        w = i["wasm_info"]
+        m = w["memory"]
+        heap = m.get("page_js_heap") or {}
+        print("wasm %s: OpenFiles of %d files (%d blocks, %d series) %.0f ms; Chromium renderer RSS %.0f MiB "
+              "after open, %.0f MiB after the queries (largest renderer's peak %.0f MiB); page JS heap %s" % (
+                  i["dataset"], w["files"], w["opened"]["blocks"], w["opened"]["series"], w["open_ms"],
+                  m["after_open"]["renderer_rss_kib"] / 1024, m["after_queries"]["renderer_rss_kib"] / 1024,
+                  m["after_queries"]["renderer_peak_kib"] / 1024,
+                  "%.0f MiB" % (heap["used_js_heap"] / 2**20) if heap else "n/a"))
+    print("ratio = median wall time (HTTP; wasm: postMessage to answer in the page) / Prometheus's; "
+          "samples = Prometheus's stats.samples.totalQueryableSamples; same/wsame = Emberlens/Wasm answer "
+          "identical to Prometheus's (1e-9 relative)")
 
 
 def main():
@@ -204,6 +263,8 @@ def main():
     r.add_argument("--ember", required=True)
     r.add_argument("--runs", type=int, default=5)
     r.add_argument("--out", required=True)
+    r.add_argument("--wasm-data", help="blocks to open in the Wasm worker (enables the Wasm columns)")
+    r.add_argument("--wasm-url", help="emberlens serving the built app (default --ember)")
     p = sub.add_parser("report")
     p.add_argument("files", nargs="+")
     args = ap.parse_args()
