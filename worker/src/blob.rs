@@ -4,7 +4,10 @@
 //!
 //! A folder upload arrives as many `File`s with relative paths; a `.tar`
 //! arrives as one `File` and is read in place through the TSDB crate's
-//! [`TarFileSet`]; a `.tar.gz` is decompressed once into memory.
+//! [`TarFileSet`]; a `.tar.gz` is decompressed once into memory. Every file
+//! is read through a [`Paged`] cache: each `FileReaderSync` call crosses
+//! into the browser process, so the TSDB reader's many small reads are
+//! grouped into 64 KiB pages.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -12,6 +15,8 @@ use std::collections::BTreeMap;
 use emberlens_tsdb::archive::{ArchiveKind, TarFileSet, read_tar_gz, sniff};
 use emberlens_tsdb::{ByteSource, FileSet, MemFileSet, SourceError, TsdbError};
 use web_sys::{Blob, FileReaderSync};
+
+use crate::paged::Paged;
 
 /// One `Blob` (or `File`) as a random-access byte source.
 #[derive(Clone)]
@@ -62,7 +67,7 @@ impl ByteSource for BlobSource {
 /// Files addressed by relative path, each a `Blob`.
 #[derive(Clone, Default)]
 pub struct BlobFileSet {
-    files: BTreeMap<String, BlobSource>,
+    files: BTreeMap<String, Paged<BlobSource>>,
 }
 
 impl BlobFileSet {
@@ -72,7 +77,7 @@ impl BlobFileSet {
         for (path, blob) in files {
             map.insert(
                 path.trim_start_matches("./").to_string(),
-                BlobSource::new(blob)?,
+                Paged::new(BlobSource::new(blob)?),
             );
         }
         Ok(BlobFileSet { files: map })
@@ -80,7 +85,7 @@ impl BlobFileSet {
 }
 
 impl FileSet for BlobFileSet {
-    type File = BlobSource;
+    type File = Paged<BlobSource>;
 
     fn paths(&self) -> Vec<String> {
         self.files.keys().cloned().collect()
@@ -99,7 +104,7 @@ pub enum OpenedSource {
     /// A folder of files (or single files) read slice by slice.
     Files(BlobFileSet),
     /// A `.tar` read in place.
-    Tar(TarFileSet<BlobSource>),
+    Tar(TarFileSet<Paged<BlobSource>>),
     /// A `.tar.gz`, decompressed into memory.
     Unpacked(MemFileSet),
 }
@@ -110,10 +115,12 @@ pub const MAX_TAR_GZ_BYTES: u64 = 1 << 30;
 /// Opens what the user picked: one archive, or a folder's files.
 pub fn open_source(files: Vec<(String, Blob)>) -> Result<OpenedSource, TsdbError> {
     if let [(name, blob)] = files.as_slice() {
-        let src = BlobSource::new(blob.clone()).map_err(|detail| TsdbError::Read {
-            file: name.clone(),
-            detail,
-        })?;
+        let src = Paged::new(
+            BlobSource::new(blob.clone()).map_err(|detail| TsdbError::Read {
+                file: name.clone(),
+                detail,
+            })?,
+        );
         match sniff(&src) {
             ArchiveKind::Tar => return Ok(OpenedSource::Tar(TarFileSet::open(name, src)?)),
             ArchiveKind::TarGz => {

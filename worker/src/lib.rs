@@ -12,6 +12,7 @@
 //! never touches the DOM.
 
 pub mod dispatch;
+pub mod paged;
 pub mod query;
 pub mod source_server;
 
