@@ -3,10 +3,9 @@
 //! synchronous [`ByteSource`] trait needs), so opening a 2 GB `.tar` by URL
 //! downloads only the tar headers and the byte ranges queries touch.
 //!
-//! Reads go through a page cache: every request fetches whole 64 KiB pages
-//! (the TSDB reader makes many small reads close together: TOC, symbols,
-//! postings, series, chunks), and up to [`MAX_CACHED_PAGES`] pages are kept,
-//! oldest dropped first, so memory stays bounded.
+//! [`HttpRangeSource`] makes one range request per read; [`open_url`] puts
+//! it behind the worker's [`Paged`] cache, so the TSDB reader's many small
+//! reads become a few requests of whole 64 KiB pages, with memory bounded.
 //!
 //! Edge cases: a server that ignores `Range` (answers 200 with the whole
 //! body) is refused with a message saying so rather than downloading the
@@ -14,33 +13,28 @@
 //! is an error naming the URL and the range (wasm32 only).
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::cell::Cell;
 use std::rc::Rc;
 
 use emberlens_tsdb::archive::{ArchiveKind, TarFileSet, read_tar_gz, sniff};
 use emberlens_tsdb::{ByteSource, MemFileSet, SourceError, TsdbError};
 use web_sys::{XmlHttpRequest, XmlHttpRequestResponseType};
 
-/// Bytes fetched per request (and the cache's unit).
-pub const PAGE: u64 = 64 * 1024;
-/// Pages kept in memory (16 MiB).
-pub const MAX_CACHED_PAGES: usize = 256;
+use crate::paged::Paged;
 
+/// Requests made and bytes fetched, shared by clones.
 #[derive(Default)]
-struct Cache {
-    pages: BTreeMap<u64, Rc<Vec<u8>>>,
-    order: VecDeque<u64>,
-    requests: u64,
-    bytes_fetched: u64,
+struct Counts {
+    requests: Cell<u64>,
+    bytes_fetched: Cell<u64>,
 }
 
-/// One URL as a random-access byte source.
+/// One URL as a random-access byte source: one range request per read.
 #[derive(Clone)]
 pub struct HttpRangeSource {
     url: String,
     len: u64,
-    cache: Rc<RefCell<Cache>>,
+    counts: Rc<Counts>,
 }
 
 /// The total length from a `Content-Range: bytes a-b/total` header.
@@ -81,47 +75,18 @@ impl HttpRangeSource {
         Ok(HttpRangeSource {
             url: url.to_string(),
             len,
-            cache: Rc::new(RefCell::new(Cache::default())),
+            counts: Rc::new(Counts::default()),
         })
     }
 
     /// HTTP requests made so far (the probe excluded).
     pub fn requests(&self) -> u64 {
-        self.cache.borrow().requests
+        self.counts.requests.get()
     }
 
     /// Bytes downloaded so far (the probe excluded).
     pub fn bytes_fetched(&self) -> u64 {
-        self.cache.borrow().bytes_fetched
-    }
-
-    /// Fetches pages `first..=last` in one request and caches them.
-    fn fetch(&self, first: u64, last: u64) -> Result<(), SourceError> {
-        let start = first * PAGE;
-        let end = ((last + 1) * PAGE).min(self.len) - 1;
-        let (status, body, _) = range_request(&self.url, start, end)?;
-        let want = end - start + 1;
-        if status != 206 || body.len() as u64 != want {
-            return Err(SourceError(format!(
-                "{}: bytes {start}-{end}: HTTP {status} with {} bytes, expected 206 with {want} (did the file change?)",
-                self.url,
-                body.len()
-            )));
-        }
-        let mut c = self.cache.borrow_mut();
-        c.requests += 1;
-        c.bytes_fetched += want;
-        for (i, page) in (first..=last).enumerate() {
-            let lo = i * PAGE as usize;
-            let hi = (lo + PAGE as usize).min(body.len());
-            if c.pages
-                .insert(page, Rc::new(body[lo..hi].to_vec()))
-                .is_none()
-            {
-                c.order.push_back(page);
-            }
-        }
-        Ok(())
+        self.counts.bytes_fetched.get()
     }
 }
 
@@ -143,65 +108,20 @@ impl ByteSource for HttpRangeSource {
         if len == 0 {
             return Ok(Cow::Borrowed(&[]));
         }
-        let (first, last) = (offset / PAGE, (end - 1) / PAGE);
-        if last - first + 1 > (MAX_CACHED_PAGES / 2) as u64 {
-            // Too big to cache: fetch exactly the range.
-            let (status, body, _) = range_request(&self.url, offset, end - 1)?;
-            if status != 206 || body.len() != len {
-                return Err(SourceError(format!(
-                    "{}: bytes {offset}-{}: HTTP {status} with {} bytes, expected 206 with {len}",
-                    self.url,
-                    end - 1,
-                    body.len()
-                )));
-            }
-            let mut c = self.cache.borrow_mut();
-            c.requests += 1;
-            c.bytes_fetched += len as u64;
-            return Ok(Cow::Owned(body));
-        }
-        // Make room first, so this read's pages are never the ones evicted
-        // (the cache may exceed its bound by at most one read, half its size).
-        {
-            let mut c = self.cache.borrow_mut();
-            while c.order.len() > MAX_CACHED_PAGES {
-                if let Some(old) = c.order.pop_front() {
-                    c.pages.remove(&old);
-                }
-            }
-        }
-        // One request for the run of missing pages.
-        let missing: Vec<u64> = {
-            let c = self.cache.borrow();
-            (first..=last)
-                .filter(|p| !c.pages.contains_key(p))
-                .collect()
-        };
-        if let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) {
-            self.fetch(lo, hi)?;
-        }
-        let c = self.cache.borrow();
-        let mut out = Vec::with_capacity(len);
-        for p in first..=last {
-            let page = c.pages.get(&p).ok_or_else(|| {
-                SourceError(format!(
-                    "{}: read of {len} bytes at {offset} spans more than the page cache holds",
-                    self.url
-                ))
-            })?;
-            let page_start = p * PAGE;
-            let lo = offset.saturating_sub(page_start) as usize;
-            let hi = ((end - page_start) as usize).min(page.len());
-            out.extend_from_slice(page.get(lo..hi).unwrap_or_default());
-        }
-        if out.len() != len {
+        let (status, body, _) = range_request(&self.url, offset, end - 1)?;
+        if status != 206 || body.len() != len {
             return Err(SourceError(format!(
-                "{}: read of {len} bytes at {offset} got {}",
+                "{}: bytes {offset}-{}: HTTP {status} with {} bytes, expected 206 with {len} (did the file change?)",
                 self.url,
-                out.len()
+                end - 1,
+                body.len()
             )));
         }
-        Ok(Cow::Owned(out))
+        self.counts.requests.set(self.counts.requests.get() + 1);
+        self.counts
+            .bytes_fetched
+            .set(self.counts.bytes_fetched.get() + len as u64);
+        Ok(Cow::Owned(body))
     }
 }
 
@@ -237,18 +157,20 @@ fn range_request(
 
 /// A snapshot opened by URL.
 pub enum UrlSource {
-    /// A `.tar`, read in place with range requests.
-    Tar(TarFileSet<HttpRangeSource>),
+    /// A `.tar`, read in place with range requests through a page cache.
+    Tar(TarFileSet<Paged<HttpRangeSource>>),
     /// A `.tar.gz`, downloaded and unpacked into memory (gzip has no random access).
     Unpacked(MemFileSet),
 }
 
 /// Opens the snapshot archive at `url`.
 pub fn open_url(url: &str) -> Result<UrlSource, TsdbError> {
-    let src = HttpRangeSource::open(url).map_err(|detail| TsdbError::Read {
-        file: url.to_string(),
-        detail,
-    })?;
+    let src = Paged::new(
+        HttpRangeSource::open(url).map_err(|detail| TsdbError::Read {
+            file: url.to_string(),
+            detail,
+        })?,
+    );
     match sniff(&src) {
         ArchiveKind::Tar => Ok(UrlSource::Tar(TarFileSet::open(url, src)?)),
         ArchiveKind::TarGz => Ok(UrlSource::Unpacked(read_tar_gz(

@@ -135,7 +135,8 @@ fn tar_url_is_read_with_range_requests() {
 
     // A fresh source for the lazy-read figure: open + one selective query.
     let src = HttpRangeSource::open(&url).unwrap();
-    let fs = emberlens_tsdb::archive::TarFileSet::open("snapshot.tar", src.clone()).unwrap();
+    let paged = emberlens_worker::paged::Paged::new(src.clone());
+    let fs = emberlens_tsdb::archive::TarFileSet::open("snapshot.tar", paged).unwrap();
     let db = Db::open(&fs).unwrap();
     let m =
         emberlens_model::parse_selector(r#"fx_requests_total{instance="host-07",method="DELETE"}"#)
