@@ -742,27 +742,19 @@ impl<'a> Parser<'a> {
                     let t = self.bump();
                     let d = self.offset_duration()?;
                     let end = self.prev_end();
-                    let slot = match &mut e {
-                        Expr::Selector(vs) => &mut vs.offset,
-                        Expr::Matrix(m) => &mut m.vs.offset,
-                        Expr::Subquery(s) => &mut s.offset,
-                        _ => {
-                            return Err(ParseError::at(
-                                t.start,
-                                end,
-                                "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
-                            ));
-                        }
-                    };
-                    if slot.is_some() {
-                        return Err(ParseError::at(
-                            t.start,
-                            end,
-                            "offset may not be set multiple times",
-                        ));
-                    }
-                    *slot = Some(d);
-                    set_end(&mut e, end);
+                    set_modifier(
+                        &mut e,
+                        d,
+                        |e| match e {
+                            Expr::Selector(vs) => Some(&mut vs.offset),
+                            Expr::Matrix(m) => Some(&mut m.vs.offset),
+                            Expr::Subquery(s) => Some(&mut s.offset),
+                            _ => None,
+                        },
+                        PosRange::new(t.start, end),
+                        "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+                        "offset may not be set multiple times",
+                    )?;
                 }
                 Tok::Punct(Punct::At) => {
                     let t = self.bump();
@@ -791,27 +783,19 @@ impl<'a> Parser<'a> {
                         }
                     };
                     let end = self.prev_end();
-                    let slot = match &mut e {
-                        Expr::Selector(vs) => &mut vs.at,
-                        Expr::Matrix(m) => &mut m.vs.at,
-                        Expr::Subquery(s) => &mut s.at,
-                        _ => {
-                            return Err(ParseError::at(
-                                t.start,
-                                end,
-                                "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery",
-                            ));
-                        }
-                    };
-                    if slot.is_some() {
-                        return Err(ParseError::at(
-                            t.start,
-                            end,
-                            "@ <timestamp> may not be set multiple times",
-                        ));
-                    }
-                    *slot = Some(at);
-                    set_end(&mut e, end);
+                    set_modifier(
+                        &mut e,
+                        at,
+                        |e| match e {
+                            Expr::Selector(vs) => Some(&mut vs.at),
+                            Expr::Matrix(m) => Some(&mut m.vs.at),
+                            Expr::Subquery(s) => Some(&mut s.at),
+                            _ => None,
+                        },
+                        PosRange::new(t.start, end),
+                        "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+                        "@ <timestamp> may not be set multiple times",
+                    )?;
                 }
                 _ => return Ok(e),
             }
@@ -923,6 +907,28 @@ impl<'a> Parser<'a> {
         }
         Ok(lhs)
     }
+}
+
+/// Puts an `offset` or `@` value into the slot `slot_of` finds on `e`
+/// (selector, range or subquery) and extends `e` to the modifier's end;
+/// Prometheus's errors when `e` has no such slot or it is already set.
+fn set_modifier<T>(
+    e: &mut Expr,
+    value: T,
+    slot_of: impl FnOnce(&mut Expr) -> Option<&mut Option<T>>,
+    pos: PosRange,
+    not_allowed: &str,
+    set_twice: &str,
+) -> Result<(), ParseError> {
+    let Some(slot) = slot_of(e) else {
+        return Err(ParseError::at(pos.start, pos.end, not_allowed));
+    };
+    if slot.is_some() {
+        return Err(ParseError::at(pos.start, pos.end, set_twice));
+    }
+    *slot = Some(value);
+    set_end(e, pos.end);
+    Ok(())
 }
 
 fn set_end(e: &mut Expr, end: usize) {
