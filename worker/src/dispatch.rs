@@ -1,9 +1,14 @@
-//! Requests in, responses out, over an abstract HTTP client and an abstract
-//! way to open the user's files (`fetch` and `File`s in the browser, fakes
-//! in native tests).
+//! Requests in, responses out, over an abstract HTTP client, an abstract
+//! way to open the user's files and an abstract cancel flag (`fetch`,
+//! `File`s and a `SharedArrayBuffer` in the browser, fakes in native tests).
+//!
+//! Requests that wait on the network are registered under their id while
+//! they wait, so a `Request::Cancel` handled meanwhile (the worker serves
+//! each message as its own task) can stop them; see [`crate::cancel`].
 
 use emberlens_protocol::{Envelope, ErrorBody, ErrorKind, PROTOCOL_VERSION, Request, Response};
 
+use crate::cancel::{CancelToken, Interrupts, canceled_error};
 use crate::query::{self, Opened, State};
 use crate::source_server;
 
@@ -39,7 +44,34 @@ impl Opener for NoOpener {
 /// Implemented with `fetch` in the browser and by fakes in tests.
 pub trait Http {
     /// Fetches `url`; `Err` only for transport failures (the status is data).
-    fn get(&self, url: &str) -> impl std::future::Future<Output = Result<(u16, String), String>>;
+    /// When `cancel` fires, the request should stop (the browser aborts the
+    /// `fetch`) and fail.
+    fn get(
+        &self,
+        url: &str,
+        cancel: &CancelToken,
+    ) -> impl std::future::Future<Output = Result<(u16, String), String>>;
+}
+
+/// A request registered as cancellable while it waits; unregistered on drop.
+struct Waiting<'a> {
+    state: &'a State,
+    id: u64,
+    token: CancelToken,
+}
+
+impl<'a> Waiting<'a> {
+    fn register(state: &'a State, id: u64) -> Self {
+        let token = CancelToken::default();
+        state.borrow_mut().waiting.insert(id, token.clone());
+        Waiting { state, id, token }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.state.borrow_mut().waiting.remove(&self.id);
+    }
 }
 
 /// Answers one request. Never fails: every problem becomes [`Response::Error`].
@@ -48,6 +80,7 @@ pub async fn handle(
     http: &impl Http,
     state: &State,
     opener: &impl Opener,
+    interrupts: &impl Interrupts,
 ) -> Envelope<Response> {
     let id = request.id;
     if request.version != PROTOCOL_VERSION {
@@ -67,22 +100,54 @@ pub async fn handle(
             version: PROTOCOL_VERSION,
             worker_version: env!("CARGO_PKG_VERSION").to_string(),
         },
-        Request::FetchSeries(req) => match source_server::fetch_series(http, &req).await {
-            Ok(set) => Response::Series(set),
-            Err(e) => Response::Error(e),
-        },
+        Request::FetchSeries(req) => {
+            let waiting = Waiting::register(state, id);
+            let r = source_server::fetch_series(http, &req, &waiting.token).await;
+            match r {
+                _ if waiting.token.is_canceled() => error(
+                    ErrorKind::Canceled,
+                    format!("fetching the series {} was canceled", req.selector),
+                ),
+                Ok(set) => Response::Series(set),
+                Err(e) => Response::Error(e),
+            }
+        }
         Request::OpenFiles(req) => opened(state, opener.open_files(&req.names)),
         Request::OpenUrl(req) => opened(state, opener.open_url(&req.url)),
         Request::Query(req) => {
             let r = match &req.base_url {
-                Some(base) => query::run_remote(http, base, &req).await,
-                None => query::run_local(state, &req),
+                Some(base) => {
+                    let waiting = Waiting::register(state, id);
+                    let r = query::run_remote(http, base, &req, &waiting.token).await;
+                    // Cancelled while the answer was on its way: the app
+                    // asked for the cancel, so it gets the cancel.
+                    if waiting.token.is_canceled() {
+                        Err(canceled_error())
+                    } else {
+                        r
+                    }
+                }
+                None => query::run_local(state, &req, interrupts.for_query(id)),
             };
             match r {
                 Ok(a) => Response::QueryResult(a),
                 Err(e) => Response::Error(e),
             }
         }
+        Request::Cancel { id: target } => {
+            // Cloned out first: firing runs callbacks, which must not find
+            // the state borrowed.
+            let token = state.borrow().waiting.get(&target).cloned();
+            let stopped = token.is_some_and(|t| {
+                t.cancel();
+                true
+            });
+            Response::CancelRequested { stopped }
+        }
+        Request::ShareCancelFlag => match interrupts.share_flag() {
+            Ok(()) => Response::CancelFlagShared,
+            Err(e) => Response::Error(e),
+        },
     };
     Envelope::new(id, body)
 }
@@ -113,13 +178,96 @@ pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cancel::NoInterrupts;
+    use emberlens_model::{Labels, Matcher, Sample, Series, Storage, StorageError};
+    use emberlens_protocol::{CANCELED_MESSAGE, QueryRequest, QueryTime, SourceInfo};
     use futures_executor::block_on;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::task::{Context, Poll, Waker};
 
     struct NoHttp;
     impl Http for NoHttp {
-        async fn get(&self, url: &str) -> Result<(u16, String), String> {
+        async fn get(&self, url: &str, _: &CancelToken) -> Result<(u16, String), String> {
             Err(format!("no network in this test ({url})"))
         }
+    }
+
+    /// A server that never answers: `get` waits until its token fires, then
+    /// fails as an aborted `fetch` does.
+    struct Hanging;
+    impl Http for Hanging {
+        fn get(
+            &self,
+            _url: &str,
+            cancel: &CancelToken,
+        ) -> impl Future<Output = Result<(u16, String), String>> {
+            let cancel = cancel.clone();
+            std::future::poll_fn(move |cx: &mut Context<'_>| {
+                if cancel.is_canceled() {
+                    return Poll::Ready(Err("the operation was aborted".to_string()));
+                }
+                let waker = cx.waker().clone();
+                cancel.on_cancel(move || waker.wake());
+                Poll::Pending
+            })
+        }
+    }
+
+    /// The shared flag, natively: an atomic the test writes.
+    #[derive(Default)]
+    struct TestFlag(Arc<AtomicU64>);
+    impl Interrupts for TestFlag {
+        fn share_flag(&self) -> Result<(), ErrorBody> {
+            Ok(())
+        }
+        fn for_query(&self, id: u64) -> Option<emberlens_promql::engine::Interrupt> {
+            let flag = self.0.clone();
+            Some(Arc::new(move || {
+                (flag.load(Ordering::Relaxed) == id).then(crate::cancel::canceled_eval_error)
+            }))
+        }
+    }
+
+    /// One series `x`, a sample every 15 s for an hour.
+    struct OneSeries;
+    impl Storage for OneSeries {
+        fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<Series>, StorageError> {
+            Ok(vec![Series {
+                labels: Labels::from_pairs([("__name__", "x")]),
+                samples: (0..240)
+                    .map(|i| Sample {
+                        t_ms: i * 15_000,
+                        v: i as f64,
+                    })
+                    .collect(),
+                histograms: Vec::new(),
+                start_timestamps: None,
+            }])
+        }
+    }
+
+    fn opened_state() -> State {
+        let state = State::default();
+        state.borrow_mut().opened = Some(Opened {
+            storage: Box::new(OneSeries),
+            info: SourceInfo::default(),
+        });
+        state
+    }
+
+    fn query(base_url: Option<&str>) -> Request {
+        Request::Query(QueryRequest {
+            expr: "max_over_time(x[5m:1s])".into(),
+            time: QueryTime::Range {
+                start_ms: 0,
+                end_ms: 3_600_000,
+                step_ms: 60_000,
+            },
+            base_url: base_url.map(str::to_string),
+        })
     }
 
     #[test]
@@ -129,6 +277,7 @@ mod tests {
             &NoHttp,
             &State::default(),
             &NoOpener,
+            &NoInterrupts,
         ));
         assert_eq!(resp.id, 42);
         assert!(matches!(
@@ -144,7 +293,13 @@ mod tests {
     fn version_skew_is_an_error_not_a_misread() {
         let mut req = Envelope::new(1, Request::Hello);
         req.version = PROTOCOL_VERSION + 1;
-        let resp = block_on(handle(req, &NoHttp, &State::default(), &NoOpener));
+        let resp = block_on(handle(
+            req,
+            &NoHttp,
+            &State::default(),
+            &NoOpener,
+            &NoInterrupts,
+        ));
         assert!(matches!(
             resp.body,
             Response::Error(ErrorBody {
@@ -152,5 +307,113 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// A forwarded query waits on the network; a `Cancel` handled meanwhile
+    /// (its own task in the worker) stops it, and the query is answered
+    /// with Prometheus's canceled error.
+    #[test]
+    fn cancel_stops_a_forwarded_query_waiting_on_the_network() {
+        let state = State::default();
+        let mut q = pin!(handle(
+            Envelope::new(5, query(Some("http://h:9090"))),
+            &Hanging,
+            &state,
+            &NoOpener,
+            &NoInterrupts,
+        ));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(q.as_mut().poll(&mut cx).is_pending());
+        assert!(state.borrow().waiting.contains_key(&5));
+
+        let other = block_on(handle(
+            Envelope::new(6, Request::Cancel { id: 99 }),
+            &Hanging,
+            &state,
+            &NoOpener,
+            &NoInterrupts,
+        ));
+        assert_eq!(other.body, Response::CancelRequested { stopped: false });
+        assert!(q.as_mut().poll(&mut cx).is_pending());
+
+        let cancel = block_on(handle(
+            Envelope::new(7, Request::Cancel { id: 5 }),
+            &Hanging,
+            &state,
+            &NoOpener,
+            &NoInterrupts,
+        ));
+        assert_eq!(cancel.id, 7);
+        assert_eq!(cancel.body, Response::CancelRequested { stopped: true });
+        let Poll::Ready(resp) = q.as_mut().poll(&mut cx) else {
+            panic!("the cancelled query still waits");
+        };
+        assert_eq!(resp.id, 5);
+        assert_eq!(
+            resp.body,
+            Response::Error(ErrorBody {
+                kind: ErrorKind::Canceled,
+                message: CANCELED_MESSAGE.into(),
+            })
+        );
+        assert!(state.borrow().waiting.is_empty());
+    }
+
+    /// A query the engine runs in the worker stops at the next step once the
+    /// shared flag names it, and only then.
+    #[test]
+    fn the_shared_flag_stops_the_local_query_it_names() {
+        let state = opened_state();
+        let flag = TestFlag::default();
+        let share = block_on(handle(
+            Envelope::new(1, Request::ShareCancelFlag),
+            &NoHttp,
+            &state,
+            &NoOpener,
+            &flag,
+        ));
+        assert_eq!(share.body, Response::CancelFlagShared);
+
+        flag.0.store(3, Ordering::Relaxed);
+        let other = block_on(handle(
+            Envelope::new(2, query(None)),
+            &NoHttp,
+            &state,
+            &NoOpener,
+            &flag,
+        ));
+        assert!(
+            matches!(&other.body, Response::QueryResult(a) if a.series.len() == 1),
+            "{other:?}"
+        );
+        let named = block_on(handle(
+            Envelope::new(3, query(None)),
+            &NoHttp,
+            &state,
+            &NoOpener,
+            &flag,
+        ));
+        assert_eq!(
+            named.body,
+            Response::Error(ErrorBody {
+                kind: ErrorKind::Canceled,
+                message: CANCELED_MESSAGE.into(),
+            })
+        );
+    }
+
+    #[test]
+    fn without_the_browser_there_is_no_flag_to_share() {
+        let resp = block_on(handle(
+            Envelope::new(1, Request::ShareCancelFlag),
+            &NoHttp,
+            &State::default(),
+            &NoOpener,
+            &NoInterrupts,
+        ));
+        assert!(
+            matches!(&resp.body, Response::Error(e) if e.kind == ErrorKind::BadRequest),
+            "{resp:?}"
+        );
     }
 }

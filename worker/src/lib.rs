@@ -11,6 +11,7 @@
 //! Architecture invariant: the main thread never runs this code; the worker
 //! never touches the DOM.
 
+pub mod cancel;
 pub mod dispatch;
 pub mod paged;
 pub mod query;

@@ -8,8 +8,10 @@
 //! samples are counted but not sent (the chart draws floats).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use emberlens_model::{Matcher, Series, Storage, StorageError};
+use emberlens_promql::engine::Interrupt;
 use emberlens_promql::value::Value;
 use emberlens_promql::{EngineOpts, EvalError, QueryResult, instant_query, range_query};
 use emberlens_protocol::{
@@ -18,6 +20,7 @@ use emberlens_protocol::{
 use emberlens_tsdb::{ByteSource, Db};
 use serde::Deserialize;
 
+use crate::cancel::CancelToken;
 use crate::dispatch::Http;
 
 /// A source the user opened, behind the storage trait.
@@ -28,11 +31,14 @@ pub struct Opened {
     pub info: SourceInfo,
 }
 
-/// The worker's mutable state: at most one opened local source.
+/// The worker's mutable state: at most one opened local source, and the
+/// requests waiting on the network (which `Request::Cancel` can stop).
 #[derive(Default)]
 pub struct WorkerState {
     /// The opened source, if any.
     pub opened: Option<Opened>,
+    /// Cancel tokens of the requests now waiting on the network, by id.
+    pub waiting: HashMap<u64, CancelToken>,
 }
 
 /// Shared handle to the state (the worker is single-threaded).
@@ -68,6 +74,7 @@ fn eval_error(e: EvalError) -> ErrorBody {
     let kind = match e {
         EvalError::Parse(_) => ErrorKind::BadRequest,
         EvalError::Storage(_) => ErrorKind::Source,
+        EvalError::Canceled(_) => ErrorKind::Canceled,
         _ => ErrorKind::Execution,
     };
     ErrorBody {
@@ -129,8 +136,13 @@ pub fn answer(r: QueryResult) -> QueryAnswer {
     a
 }
 
-/// Runs `req` over the opened source.
-pub fn run_local(state: &State, req: &QueryRequest) -> Result<QueryAnswer, ErrorBody> {
+/// Runs `req` over the opened source; `interrupt` (the app's shared cancel
+/// flag) is polled at every evaluation step and subquery step.
+pub fn run_local(
+    state: &State,
+    req: &QueryRequest,
+    interrupt: Option<Interrupt>,
+) -> Result<QueryAnswer, ErrorBody> {
     let st = state.borrow();
     let Some(opened) = &st.opened else {
         return Err(ErrorBody {
@@ -139,7 +151,10 @@ pub fn run_local(state: &State, req: &QueryRequest) -> Result<QueryAnswer, Error
         });
     };
     let storage = DynStorage(opened.storage.as_ref());
-    let opts = EngineOpts::default();
+    let opts = EngineOpts {
+        interrupt,
+        ..EngineOpts::default()
+    };
     let r = match req.time {
         QueryTime::Instant { time_ms } => instant_query(&storage, &opts, &req.expr, time_ms),
         QueryTime::Range {
@@ -207,6 +222,7 @@ pub fn decode_api(status: u16, text: &str) -> Result<QueryAnswer, ErrorBody> {
     if body.status != "success" {
         let kind = match body.error_type.as_deref() {
             Some("bad_data") => ErrorKind::BadRequest,
+            Some("canceled") => ErrorKind::Canceled,
             _ => ErrorKind::Execution,
         };
         return Err(ErrorBody {
@@ -305,14 +321,15 @@ pub fn api_url(base_url: &str, req: &QueryRequest) -> String {
     )
 }
 
-/// Asks a server.
+/// Asks a server; `cancel` aborts the request.
 pub async fn run_remote(
     http: &impl Http,
     base_url: &str,
     req: &QueryRequest,
+    cancel: &CancelToken,
 ) -> Result<QueryAnswer, ErrorBody> {
     let url = api_url(base_url, req);
-    let (status, text) = http.get(&url).await.map_err(|e| ErrorBody {
+    let (status, text) = http.get(&url, cancel).await.map_err(|e| ErrorBody {
         kind: ErrorKind::Network,
         message: format!("{url}: {e}"),
     })?;

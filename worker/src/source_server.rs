@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use emberlens_protocol::{ErrorBody, ErrorKind, FetchSeries, SeriesData, SeriesSet};
 use serde::Deserialize;
 
+use crate::cancel::CancelToken;
 use crate::dispatch::Http;
 
 #[derive(Deserialize)]
@@ -47,8 +48,12 @@ fn ms_to_secs(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }
 
-/// Fetches and decodes the samples `req` asks for.
-pub async fn fetch_series(http: &impl Http, req: &FetchSeries) -> Result<SeriesSet, ErrorBody> {
+/// Fetches and decodes the samples `req` asks for; `cancel` aborts the request.
+pub async fn fetch_series(
+    http: &impl Http,
+    req: &FetchSeries,
+    cancel: &CancelToken,
+) -> Result<SeriesSet, ErrorBody> {
     if req.selector.trim().is_empty() {
         return Err(err(ErrorKind::BadRequest, "the series selector is empty"));
     }
@@ -60,7 +65,7 @@ pub async fn fetch_series(http: &impl Http, req: &FetchSeries) -> Result<SeriesS
     }
     let url = raw_url(req);
     let (status, body) = http
-        .get(&url)
+        .get(&url, cancel)
         .await
         .map_err(|e| err(ErrorKind::Network, format!("fetching {url}: {e}")))?;
     decode(status, &body)
@@ -145,7 +150,7 @@ mod tests {
 
     struct Canned(u16, &'static str);
     impl Http for Canned {
-        async fn get(&self, _url: &str) -> Result<(u16, String), String> {
+        async fn get(&self, _url: &str, _: &CancelToken) -> Result<(u16, String), String> {
             Ok((self.0, self.1.to_string()))
         }
     }
@@ -170,7 +175,12 @@ mod tests {
     #[test]
     fn decodes_a_matrix() {
         let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"up","job":"a"},"values":[[1,"1"],[1.500,"+Inf"],[2,"NaN"]]}]}}"#;
-        let set = block_on(fetch_series(&Canned(200, body), &req("up"))).unwrap();
+        let set = block_on(fetch_series(
+            &Canned(200, body),
+            &req("up"),
+            &CancelToken::default(),
+        ))
+        .unwrap();
         assert_eq!(set.sample_count(), 3);
         let s = &set.series[0];
         assert_eq!(s.display_name(), r#"up{job="a"}"#);
@@ -210,10 +220,16 @@ mod tests {
             ),
         ];
         for (http, kind, message) in cases {
-            let got = block_on(fetch_series(&http, &req("up"))).unwrap_err();
+            let got =
+                block_on(fetch_series(&http, &req("up"), &CancelToken::default())).unwrap_err();
             assert_eq!((got.kind, got.message.as_str()), (kind, message));
         }
-        let empty = block_on(fetch_series(&Canned(200, ""), &req(" "))).unwrap_err();
+        let empty = block_on(fetch_series(
+            &Canned(200, ""),
+            &req(" "),
+            &CancelToken::default(),
+        ))
+        .unwrap_err();
         assert_eq!(empty.kind, ErrorKind::BadRequest);
     }
 }

@@ -1,4 +1,6 @@
-//! The browser side of the worker (wasm32 only): the message pipe and `fetch`.
+//! The browser side of the worker (wasm32 only): the message pipe, `fetch`
+//! (aborted through an `AbortController` when the request is cancelled) and
+//! the shared cancel flag.
 //!
 //! [`start`] runs when the module is instantiated. It installs the handler only
 //! in a dedicated worker named `WORKER_NAME` (the app spawns it with that
@@ -6,18 +8,22 @@
 //! worker, has no side effects.
 
 use emberlens_protocol::{
-    Envelope, ErrorKind, PROTOCOL_VERSION, READY_ID, Request, Response, WORKER_NAME,
+    CANCEL_FLAG_PROPERTY, Envelope, ErrorKind, PROTOCOL_VERSION, READY_ID, Request, Response,
+    WORKER_NAME, cancel_flag_value,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, MessagePort};
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use emberlens_protocol::{ErrorBody, SourceInfo};
 use emberlens_tsdb::{ByteSource, Db, FileSet};
 
 use crate::blob::{OpenedSource, open_source};
+use crate::cancel::{CancelToken, Interrupts, canceled_eval_error};
 use crate::dispatch::{self, Http, Opener};
 use crate::http_range::{UrlSource, open_url};
 use crate::query::{Opened, State, db_info};
@@ -70,8 +76,11 @@ pub fn serve(endpoint: Endpoint) {
             let opener = BrowserOpener {
                 files: message_files(&ev.data()),
             };
+            let interrupts = SharedFlag {
+                sent: js_sys::Reflect::get(&ev.data(), &CANCEL_FLAG_PROPERTY.into()).ok(),
+            };
             let response = match serde_wasm_bindgen::from_value::<Envelope<Request>>(ev.data()) {
-                Ok(req) => dispatch::handle(req, &Fetch, &state, &opener).await,
+                Ok(req) => dispatch::handle(req, &Fetch, &state, &opener, &interrupts).await,
                 Err(e) => Envelope::new(
                     request_id(&ev.data()),
                     dispatch::error(
@@ -129,18 +138,88 @@ fn request_id(data: &JsValue) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
-/// `fetch` through gloo-net, which works in worker scopes.
+/// `fetch` through gloo-net, which works in worker scopes; the cancel token
+/// aborts it (the request and the body read) through an `AbortController`.
 struct Fetch;
 
 impl Http for Fetch {
-    async fn get(&self, url: &str) -> Result<(u16, String), String> {
+    async fn get(&self, url: &str, cancel: &CancelToken) -> Result<(u16, String), String> {
+        let controller = web_sys::AbortController::new()
+            .map_err(|e| format!("cannot create an AbortController: {e:?}"))?;
+        let signal = controller.signal();
+        cancel.on_cancel(move || controller.abort());
         let resp = gloo_net::http::Request::get(url)
+            .abort_signal(Some(&signal))
             .send()
             .await
             .map_err(|e| e.to_string())?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| e.to_string())?;
         Ok((status, text))
+    }
+}
+
+thread_local! {
+    /// The cancel flag the app shared (`Request::ShareCancelFlag`): element
+    /// 0 holds the flag value of the query to stop.
+    static CANCEL_FLAG: RefCell<Option<js_sys::Int32Array>> = const { RefCell::new(None) };
+}
+
+/// The shared cancel flag: installed from a message, read by the engine's
+/// interrupt with `Atomics.load` (one load per evaluation step and subquery
+/// step; the engine never polls per sample).
+struct SharedFlag {
+    /// The message's `cancel_flag` property, if it had one.
+    sent: Option<JsValue>,
+}
+
+impl Interrupts for SharedFlag {
+    fn share_flag(&self) -> Result<(), ErrorBody> {
+        let bad = |message: String| ErrorBody {
+            kind: ErrorKind::BadRequest,
+            message,
+        };
+        let flag = self
+            .sent
+            .clone()
+            .filter(|v| !v.is_undefined())
+            .ok_or_else(|| {
+                bad(format!(
+                    "no {CANCEL_FLAG_PROPERTY} arrived with the message (an Int32Array over a SharedArrayBuffer)"
+                ))
+            })?
+            .dyn_into::<js_sys::Int32Array>()
+            .map_err(|_| bad(format!("{CANCEL_FLAG_PROPERTY} is not an Int32Array")))?;
+        if flag.length() == 0 {
+            return Err(bad(format!("{CANCEL_FLAG_PROPERTY} is empty")));
+        }
+        // A plain ArrayBuffer arrives as a copy: the app's writes would
+        // never be seen here, so refuse it rather than never cancel.
+        if !flag.buffer().is_instance_of::<js_sys::SharedArrayBuffer>() {
+            return Err(bad(format!(
+                "{CANCEL_FLAG_PROPERTY} is not backed by a SharedArrayBuffer"
+            )));
+        }
+        CANCEL_FLAG.with(|f| *f.borrow_mut() = Some(flag));
+        Ok(())
+    }
+
+    fn for_query(&self, id: u64) -> Option<emberlens_promql::engine::Interrupt> {
+        if CANCEL_FLAG.with(|f| f.borrow().is_none()) {
+            return None;
+        }
+        let value = cancel_flag_value(id);
+        // Captures only the id: the flag itself stays in the thread-local
+        // (a JS object is neither Send nor Sync, which the engine asks of
+        // its interrupt).
+        Some(Arc::new(move || {
+            let now = CANCEL_FLAG.with(|f| {
+                f.borrow()
+                    .as_ref()
+                    .and_then(|a| js_sys::Atomics::load(a, 0).ok())
+            });
+            (now == Some(value)).then(canceled_eval_error)
+        }))
     }
 }
 

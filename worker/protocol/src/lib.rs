@@ -20,13 +20,26 @@
 //! Version skew (an old cached worker script next to a new app) is caught by
 //! comparing [`Envelope::version`]: the worker answers a mismatched request
 //! with [`ErrorKind::VersionMismatch`] instead of misreading it.
+//!
+//! Cancellation: the worker reads messages only between requests that run
+//! synchronously (a query over opened files blocks its thread), so a
+//! [`Request::Cancel`] reaches only requests that wait on the network (a
+//! forwarded query, [`Request::FetchSeries`]): it aborts their `fetch`. A
+//! query running in the worker sees a cancel through the shared flag of
+//! [`Request::ShareCancelFlag`] (an `Int32Array` over a `SharedArrayBuffer`,
+//! only available on cross-origin isolated pages): the app stores the id of
+//! the query to stop in element 0 with `Atomics.store`, and the engine's
+//! interrupt reads it at every evaluation step. Without the flag the app
+//! stops a local query by terminating the worker and starting a new one.
+//! A cancelled request is answered with [`ErrorKind::Canceled`] and
+//! [`CANCELED_MESSAGE`], Prometheus's words.
 
 use serde::{Deserialize, Serialize};
 
 pub mod share_url;
 
 /// Bumped on every incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The `name` the app gives its worker. The worker's entry point serves
 /// requests only in a worker of this name, so loading its module anywhere
@@ -39,6 +52,24 @@ pub const READY_ID: u64 = 0;
 /// The script the app spawns the worker from (trunk's loader shim, a classic
 /// worker script), relative to `index.html`.
 pub const WORKER_SCRIPT: &str = "./emberlens-worker_loader.js";
+
+/// The message of a cancelled query: Prometheus's error for a query whose
+/// context was cancelled (`errorType` `canceled`), wherever it stopped (the
+/// worker's engine, the app restarting the worker, or an aborted request to
+/// a server).
+pub const CANCELED_MESSAGE: &str = "query was canceled in expression evaluation";
+
+/// The name of the message property that carries the shared cancel flag
+/// beside a [`Request::ShareCancelFlag`] envelope (as `files` carries the
+/// `File`s of [`Request::OpenFiles`]).
+pub const CANCEL_FLAG_PROPERTY: &str = "cancel_flag";
+
+/// The value of the cancel flag for request `id`: the low 31 bits, never 0
+/// (0 is the flag's initial value, "nothing to cancel"). Ids that are 2^31
+/// apart share a value; the app never has that many requests in flight.
+pub fn cancel_flag_value(id: u64) -> i32 {
+    ((id & 0x7fff_ffff) as i32).max(1)
+}
 
 /// A message with its request id and the sender's protocol version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,6 +108,19 @@ pub enum Request {
     OpenUrl(OpenUrl),
     /// Evaluate PromQL over a server (`base_url`) or the opened local source.
     Query(QueryRequest),
+    /// Stop the request with this id if it is waiting on the network; it is
+    /// then answered with [`ErrorKind::Canceled`]. Answered with
+    /// [`Response::CancelRequested`] either way.
+    Cancel {
+        /// The id of the request to stop.
+        id: u64,
+    },
+    /// Keep the `Int32Array` (over a `SharedArrayBuffer`) sent beside the
+    /// envelope, in the message's [`CANCEL_FLAG_PROPERTY`] property, as the
+    /// cancel flag of later queries: a query with id `n` stops with
+    /// [`ErrorKind::Canceled`] once element 0 holds
+    /// [`cancel_flag_value`]`(n)`. Answered with [`Response::CancelFlagShared`].
+    ShareCancelFlag,
 }
 
 /// Parameters of [`Request::OpenFiles`].
@@ -159,6 +203,13 @@ pub enum Response {
     Opened(SourceInfo),
     /// Answer to [`Request::Query`].
     QueryResult(QueryAnswer),
+    /// Answer to [`Request::Cancel`].
+    CancelRequested {
+        /// Whether a request with that id was waiting and has been stopped.
+        stopped: bool,
+    },
+    /// Answer to [`Request::ShareCancelFlag`]: the flag is in use.
+    CancelFlagShared,
     /// The request failed; nothing else is sent for its id.
     Error(ErrorBody),
 }
@@ -274,6 +325,8 @@ pub enum ErrorKind {
     NoSource,
     /// The source could not be opened or read (names the file and offset).
     Source,
+    /// The app cancelled the request (Prometheus's `canceled`).
+    Canceled,
 }
 
 #[cfg(test)]
@@ -295,6 +348,52 @@ mod tests {
         let back: Envelope<Request> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, req);
         assert_eq!(back.version, PROTOCOL_VERSION);
+    }
+
+    #[test]
+    fn cancel_messages_round_trip_through_serde() {
+        for req in [
+            Envelope::new(8, Request::Cancel { id: 7 }),
+            Envelope::new(9, Request::ShareCancelFlag),
+        ] {
+            let json = serde_json::to_string(&req).unwrap();
+            let back: Envelope<Request> = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, req);
+        }
+        for resp in [
+            Envelope::new(8, Response::CancelRequested { stopped: true }),
+            Envelope::new(9, Response::CancelFlagShared),
+            Envelope::new(
+                7,
+                Response::Error(ErrorBody {
+                    kind: ErrorKind::Canceled,
+                    message: CANCELED_MESSAGE.into(),
+                }),
+            ),
+        ] {
+            let json = serde_json::to_string(&resp).unwrap();
+            let back: Envelope<Response> = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, resp);
+        }
+        // The externally tagged layout JavaScript sees (serde-wasm-bindgen
+        // writes the same shape), e.g. tools/bench/wasm_bench.mjs.
+        assert_eq!(
+            serde_json::to_string(&Request::Cancel { id: 7 }).unwrap(),
+            r#"{"Cancel":{"id":7}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::ShareCancelFlag).unwrap(),
+            r#""ShareCancelFlag""#
+        );
+    }
+
+    #[test]
+    fn cancel_flag_values_are_never_the_idle_zero() {
+        assert_eq!(cancel_flag_value(1), 1);
+        assert_eq!(cancel_flag_value(0x7fff_ffff), 0x7fff_ffff);
+        assert_eq!(cancel_flag_value(0x8000_0000), 1);
+        assert_eq!(cancel_flag_value(0x8000_0005), 5);
+        assert_ne!(cancel_flag_value(0), 0);
     }
 
     #[test]
