@@ -42,6 +42,9 @@ pub struct ServeOptions {
     pub scrape_interval: Duration,
     /// Extra targets to scrape besides the server itself (`job`, `url`).
     pub extra_targets: Vec<(String, String)>,
+    /// Serve the app cross-origin isolated (COOP and COEP headers), so it can
+    /// cancel queries in its worker through shared memory.
+    pub cross_origin_isolation: bool,
 }
 
 impl Default for ServeOptions {
@@ -52,6 +55,7 @@ impl Default for ServeOptions {
             retention: Duration::from_secs(6 * 3600),
             scrape_interval: Duration::from_secs(5),
             extra_targets: Vec::new(),
+            cross_origin_isolation: true,
         }
     }
 }
@@ -83,7 +87,11 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         blocks,
         metrics: metrics.clone(),
     };
-    let app = web::router(state.clone(), opts.ui_dir.clone());
+    let app = web::router(
+        state.clone(),
+        opts.ui_dir.clone(),
+        opts.cross_origin_isolation,
+    );
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let client = reqwest::Client::builder()

@@ -172,6 +172,16 @@ struct ServeArgs {
     /// Also scrape this target, as JOB=URL (repeatable).
     #[arg(long = "scrape.target", value_name = "JOB=URL")]
     targets: Vec<String>,
+    /// Serve the app cross-origin isolated (Cross-Origin-Opener-Policy and
+    /// -Embedder-Policy headers), which lets it stop a query running in its
+    /// worker at once; with false it restarts the worker instead.
+    #[arg(
+        long = "web.cross-origin-isolation",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    cross_origin_isolation: bool,
 }
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
@@ -310,6 +320,7 @@ async fn main() -> anyhow::Result<()> {
         retention: duration("storage.tsdb.retention.time", &args.retention)?,
         scrape_interval,
         extra_targets,
+        cross_origin_isolation: args.cross_origin_isolation,
     };
     let listener = tokio::net::TcpListener::bind(&args.listen_address)
         .await

@@ -9,6 +9,12 @@
 //! parameters and parse errors (`invalid parameter "query": 1:5: parse
 //! error: …`), `execution` (422) for runtime errors, `timeout`/`canceled`
 //! (503). Queries run on the blocking pool, never on the async workers.
+//! A query whose client goes away (the app cancelled it and aborted the
+//! request) stops at its next evaluation step, as Prometheus's does when the
+//! request's context is cancelled.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
@@ -26,19 +32,35 @@ const MAX_POINTS: i64 = 11_000;
 /// Prometheus's default `--query.timeout`.
 const DEFAULT_TIMEOUT_MS: i64 = 120_000;
 
-/// Engine options with a deadline: the request's `timeout` if shorter than
-/// the default, else the default.
-fn opts_with_deadline(timeout_ms: Option<i64>) -> EngineOpts {
+/// Engine options with a deadline (the request's `timeout` if shorter than
+/// the default, else the default) and a cancel flag: set, the query stops
+/// with Prometheus's canceled error.
+fn query_opts(timeout_ms: Option<i64>, canceled: Arc<AtomicBool>) -> EngineOpts {
     let ms = timeout_ms
         .filter(|t| *t > 0)
         .map_or(DEFAULT_TIMEOUT_MS, |t| t.min(DEFAULT_TIMEOUT_MS));
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
     EngineOpts {
-        interrupt: Some(std::sync::Arc::new(move || {
-            (std::time::Instant::now() > deadline)
-                .then(|| EvalError::Timeout("expression evaluation".into()))
+        interrupt: Some(Arc::new(move || {
+            if canceled.load(Ordering::Relaxed) {
+                Some(EvalError::Canceled("expression evaluation".into()))
+            } else {
+                (std::time::Instant::now() > deadline)
+                    .then(|| EvalError::Timeout("expression evaluation".into()))
+            }
         })),
         ..EngineOpts::default()
+    }
+}
+
+/// Sets its flag when dropped. The handler's future holds it: when the
+/// client closes the connection, the server drops that future, and the
+/// query on the blocking pool sees the flag at its next step.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -105,11 +127,17 @@ fn query_param(p: &[(String, String)]) -> String {
     get(p, "query").unwrap_or("").to_string()
 }
 
-async fn run<F>(f: F) -> Response
+/// Runs `f` on the blocking pool with the request's engine options; the
+/// query is cancelled if this future is dropped before it ends.
+async fn run<F>(timeout_ms: Option<i64>, f: F) -> Response
 where
-    F: FnOnce() -> Result<emberlens_promql::QueryResult, EvalError> + Send + 'static,
+    F: FnOnce(EngineOpts) -> Result<emberlens_promql::QueryResult, EvalError> + Send + 'static,
 {
-    let r = match tokio::task::spawn_blocking(f).await {
+    let guard = CancelOnDrop(Arc::default());
+    let opts = query_opts(timeout_ms, guard.0.clone());
+    let r = tokio::task::spawn_blocking(move || f(opts)).await;
+    drop(guard);
+    let r = match r {
         Ok(r) => r,
         Err(e) => Err(EvalError::Execution(format!("query panicked: {e}"))),
     };
@@ -137,8 +165,7 @@ pub async fn query_handler(
     };
     let expr = query_param(&p);
     let store = state.queryable();
-    let opts = opts_with_deadline(timeout);
-    run(move || instant_query(&store, &opts, &expr, t)).await
+    run(timeout, move |opts| instant_query(&store, &opts, &expr, t)).await
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -190,6 +217,42 @@ pub async fn query_range_handler(
     };
     let expr = query_param(&p);
     let store = state.queryable();
-    let opts = opts_with_deadline(timeout);
-    run(move || range_query(&store, &opts, &expr, start, end, step)).await
+    run(timeout, move |opts| {
+        range_query(&store, &opts, &expr, start, end, step)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interrupt(opts: &EngineOpts) -> Option<EvalError> {
+        opts.interrupt.as_ref().and_then(|f| f())
+    }
+
+    #[test]
+    fn a_dropped_request_cancels_its_query_with_prometheus_error() {
+        let guard = CancelOnDrop(Arc::default());
+        let opts = query_opts(None, guard.0.clone());
+        assert_eq!(interrupt(&opts), None);
+        drop(guard);
+        let e = interrupt(&opts).unwrap();
+        assert_eq!(e.to_string(), "query was canceled in expression evaluation");
+        assert_eq!(status_of(&e), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response_json(&Err(e)),
+            r#"{"status":"error","errorType":"canceled","error":"query was canceled in expression evaluation"}"#
+        );
+    }
+
+    #[test]
+    fn a_passed_deadline_is_a_timeout() {
+        let opts = query_opts(Some(1), Arc::default());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(
+            interrupt(&opts).map(|e| e.to_string()),
+            Some("query timed out in expression evaluation".to_string())
+        );
+    }
 }

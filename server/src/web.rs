@@ -4,6 +4,14 @@
 //! API errors use Prometheus's JSON error shape
 //! (`{"status":"error","errorType":"bad_data","error":"..."}`), so clients
 //! written for Prometheus understand them.
+//!
+//! The app's files are served cross-origin isolated by default
+//! (`Cross-Origin-Opener-Policy: same-origin`,
+//! `Cross-Origin-Embedder-Policy: require-corp`): only then may the page
+//! share a `SharedArrayBuffer` with its worker, the flag that stops a query
+//! running in the worker. The worker script and Wasm are same-origin, so
+//! they load under that policy; a snapshot opened by URL from another origin
+//! is read with CORS requests, so its host must send CORS headers anyway.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,7 +20,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{MatchedPath, RawQuery, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -21,6 +29,7 @@ use emberlens_model::{
     parse_time_ms,
 };
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeader;
 
 use crate::blocks::{BlockStore, MergedStorage};
 use crate::metrics::{HttpLabels, Metrics};
@@ -51,8 +60,15 @@ impl AppState {
 /// Default range of `/api/v1/raw` when `start` is omitted.
 const DEFAULT_RANGE_MS: i64 = 15 * 60 * 1000;
 
-/// Builds the router; `ui_dir` holds the trunk build (`index.html` and the Wasm).
-pub fn router(state: AppState, ui_dir: PathBuf) -> Router {
+/// The headers that make the app's page cross-origin isolated.
+pub const CROSS_ORIGIN_ISOLATION: [(&str, &str); 2] = [
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-embedder-policy", "require-corp"),
+];
+
+/// Builds the router; `ui_dir` holds the trunk build (`index.html` and the
+/// Wasm), served with [`CROSS_ORIGIN_ISOLATION`] when `isolate` is set.
+pub fn router(state: AppState, ui_dir: PathBuf, isolate: bool) -> Router {
     let api = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/api/v1/raw", get(raw_handler))
@@ -67,7 +83,21 @@ pub fn router(state: AppState, ui_dir: PathBuf) -> Router {
         .route("/-/healthy", get(|| async { "Emberlens is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Emberlens is Ready.\n" }));
     let with_ui = if ui_dir.join("index.html").is_file() {
-        api.fallback_service(ServeDir::new(&ui_dir))
+        let files = ServeDir::new(&ui_dir);
+        if isolate {
+            let [(coop, coop_v), (coep, coep_v)] = CROSS_ORIGIN_ISOLATION;
+            api.fallback_service(SetResponseHeader::overriding(
+                SetResponseHeader::overriding(
+                    files,
+                    HeaderName::from_static(coop),
+                    HeaderValue::from_static(coop_v),
+                ),
+                HeaderName::from_static(coep),
+                HeaderValue::from_static(coep_v),
+            ))
+        } else {
+            api.fallback_service(files)
+        }
     } else {
         tracing::warn!(dir = %ui_dir.display(), "no built app here; serving a placeholder page (run tools/run.sh to build it)");
         api.fallback(|| async { missing_ui_page() })

@@ -197,3 +197,50 @@ async fn raw_endpoint_errors_have_prometheus_shape() {
     );
     let _ = std::fs::remove_dir_all(data);
 }
+
+/// The app's files carry COOP and COEP (the page may then share memory with
+/// its worker), the API does not need them; `cross_origin_isolation: false`
+/// leaves them out.
+#[tokio::test]
+async fn the_app_is_served_cross_origin_isolated_unless_turned_off() {
+    let dir = std::env::temp_dir().join(format!("emberlens-test-coi-{}", std::process::id()));
+    let ui = dir.join("ui");
+    std::fs::create_dir_all(&ui).unwrap();
+    std::fs::write(ui.join("index.html"), "<!doctype html><title>app</title>").unwrap();
+    std::fs::write(ui.join("emberlens-worker_loader.js"), "// worker").unwrap();
+    for isolate in [true, false] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = serve(
+            listener,
+            ServeOptions {
+                data_dir: dir.join(format!("data-{isolate}")),
+                ui_dir: ui.clone(),
+                scrape_interval: Duration::from_secs(3600),
+                cross_origin_isolation: isolate,
+                ..ServeOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let base = format!("http://{}", running.addr);
+        for path in ["/", "/emberlens-worker_loader.js"] {
+            let resp = reqwest::get(format!("{base}{path}")).await.unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            let h = resp.headers();
+            let (coop, coep) = (
+                h.get("cross-origin-opener-policy"),
+                h.get("cross-origin-embedder-policy"),
+            );
+            if isolate {
+                assert_eq!(coop.unwrap(), "same-origin", "{path}");
+                assert_eq!(coep.unwrap(), "require-corp", "{path}");
+            } else {
+                assert!(coop.is_none() && coep.is_none(), "{path}: {h:?}");
+            }
+        }
+        let api = reqwest::get(format!("{base}/-/healthy")).await.unwrap();
+        assert!(api.headers().get("cross-origin-embedder-policy").is_none());
+        running.server.abort();
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
