@@ -15,17 +15,20 @@ pub mod worker_client;
 use leptos::prelude::*;
 
 use crate::components::series_panel::SeriesPanel;
+use crate::components::source_picker::{CurrentSource, SourcePicker};
 use crate::components::worker_status::WorkerStatus;
 
 /// The root component.
 #[component]
 pub fn App() -> impl IntoView {
+    provide_context(CurrentSource(RwSignal::new(None)));
     view! {
         <header class="topbar">
             <span class="brand">"Emberlens"</span>
             <WorkerStatus/>
         </header>
         <main>
+            <SourcePicker/>
             <SeriesPanel/>
         </main>
     }

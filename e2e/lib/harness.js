@@ -36,6 +36,7 @@ export async function startServer(extraArgs = []) {
   });
   return {
     url,
+    pid: child.pid,
     stderr: () => stderr,
     async stop() {
       child.kill('SIGTERM');

@@ -7,6 +7,9 @@ export class SeriesPage {
     this.error = page.getByTestId('error');
     this.selector = page.getByTestId('selector');
     this.workerStatus = page.getByTestId('worker-status');
+    this.panel = page.getByTestId('series-panel');
+    this.source = page.getByTestId('source');
+    this.sourceError = page.getByTestId('source-error');
   }
 
   async open(url) {
@@ -43,5 +46,56 @@ export class SeriesPage {
   async query(selector) {
     await this.selector.fill(selector);
     await this.page.getByTestId('run').click();
+  }
+
+  /** Waits until the worker answered Hello; returns how it cancels local queries (`flag` or `restart`). */
+  async waitForWorker(timeoutMs = 20_000) {
+    await this.page.waitForFunction(
+      () => document.querySelector('[data-testid="worker-status"]')?.dataset.state === 'ready', null, { timeout: timeoutMs });
+    return this.workerStatus.getAttribute('data-cancel');
+  }
+
+  /** Opens a snapshot folder (its block directories) in the worker; resolves with the source label. */
+  async openFolder(dir, timeoutMs = 30_000) {
+    await this.page.getByTestId('open-folder').setInputFiles(dir);
+    await this.page.waitForFunction(
+      () => document.querySelector('[data-testid="source"]')?.dataset.kind === 'local', null, { timeout: timeoutMs });
+    return this.source.textContent();
+  }
+
+  /** Types a snapshot URL into the source bar and opens it (does not wait). */
+  async openUrl(url) {
+    await this.page.getByTestId('open-url').fill(url);
+    await this.page.getByTestId('open-url-button').click();
+  }
+
+  /** The panel's data attributes (`running`, `cancelPath`). */
+  async state() {
+    return this.panel.evaluate((p) => ({ ...p.dataset }));
+  }
+
+  async waitUntilRunning(running, timeoutMs = 20_000) {
+    await this.page.waitForFunction(
+      (want) => document.querySelector('[data-testid="series-panel"]')?.dataset.running === want,
+      String(running), { timeout: timeoutMs });
+  }
+
+  /**
+   * Clicks Cancel and resolves with the milliseconds, measured in the page,
+   * until the error message is shown (rejects after `timeoutMs`).
+   */
+  async cancelAndTimeError(timeoutMs = 10_000) {
+    return this.page.evaluate((limit) => new Promise((resolve, reject) => {
+      const err = document.querySelector('[data-testid="error"]');
+      const shown = () => !err.hidden && err.textContent.length > 0;
+      if (shown()) { reject(new Error(`an error is already shown: ${err.textContent}`)); return; }
+      const t0 = performance.now();
+      const obs = new MutationObserver(() => {
+        if (shown()) { obs.disconnect(); resolve(performance.now() - t0); }
+      });
+      obs.observe(err, { attributes: true, childList: true, subtree: true, characterData: true });
+      setTimeout(() => { obs.disconnect(); reject(new Error(`no error within ${limit} ms of Cancel`)); }, limit);
+      document.querySelector('[data-testid="cancel"]').click();
+    }), timeoutMs);
   }
 }

@@ -1,21 +1,28 @@
 //! One graph panel: a PromQL expression, a range picker, the chart and its
-//! legend. The worker evaluates the expression as a range query (against
-//! the Emberlens server this page came from) with up to about 1,000 points
-//! across the panel (whole-second steps), ending now.
+//! legend. The worker evaluates the expression as a range query with up to
+//! about 1,000 points across the panel (whole-second steps): against the
+//! Emberlens server this page came from, ending now, or over the source the
+//! worker opened (see `source_picker`), ending at its last sample.
 //!
-//! Refreshes every [`REFRESH`] like a Grafana panel on auto-refresh. The chart
-//! canvas carries `data-series-count`, `data-sample-count` and `data-drawn-ms`
-//! (the `performance.now()` of the last draw) for tests and for measuring time
-//! to first chart.
+//! Against the server it refreshes every [`REFRESH`] like a Grafana panel on
+//! auto-refresh (a tick is skipped while a query runs). One query runs at a
+//! time: Cancel stops it (the worker client picks the way, see
+//! `worker_client`) and shows Prometheus's canceled error; running another
+//! expression cancels the one still running. The chart canvas carries
+//! `data-series-count`, `data-sample-count` and `data-drawn-ms` (the
+//! `performance.now()` of the last draw) for tests and for measuring time to
+//! first chart; the panel carries `data-running` and, after a cancel,
+//! `data-cancel-path` (`flag`, `abort` or `restart`).
 
 use std::time::Duration;
 
-use emberlens_protocol::{QueryRequest, QueryTime, Request, Response, SeriesSet};
+use emberlens_protocol::{ErrorKind, QueryRequest, QueryTime, Request, Response, SeriesSet};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::chart;
+use crate::components::source_picker::CurrentSource;
 use crate::worker_client::client;
 use emberlens_protocol::share_url::{RANGES_MINUTES, ViewState};
 
@@ -49,12 +56,36 @@ pub fn SeriesPanel() -> impl IntoView {
     let (drawn_ms, set_drawn_ms) = signal(None::<f64>);
     let canvas = NodeRef::<leptos::html::Canvas>::new();
 
-    let fetch = move || {
+    let CurrentSource(source) = expect_context::<CurrentSource>();
+    // The request id of the query in flight, if any.
+    let (running, set_running) = signal(None::<u64>);
+    let (cancel_path, set_cancel_path) = signal(None::<&'static str>);
+
+    // `user`: the expression, range or source changed (a running query is
+    // cancelled for the new one); otherwise a refresh tick (skipped while a
+    // query runs, and for opened sources, whose data does not change).
+    let fetch = move |user: bool| {
+        let local = source.get_untracked();
+        if let Some(id) = running.get_untracked() {
+            if !user {
+                return;
+            }
+            client().cancel(id);
+        }
+        if !user && local.is_some() {
+            return;
+        }
         let state = view_state.get_untracked();
         let range_ms = i64::from(state.range_minutes) * 60_000;
         // ~1,000 points (about one per pixel), whole seconds, at least 1 s.
         let step_ms = (range_ms / 1000 / 1000).max(1) * 1000;
-        let end_ms = now_ms();
+        let (end_ms, base_url) = match &local {
+            Some(info) => (info.max_time_ms, None),
+            None => (
+                now_ms(),
+                Some(window().location().origin().unwrap_or_default()),
+            ),
+        };
         let start_ms = end_ms - range_ms;
         let req = Request::Query(QueryRequest {
             expr: state.selector,
@@ -63,10 +94,19 @@ pub fn SeriesPanel() -> impl IntoView {
                 end_ms,
                 step_ms,
             },
-            base_url: Some(window().location().origin().unwrap_or_default()),
+            base_url,
         });
+        let ticket = client().send(req);
+        let id = ticket.id();
+        set_running.set(Some(id));
         spawn_local(async move {
-            match client().request(req).await {
+            let answer = ticket.answer().await;
+            // A later query replaced this one: its answer is stale.
+            if running.get_untracked() != Some(id) {
+                return;
+            }
+            set_running.set(None);
+            match answer {
                 Ok(Response::QueryResult(a)) => {
                     set_error.set(None);
                     set_loaded.set(Some(Loaded {
@@ -75,22 +115,29 @@ pub fn SeriesPanel() -> impl IntoView {
                         end_ms,
                     }));
                 }
-                Ok(Response::Error(e)) => set_error.set(Some(e.message)),
+                Ok(Response::Error(e)) => {
+                    if e.kind == ErrorKind::Canceled {
+                        set_cancel_path.set(client().last_cancel().map(|p| p.as_str()));
+                    }
+                    set_error.set(Some(e.message));
+                }
                 Ok(other) => set_error.set(Some(format!("unexpected answer: {other:?}"))),
                 Err(e) => set_error.set(Some(e)),
             }
         });
     };
 
-    // Run on start, whenever the view changes, and on every refresh tick.
+    // Run on start, whenever the view or the source changes, and on every
+    // refresh tick.
     Effect::new(move |_| {
         let state = view_state.get();
+        source.track();
         let _ = window().history().map(|h| {
             h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&state.to_fragment()))
         });
-        fetch();
+        fetch(true);
     });
-    if let Ok(handle) = set_interval_with_handle(fetch, REFRESH) {
+    if let Ok(handle) = set_interval_with_handle(move || fetch(false), REFRESH) {
         on_cleanup(move || handle.clear());
     }
 
@@ -113,6 +160,11 @@ pub fn SeriesPanel() -> impl IntoView {
         ev.prevent_default();
         view_state.update(|s| s.selector = draft.get_untracked());
     };
+    let on_cancel = move |_| {
+        if let Some(id) = running.get_untracked() {
+            client().cancel(id);
+        }
+    };
     let on_range = move |ev| {
         if let Ok(m) = event_target_value(&ev).parse::<u32>() {
             view_state.update(|s| s.range_minutes = m);
@@ -122,7 +174,12 @@ pub fn SeriesPanel() -> impl IntoView {
     let sample_count = move || loaded.get().map_or(0, |l| l.set.sample_count());
 
     view! {
-        <section class="panel" data-testid="series-panel">
+        <section
+            class="panel"
+            data-testid="series-panel"
+            data-running=move || running.get().is_some().to_string()
+            data-cancel-path=move || cancel_path.get().unwrap_or_default()
+        >
             <form class="query" on:submit=on_submit>
                 <input
                     data-testid="selector"
@@ -145,6 +202,15 @@ pub fn SeriesPanel() -> impl IntoView {
                         .collect_view()}
                 </select>
                 <button type="submit" data-testid="run">"Run"</button>
+                <button
+                    type="button"
+                    class="cancel"
+                    data-testid="cancel"
+                    prop:disabled=move || running.get().is_none()
+                    on:click=on_cancel
+                >
+                    "Cancel"
+                </button>
             </form>
             <p class="error" data-testid="error" hidden=move || error.get().is_none()>
                 {move || error.get().unwrap_or_default()}
