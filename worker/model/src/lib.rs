@@ -22,6 +22,7 @@ mod gofmt;
 mod histogram;
 mod histogram_ops;
 mod labels;
+pub mod par;
 mod selector;
 mod storage;
 mod time;

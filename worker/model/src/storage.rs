@@ -87,8 +87,9 @@ pub enum StorageError {
     Read(String),
 }
 
-/// Reads series by label matchers over a time range.
-pub trait Storage {
+/// Reads series by label matchers over a time range. Natively also `Sync`:
+/// range queries evaluate their steps on several threads.
+pub trait Storage: crate::par::MaybeSync {
     /// Every series matching all `matchers`, with its samples in
     /// `[min_t_ms, max_t_ms]` (both inclusive); series with no sample in range
     /// are left out. Output is sorted by labels.

@@ -105,6 +105,8 @@ pub fn instant_query_expr<S: Storage>(
 ) -> Result<QueryResult, EvalError> {
     let mut ev = Evaluator::new(storage, opts, src, t_ms, t_ms, 0);
     ev.preload(expr)?;
+    // Only calls inside subqueries have steps to compute ahead here.
+    ev.mark_batchable(expr);
     ev.begin_step()?;
     let v = ev.eval(expr, t_ms)?;
     let value = match v {
@@ -165,14 +167,115 @@ pub fn range_query_expr<S: Storage>(
     let mut ev = Evaluator::new(storage, opts, src, start_ms, end_ms, step_ms);
     ev.preload(expr)?;
     ev.mark_batchable(expr);
+    let steps = (end_ms - start_ms) / step_ms + 1;
+    // Steps are independent, so runs of them go to separate evaluators
+    // (natively on separate cores, `par_map`), each with the preloaded data.
+    // Not with subqueries: their inner results are shared between steps
+    // through `sub_cache`, and a cold cache would count samples differently
+    // against `max_samples`.
+    let parts = if has_subquery(expr) {
+        1
+    } else {
+        emberlens_model::par::threads().min(steps as usize).max(1)
+    };
+    let per = (steps + parts as i64 - 1) / parts as i64;
+    let ranges: Vec<(i64, i64)> = (0..parts as i64)
+        .map(|p| {
+            let lo = start_ms + p * per * step_ms;
+            (lo, (lo + (per - 1) * step_ms).min(end_ms))
+        })
+        .filter(|(lo, _)| *lo <= end_ms)
+        .collect();
+    let runs = if ranges.len() == 1 {
+        let mut counts = Vec::new();
+        let r = run_steps(&mut ev, expr, start_ms, end_ms, &mut counts);
+        vec![(counts, r, std::mem::take(&mut ev.ann))]
+    } else {
+        let base = &ev;
+        emberlens_model::par::par_map(&ranges, 2, |&(lo, hi)| {
+            let mut e = base.fork(lo, hi);
+            let mut counts = Vec::new();
+            let r = run_steps(&mut e, expr, lo, hi, &mut counts);
+            (counts, r, e.ann)
+        })
+    };
+    // In step order: the limit as one evaluator would have applied it (each
+    // step's peak plus all the output before it), then the first error, then
+    // the series joined by labels.
+    let mut ann = Annotations::default();
+    let mut series: Vec<Series> = Vec::new();
+    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+    let mut held = 0usize;
+    for (counts, r, a) in runs {
+        for (peak, added) in counts {
+            held = held.saturating_add(added);
+            if peak.saturating_add(held) > opts.max_samples {
+                return Err(EvalError::TooManySamples);
+            }
+        }
+        let part = r?;
+        ann.merge(a);
+        if series.is_empty() {
+            by_labels = part
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.metric.clone(), i))
+                .collect();
+            series = part;
+            continue;
+        }
+        for s in part {
+            match by_labels.get(&s.metric) {
+                Some(&i) => {
+                    let e = &mut series[i];
+                    e.drop_name |= s.drop_name;
+                    e.floats.extend(s.floats);
+                    e.hists.extend(s.hists);
+                }
+                None => {
+                    by_labels.insert(s.metric.clone(), series.len());
+                    series.push(s);
+                }
+            }
+        }
+    }
+    Ok(QueryResult {
+        value: Value::Matrix(finish_matrix(series)?),
+        annotations: ann,
+    })
+}
+
+/// Whether `e` holds a subquery anywhere.
+fn has_subquery(e: &Expr) -> bool {
+    match e {
+        Expr::Subquery(_) => true,
+        Expr::Number { .. } | Expr::String { .. } | Expr::Selector(_) | Expr::Matrix(_) => false,
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => has_subquery(expr),
+        Expr::Binary(b) => has_subquery(&b.lhs) || has_subquery(&b.rhs),
+        Expr::Aggregate(a) => has_subquery(&a.expr) || a.param.as_deref().is_some_and(has_subquery),
+        Expr::Call(c) => c.args.iter().any(has_subquery),
+    }
+}
+
+/// Evaluates `expr` at the steps `lo..=hi` of `ev`'s query, as series in
+/// order of appearance; `counts` gets each completed step's peak of held
+/// samples and the samples it added to the answer.
+fn run_steps<S: Storage>(
+    ev: &mut Evaluator<'_, S>,
+    expr: &Expr,
+    lo: i64,
+    hi: i64,
+    counts: &mut Vec<(usize, usize)>,
+) -> Result<Vec<Series>, EvalError> {
+    let step_ms = ev.step;
     // Result series, found by label-set identity first (steps mostly share
     // their label sets), then by value; the identity map holds its label
     // sets so their ids stay unique.
     let mut out: Vec<Series> = Vec::new();
     let mut by_id: crate::hash::IdMap<(Labels, usize)> = Default::default();
     let mut by_labels: HashMap<Labels, usize> = HashMap::new();
-    let mut t = start_ms;
-    while t <= end_ms {
+    let mut t = lo;
+    while t <= hi {
         ev.begin_step()?;
         // Label sets new at every step (computed ones) would pile up.
         if by_id.len() > 4 * out.len() + 1024 {
@@ -180,11 +283,13 @@ pub fn range_query_expr<S: Storage>(
         }
         let v = ev.eval(expr, t)?;
         // The result so far stays in memory: it counts against the limit.
-        ev.output_samples += match &v {
+        let added = match &v {
             IValue::Vector(vec) => vec.len(),
             _ => 1,
         };
+        ev.output_samples += added;
         ev.count(0)?;
+        counts.push((ev.step_samples, added));
         match v {
             IValue::Scalar(v) => {
                 let i = *by_labels.entry(Labels::default()).or_insert_with(|| {
@@ -233,11 +338,7 @@ pub fn range_query_expr<S: Storage>(
         }
         t += step_ms;
     }
-    let series: Vec<Series> = out;
-    Ok(QueryResult {
-        value: Value::Matrix(finish_matrix(series)?),
-        annotations: ev.ann,
-    })
+    Ok(out)
 }
 
 /// The labels removed with the metric name: Prometheus's type-and-unit
@@ -350,6 +451,10 @@ pub(crate) struct Evaluator<'a, S> {
     pub start: i64,
     pub end: i64,
     pub step: i64,
+    /// The steps being evaluated: the query's (or the part of them this
+    /// evaluator runs), or inside a subquery its inner steps; range
+    /// functions are computed ahead for the coming steps of it.
+    pub(crate) grid: Grid,
     data: HashMap<usize, Arc<Vec<SeriesData>>>,
     sub_cache: HashMap<(usize, i64), IValue>,
     /// Series selected for `info` calls (keyed by the call node), see `info.rs`.
@@ -367,6 +472,9 @@ pub(crate) struct Evaluator<'a, S> {
     /// Range-function calls outside subqueries in a range query: computed
     /// for every step at once, series by series (see `funcs.rs`).
     pub(crate) batchable: std::collections::HashSet<usize>,
+    /// Range-function calls of a plain range selector inside subqueries:
+    /// computed ahead over the subquery's inner steps.
+    pub(crate) batchable_inner: std::collections::HashSet<usize>,
     /// Their results for a run of steps, each taken by its step's evaluation.
     pub(crate) batches: HashMap<usize, Batch>,
     /// Subqueries' numbered label sets by node.
@@ -380,6 +488,14 @@ pub(crate) struct Evaluator<'a, S> {
     step_samples: usize,
     /// Samples of a range query's result so far.
     output_samples: usize,
+}
+
+/// Evaluation steps `lo, lo + step, …, hi`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Grid {
+    pub lo: i64,
+    pub hi: i64,
+    pub step: i64,
 }
 
 /// A subquery node's label sets, numbered: by identity first, by value for
@@ -428,7 +544,9 @@ pub(crate) struct Batch {
     pub sub_drop: Vec<bool>,
     /// Per series, each point's time and position in its inner vector.
     pub sub_ranks: Vec<Vec<(i64, u32)>>,
-    pub first: usize,
+    /// The time and spacing of `steps[0]`, `steps[1]`, …
+    pub t0: i64,
+    pub step: i64,
     pub steps: Vec<Option<Vec<Sample>>>,
     /// The points each step's windows hold (counted against `max_samples`
     /// when the step takes its result).
@@ -558,6 +676,11 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             start,
             end,
             step,
+            grid: Grid {
+                lo: start,
+                hi: end,
+                step,
+            },
             data: HashMap::new(),
             sub_cache: HashMap::new(),
             info_data: HashMap::new(),
@@ -567,12 +690,37 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             bin_cache: HashMap::new(),
             sub_slots: HashMap::new(),
             batchable: Default::default(),
+            batchable_inner: Default::default(),
             batches: HashMap::new(),
             counter_names: Default::default(),
             ann: Annotations::default(),
             step_samples: 0,
             output_samples: 0,
         }
+    }
+
+    /// An evaluator for steps `lo..=hi` of this one's query, sharing its
+    /// preloaded data and batching marks; its caches start empty.
+    fn fork(&self, lo: i64, hi: i64) -> Evaluator<'a, S> {
+        let mut e = Evaluator::new(
+            self.storage,
+            self.opts,
+            self.src,
+            self.start,
+            self.end,
+            self.step,
+        );
+        (e.grid.lo, e.grid.hi) = (lo, hi);
+        e.data = self.data.clone();
+        e.info_data = self.info_data.clone();
+        for k in self.hstats.keys() {
+            if let Some(d) = e.data.get(k) {
+                e.hstats.insert(*k, crate::histstats::StatsSelector::new(d));
+            }
+        }
+        e.batchable = self.batchable.clone();
+        e.batchable_inner = self.batchable_inner.clone();
+        e
     }
 
     /// Marks the calls not inside a subquery: a range query evaluates them
@@ -596,6 +744,33 @@ impl<'a, S: Storage> Evaluator<'a, S> {
                     self.mark_batchable(a);
                 }
             }
+            Expr::Subquery(sq) => self.mark_inner(&sq.expr),
+            _ => {}
+        }
+    }
+
+    /// Marks the calls inside a subquery (only their plain range selector
+    /// arguments are computed ahead, see `funcs::batched`).
+    fn mark_inner(&mut self, e: &Expr) {
+        match e {
+            Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => self.mark_inner(expr),
+            Expr::Binary(b) => {
+                self.mark_inner(&b.lhs);
+                self.mark_inner(&b.rhs);
+            }
+            Expr::Aggregate(a) => {
+                self.mark_inner(&a.expr);
+                if let Some(p) = &a.param {
+                    self.mark_inner(p);
+                }
+            }
+            Expr::Call(c) => {
+                self.batchable_inner.insert(key(c));
+                for a in &c.args {
+                    self.mark_inner(a);
+                }
+            }
+            Expr::Subquery(sq) => self.mark_inner(&sq.expr),
             _ => {}
         }
     }
@@ -1142,7 +1317,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         rt: i64,
         step: i64,
         mixed_drop: &mut bool,
-        mut ranks: Option<&mut Vec<Vec<(i64, u32)>>>,
+        ranks: Option<&mut Vec<Vec<(i64, u32)>>>,
     ) -> Result<Vec<Series>, EvalError> {
         // First aligned step strictly after `lo`.
         let mut ts = lo.div_euclid(step) * step;
@@ -1159,6 +1334,46 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             slots = SubSlots::default();
         }
         let mut pos_of: Vec<usize> = vec![usize::MAX; slots.by_labels.len()];
+        // The inner steps are the grid while they are evaluated.
+        let outer = self.grid;
+        self.grid = Grid {
+            lo: ts,
+            hi: ts + (rt - ts).div_euclid(step) * step,
+            step,
+        };
+        let r = self.subquery_steps(
+            sq,
+            k,
+            ts,
+            rt,
+            step,
+            &mut slots,
+            &mut pos_of,
+            &mut out,
+            mixed_drop,
+            ranks,
+        );
+        self.grid = outer;
+        self.sub_slots.insert(k, slots);
+        r?;
+        Ok(out)
+    }
+
+    /// The loop of [`Self::eval_subquery_window`].
+    #[allow(clippy::too_many_arguments)]
+    fn subquery_steps(
+        &mut self,
+        sq: &SubqueryExpr,
+        k: usize,
+        mut ts: i64,
+        rt: i64,
+        step: i64,
+        slots: &mut SubSlots,
+        pos_of: &mut Vec<usize>,
+        out: &mut Vec<Series>,
+        mixed_drop: &mut bool,
+        mut ranks: Option<&mut Vec<Vec<(i64, u32)>>>,
+    ) -> Result<(), EvalError> {
         while ts <= rt {
             self.poll()?;
             if !self.sub_cache.contains_key(&(k, ts)) {
@@ -1170,7 +1385,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             };
             match v {
                 IValue::Scalar(f) => {
-                    let i = slots.place(&Labels::default(), &mut pos_of, &mut out);
+                    let i = slots.place(&Labels::default(), pos_of, out);
                     out[i].floats.push(FPoint { t: ts, f: *f });
                     if let Some(rk) = ranks.as_deref_mut() {
                         rk.resize(out.len(), Vec::new());
@@ -1179,7 +1394,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
                 }
                 IValue::Vector(vec) => {
                     for (rank, s) in vec.iter().enumerate() {
-                        let i = slots.place(&s.metric, &mut pos_of, &mut out);
+                        let i = slots.place(&s.metric, pos_of, out);
                         if let Some(rk) = ranks.as_deref_mut() {
                             rk.resize(out.len(), Vec::new());
                             rk[i].push((ts, rank as u32));
@@ -1220,8 +1435,7 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             }
             ts += step;
         }
-        self.sub_slots.insert(k, slots);
-        Ok(out)
+        Ok(())
     }
 
     /// Evaluates an argument expected to be a scalar.

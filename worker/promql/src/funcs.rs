@@ -519,33 +519,41 @@ fn batched<S: Storage>(
     /// while in cache, few enough to keep the results small.
     const CHUNK: usize = 64;
     let k = crate::engine::key(c);
-    if ev.step <= 0
-        || t < ev.start
-        || t > ev.end
-        || (t - ev.start) % ev.step != 0
-        || !ev.batchable.contains(&k)
+    let g = ev.grid;
+    let top = ev.batchable.contains(&k);
+    if g.step <= 0
+        || t < g.lo
+        || t > g.hi
+        || (t - g.lo) % g.step != 0
+        || !(top || ev.batchable_inner.contains(&k))
     {
         return Ok(None);
     }
-    let ti = ((t - ev.start) / ev.step) as usize;
     let mut b = ev.batches.remove(&k).unwrap_or_default();
-    if ti < b.first || ti >= b.first + b.steps.len() {
-        let n = ((ev.end - ev.start) / ev.step + 1) as usize;
+    let at = |b: &crate::engine::Batch| -> Option<usize> {
+        let i = usize::try_from((t - b.t0) / g.step).ok()?;
+        (b.step == g.step && t >= b.t0 && (t - b.t0) % g.step == 0 && i < b.steps.len())
+            .then_some(i)
+    };
+    if at(&b).is_none() {
+        // Steps left on the grid from `t`.
+        let n = ((g.hi - t) / g.step + 1) as usize;
         let (data, drop_stale) = match marg.unparen() {
             Expr::Matrix(m) if m.mode == RangeMode::Plain && !ev.has_hstats(&m.vs) => {
                 (ev.selector_data(&m.vs)?, true)
             }
-            Expr::Subquery(sq) => match &b.sub_data {
+            // Only outside subqueries: the points are the whole query's.
+            Expr::Subquery(sq) if top => match &b.sub_data {
                 Some(d) => (d.clone(), false),
                 None => {
                     // The whole query's points at once: only when the
                     // steps' windows cover the span without gaps (so no
                     // extra inner step is evaluated) and every series
                     // agrees with itself on dropping its name.
-                    let (lo, _, range) = window_of(ev, marg, ev.start)?;
-                    let (_, rt, _) = window_of(ev, marg, ev.end)?;
+                    let (lo, _, range) = window_of(ev, marg, g.lo)?;
+                    let (_, rt, _) = window_of(ev, marg, g.hi)?;
                     let step = ev.subquery_step(sq)?;
-                    if step <= 0 || (n > 1 && range < ev.step) {
+                    if step <= 0 || (g.hi > g.lo && range < g.step) {
                         ev.batchable.remove(&k);
                         return Ok(None);
                     }
@@ -581,9 +589,9 @@ fn batched<S: Storage>(
         };
         let pos = marg.pos();
         let name = c.func.name;
-        let count = CHUNK.min(n.saturating_sub(ti));
+        let count = CHUNK.min(n);
         b.cursors.resize(data.len(), (0, 0));
-        b.first = ti;
+        (b.t0, b.step) = (t, g.step);
         b.steps.clear();
         b.steps.resize(count, Some(Vec::new()));
         b.points.clear();
@@ -594,11 +602,45 @@ fn batched<S: Storage>(
         // evaluation orders its series: by first point in the window, then
         // position in that point's inner vector.
         let mut keys: Vec<Vec<(i64, u32)>> = vec![Vec::new(); if drop_stale { 0 } else { count }];
+        // Prefix counts over the chunk's span (see below), reused.
+        let (mut stale_pre, mut drop_pre): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+        let span = if fast_rate {
+            let first = window_of(ev, marg, t)?;
+            let last = window_of(ev, marg, t + (count - 1) as i64 * g.step)?;
+            Some((first.0.min(last.0), first.1.max(last.1)))
+        } else {
+            None
+        };
         for (si, s) in data.iter().enumerate() {
             let mut cur = b.cursors[si];
             let drop_name = b.sub_drop.get(si).copied().unwrap_or(false);
+            // rate/increase/delta of plain floats: every window of the chunk
+            // lies in `span`, so prefix counts of stale markers and of drops
+            // (counter resets) over it answer each window's checks in O(1)
+            // instead of two passes over its points.
+            let mut pre_at = usize::MAX;
+            let mut name_checked = false;
+            if let Some((lo0, rt1)) = span
+                && s.hists.is_empty()
+                && s.sts.is_none()
+            {
+                let a = crate::engine::seek(&s.floats, cur.0, lo0);
+                let e = crate::engine::seek(&s.floats, a, rt1);
+                stale_pre.clear();
+                drop_pre.clear();
+                let (mut st, mut dr) = (0u32, 0u32);
+                for i in a..e {
+                    stale_pre.push(st);
+                    drop_pre.push(dr);
+                    st += u32::from(is_stale_nan(s.floats[i].f));
+                    dr += u32::from(i > a && s.floats[i].f < s.floats[i - 1].f);
+                }
+                stale_pre.push(st);
+                drop_pre.push(dr);
+                pre_at = a;
+            }
             for (i, (out, points)) in b.steps.iter_mut().zip(&mut b.points).enumerate() {
-                let tt = ev.start + (ti + i) as i64 * ev.step;
+                let tt = t + i as i64 * g.step;
                 let w = window_of(ev, marg, tt)?;
                 let (lo, rt) = (w.0, w.1);
                 let fa = crate::engine::seek(&s.floats, cur.0, lo);
@@ -614,23 +656,37 @@ fn batched<S: Storage>(
                 *points += fb - fa + if drop_stale { 0 } else { hn };
                 // rate/increase/delta of plain floats: straight from the
                 // stored points, as `range_fn_one` computes them.
-                if fast_rate && s.hists.is_empty() && s.sts.is_none() {
+                if pre_at != usize::MAX && fa >= pre_at {
                     let fwin = &s.floats[fa..fb];
                     if fwin.is_empty() {
                         continue;
                     }
-                    if !fwin.iter().any(|p| is_stale_nan(p.f)) {
+                    let count_in = |pre: &[u32], x: usize, y: usize| -> Option<u32> {
+                        Some(pre.get(y - pre_at)? - pre.get(x - pre_at)?)
+                    };
+                    let stale = count_in(&stale_pre, fa, fb);
+                    let drops = count_in(&drop_pre, fa + 1, fb);
+                    if let (Some(0), Some(drops)) = (stale, drops) {
                         let is_counter = name != "delta";
-                        if is_counter {
+                        if is_counter && !name_checked {
                             counter_name_info(ev, &s.labels, pos);
+                            name_checked = true;
                         }
                         let win = Window {
                             metric: &s.labels,
                             floats: fwin,
                             hists: &[],
                         };
-                        let res =
-                            extrapolated_rate(ev, &win, None, w, is_counter, name == "rate", pos);
+                        let res = extrapolated_rate(
+                            ev,
+                            &win,
+                            None,
+                            w,
+                            is_counter,
+                            name == "rate",
+                            pos,
+                            drops == 0,
+                        );
                         if let Some(res) = res
                             && let Some(out) = out
                         {
@@ -681,8 +737,13 @@ fn batched<S: Storage>(
             }
         }
     }
-    let got = b.steps.get_mut(ti - b.first).and_then(Option::take);
-    let loaded = b.points.get(ti - b.first).copied().unwrap_or(0);
+    let Some(i) = at(&b) else {
+        return Err(EvalError::Execution(
+            "range function step not computed".into(),
+        ));
+    };
+    let got = b.steps.get_mut(i).and_then(Option::take);
+    let loaded = b.points.get(i).copied().unwrap_or(0);
     ev.batches.insert(k, b);
     ev.count(loaded)?;
     Ok(got)
@@ -743,7 +804,7 @@ fn range_fn_one<S: Storage>(
                 floats: &s.floats,
                 hists: &s.hists,
             };
-            extrapolated_rate(ev, &win, sts, w, is_counter, name == "rate", pos)
+            extrapolated_rate(ev, &win, sts, w, is_counter, name == "rate", pos, false)
         }
         "irate" | "idelta" => instant_delta(ev, s, sts, name == "irate", pos),
         "changes" => Some(Val::F(changes(s))),
@@ -1211,6 +1272,7 @@ fn instant_delta<S: Storage>(
 /// timestamp), extrapolated towards the window's edges; see the module
 /// docs and `startts.rs` for the start-timestamp rules. `w` is the window's
 /// start, end and length.
+#[allow(clippy::too_many_arguments)]
 fn extrapolated_rate<S: Storage>(
     ev: &mut Evaluator<'_, S>,
     s: &Window<'_>,
@@ -1219,10 +1281,13 @@ fn extrapolated_rate<S: Storage>(
     is_counter: bool,
     is_rate: bool,
     pos: PosRange,
+    no_resets: bool,
 ) -> Option<Val> {
     let (range_start, range_end, range) = w;
-    let metric_name = s.metric.metric_name();
+    // The label set is only read for a warning: touching it per window is
+    // a cache miss per series and step.
     if !s.hists.is_empty() && !s.floats.is_empty() {
+        let metric_name = s.metric.metric_name();
         ev.ann.warn(
             ev.src,
             pos,
@@ -1266,7 +1331,8 @@ fn extrapolated_rate<S: Storage>(
         result_h = Some(h);
     } else {
         result_f = s.floats[n_minus_one].f - s.floats[0].f;
-        if is_counter {
+        // `no_resets`: the caller counted the window's drops already (none).
+        if is_counter && !no_resets {
             for i in 1..n {
                 let prev = s.floats[i - 1].f;
                 if s.floats[i].f < prev || st_reset_at(st, |j| s.floats[j].t, i) {

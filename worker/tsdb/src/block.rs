@@ -1,5 +1,6 @@
 //! One block: `meta.json`, `index`, `chunks/`, `tombstones`.
 
+use emberlens_model::par::par_map;
 use emberlens_model::{HistogramSample, Matcher, Sample, Series};
 
 use crate::chunkenc::Encoding;
@@ -147,8 +148,8 @@ impl<S: ByteSource + Clone> Block<S> {
             return Ok(Vec::new());
         }
         let ids = postings_for_matchers(&self.index, matchers)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
+        // Series decode independently: natively over all cores (`par_map`).
+        let one = |&id: &u32| -> Result<Option<Series>, TsdbError> {
             let entry = self.index.series(id)?;
             let mut series = Series {
                 labels: entry.labels,
@@ -161,9 +162,11 @@ impl<S: ByteSource + Clone> Block<S> {
             {
                 self.decode_into(c, u64::from(id), min_t, max_t, &mut series)?;
             }
-            if !series.samples.is_empty() || !series.histograms.is_empty() {
-                out.push(series);
-            }
+            Ok((!series.samples.is_empty() || !series.histograms.is_empty()).then_some(series))
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for s in par_map(&ids, 64, one) {
+            out.extend(s?);
         }
         // Postings are in index order, which is label order for blocks
         // written by Prometheus; sort anyway so merged output is well defined.

@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::SourceError;
 
-/// One file, readable at any offset.
-pub trait ByteSource {
+/// One file, readable at any offset. Natively also `Sync`, so blocks
+/// decode series on several threads (`emberlens_model::par`).
+pub trait ByteSource: emberlens_model::par::MaybeSync {
     /// Total length in bytes.
     fn len(&self) -> u64;
 
@@ -58,7 +59,7 @@ impl ByteSource for Vec<u8> {
     }
 }
 
-impl<T: ByteSource + ?Sized> ByteSource for Arc<T> {
+impl<T: ByteSource + emberlens_model::par::MaybeSend + ?Sized> ByteSource for Arc<T> {
     fn len(&self) -> u64 {
         (**self).len()
     }
