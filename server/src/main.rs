@@ -88,6 +88,17 @@ fn query_time(flag: &str, text: &str) -> anyhow::Result<i64> {
     emberlens_model::parse_time_ms(text).with_context(|| format!("--{flag} {text:?}"))
 }
 
+/// Writes `text` to stdout. A reader that went away (`| head`)
+/// is not an error: the rest is not wanted.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 fn run_query(args: QueryArgs) -> anyhow::Result<bool> {
     let db = open_db(&args.tsdb)?;
     let t = match &args.time {
@@ -98,7 +109,7 @@ fn run_query(args: QueryArgs) -> anyhow::Result<bool> {
             .unwrap_or(0),
     };
     let r = emberlens_promql::instant_query(&db, &Default::default(), &args.expr, t);
-    println!("{}", emberlens_promql::api::response_json(&r));
+    emit(&format!("{}\n", emberlens_promql::api::response_json(&r)))?;
     Ok(r.is_ok())
 }
 
@@ -108,7 +119,7 @@ fn run_query_range(args: QueryRangeArgs) -> anyhow::Result<bool> {
     let end = query_time("end", &args.end)?;
     let step = step_ms(&args.step)?;
     let r = emberlens_promql::range_query(&db, &Default::default(), &args.expr, start, end, step);
-    println!("{}", emberlens_promql::api::response_json(&r));
+    emit(&format!("{}\n", emberlens_promql::api::response_json(&r)))?;
     Ok(r.is_ok())
 }
 
@@ -216,7 +227,7 @@ fn run_tsdb(cmd: TsdbCommand) -> anyhow::Result<()> {
     match cmd {
         TsdbCommand::Ls { dir, human } => {
             let db = open_db(&dir)?;
-            print!("{}", emberlens_server::tsdb_cli::list(&db, human));
+            emit(&emberlens_server::tsdb_cli::list(&db, human))?;
         }
         TsdbCommand::Dump {
             dir,
@@ -239,8 +250,18 @@ fn run_tsdb(cmd: TsdbCommand) -> anyhow::Result<()> {
                 .unwrap_or(i64::MAX);
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            emberlens_server::tsdb_cli::dump(&db, &matchers, min_t, max_t, &mut out)?;
-            out.flush()?;
+            let r = emberlens_server::tsdb_cli::dump(&db, &matchers, min_t, max_t, &mut out)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| out.flush().map_err(anyhow::Error::from));
+            // A reader that went away (`| head`) wanted no more.
+            if let Err(e) = r
+                && !e.chain().any(|c| {
+                    c.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                })
+            {
+                return Err(e);
+            }
         }
     }
     Ok(())
@@ -266,7 +287,7 @@ fn run_promqltest(args: PromqltestArgs) -> anyhow::Result<bool> {
         None => Default::default(),
     };
     let outcome = run_suite(&files, &known);
-    println!("{}", outcome.render(args.verbose));
+    emit(&format!("{}\n", outcome.render(args.verbose)))?;
     Ok(outcome.ok())
 }
 

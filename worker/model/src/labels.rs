@@ -77,6 +77,13 @@ impl Labels {
         self.0.as_ptr() as usize
     }
 
+    /// The same labels in a new allocation of their own (a different
+    /// [`Self::shared_id`]): for label sets that threads clone and drop
+    /// heavily, so each thread counts references on its own cache lines.
+    pub fn unshared(&self) -> Labels {
+        Labels(self.0.iter().cloned().collect())
+    }
+
     /// The labels in name order.
     pub fn iter(&self) -> impl Iterator<Item = &Label> {
         self.0.iter()

@@ -407,11 +407,13 @@ pub(crate) enum IValue {
     Matrix(Vec<Series>),
 }
 
-/// A selector's data, loaded once per query.
+/// A selector's data, loaded once per query. The points are shared
+/// between the evaluators of a split range query, the label sets are not
+/// (see `Evaluator::fork`).
 pub(crate) struct SeriesData {
     pub labels: Labels,
-    pub floats: Vec<FPoint>,
-    pub hists: Vec<HPoint>,
+    pub floats: Arc<[FPoint]>,
+    pub hists: Arc<[HPoint]>,
     /// Start timestamps, index-aligned with `floats` and `hists`, when the
     /// store has them.
     pub sts: Option<StartTimestamps>,
@@ -711,7 +713,25 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             self.step,
         );
         (e.grid.lo, e.grid.hi) = (lo, hi);
-        e.data = self.data.clone();
+        // Own copies of the label sets: results hold clones of them, and
+        // evaluators on several cores counting references on the same
+        // label sets would fight over those cache lines.
+        e.data = self
+            .data
+            .iter()
+            .map(|(k, d)| {
+                let own = d
+                    .iter()
+                    .map(|s| SeriesData {
+                        labels: s.labels.unshared(),
+                        floats: s.floats.clone(),
+                        hists: s.hists.clone(),
+                        sts: s.sts.clone(),
+                    })
+                    .collect();
+                (*k, Arc::new(own))
+            })
+            .collect();
         e.info_data = self.info_data.clone();
         for k in self.hstats.keys() {
             if let Some(d) = e.data.get(k) {

@@ -572,8 +572,8 @@ fn batched<S: Storage>(
                             .into_iter()
                             .map(|s| crate::engine::SeriesData {
                                 labels: s.metric,
-                                floats: s.floats,
-                                hists: s.hists,
+                                floats: s.floats.into(),
+                                hists: s.hists.into(),
                                 sts: None,
                             })
                             .collect(),

@@ -134,7 +134,7 @@ impl StatsSelector {
                     .collect();
                 let mut prev: Option<(i64, &FloatHistogram)> = None;
                 let mut derived = Vec::with_capacity(s.hists.len());
-                for p in &s.hists {
+                for p in s.hists.iter() {
                     if is_stale_nan(p.h.sum) {
                         derived.push(None);
                         continue;
@@ -230,7 +230,7 @@ mod tests {
         };
         let data = vec![SeriesData {
             labels: Default::default(),
-            floats: vec![],
+            floats: Arc::new([]),
             hists: [
                 (0, h(5.0, CounterResetHint::Unknown)),
                 (60_000, h(6.0, CounterResetHint::NotReset)),
