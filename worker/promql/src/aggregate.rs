@@ -72,6 +72,11 @@ struct Group {
 pub(crate) struct GroupKeys {
     by_input: IdMap<(Labels, Labels)>,
     interned: HashMap<Labels, Labels>,
+    /// Per position in the input vector, the input label set's id and group
+    /// key at the previous step: the input mostly holds the same series in
+    /// the same order at every step, so one comparison finds the key. Only
+    /// ids of label sets held by `by_input` are kept (so they stay unique).
+    recent: Vec<(usize, Labels)>,
 }
 
 impl GroupKeys {
@@ -87,15 +92,31 @@ impl GroupKeys {
         k
     }
 
+    /// [`Self::get`] for the input at position `i`, from `recent` when the
+    /// same label set was there at the previous step.
+    fn get_at(&mut self, i: usize, metric: &Labels, a: &AggregateExpr) -> &Labels {
+        let id = metric.shared_id();
+        if self.recent.get(i).is_none_or(|r| r.0 != id) {
+            let k = self.get(metric, a);
+            if i >= self.recent.len() {
+                self.recent.resize(i + 1, (0, Labels::default()));
+            }
+            self.recent[i] = (id, k);
+        }
+        &self.recent[i].1
+    }
+
     /// Bounds the memory when inputs get new label sets at every step
     /// (computed labels): keeps at most a few steps' worth.
     fn trim(&mut self, inputs: usize) {
         if self.by_input.len() > 4 * inputs + 1024 {
             self.by_input.clear();
+            self.recent.clear();
         }
         if self.interned.len() > 4 * inputs + 1024 {
             self.interned.clear();
             self.by_input.clear();
+            self.recent.clear();
         }
     }
 }
@@ -173,12 +194,12 @@ fn aggregate<S: Storage>(
         .remove(&crate::engine::key(a))
         .unwrap_or_default();
     keys.trim(input.len());
-    for s in input {
-        let key = keys.get(&s.metric, a);
+    for (i, s) in input.into_iter().enumerate() {
+        let key = keys.get_at(i, &s.metric, a);
         let g = groups.entry(key.shared_id()).or_insert_with(|| {
             order.push(key.shared_id());
             Group {
-                labels: key,
+                labels: key.clone(),
                 ..Group::default()
             }
         });
@@ -512,12 +533,12 @@ fn aggregate_k<S: Storage>(
         .remove(&crate::engine::key(a))
         .unwrap_or_default();
     keys.trim(input.len());
-    for s in input {
+    for (i, s) in input.into_iter().enumerate() {
         if s.h.is_some() && a.op != AggOp::Limitk {
             ignored_hist = true;
             continue;
         }
-        let key = keys.get(&s.metric, a).shared_id();
+        let key = keys.get_at(i, &s.metric, a).shared_id();
         groups
             .entry(key)
             .or_insert_with(|| {
