@@ -412,8 +412,8 @@ pub(crate) enum IValue {
 /// (see `Evaluator::fork`).
 pub(crate) struct SeriesData {
     pub labels: Labels,
-    pub floats: Arc<[FPoint]>,
-    pub hists: Arc<[HPoint]>,
+    pub floats: Arc<Vec<FPoint>>,
+    pub hists: Arc<Vec<HPoint>>,
     /// Start timestamps, index-aligned with `floats` and `hists`, when the
     /// store has them.
     pub sts: Option<StartTimestamps>,
@@ -428,19 +428,22 @@ impl SeriesData {
         });
         SeriesData {
             labels: s.labels,
-            floats: s
-                .samples
-                .into_iter()
-                .map(|p| FPoint { t: p.t_ms, f: p.v })
-                .collect(),
-            hists: s
-                .histograms
-                .into_iter()
-                .map(|p| HPoint {
-                    t: p.t_ms,
-                    h: Arc::new(p.h),
-                })
-                .collect(),
+            // Collected in place (same layout), then shared without a copy.
+            floats: Arc::new(
+                s.samples
+                    .into_iter()
+                    .map(|p| FPoint { t: p.t_ms, f: p.v })
+                    .collect(),
+            ),
+            hists: Arc::new(
+                s.histograms
+                    .into_iter()
+                    .map(|p| HPoint {
+                        t: p.t_ms,
+                        h: Arc::new(p.h),
+                    })
+                    .collect(),
+            ),
             sts,
         }
     }

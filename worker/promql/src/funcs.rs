@@ -572,8 +572,8 @@ fn batched<S: Storage>(
                             .into_iter()
                             .map(|s| crate::engine::SeriesData {
                                 labels: s.metric,
-                                floats: s.floats.into(),
-                                hists: s.hists.into(),
+                                floats: Arc::new(s.floats),
+                                hists: Arc::new(s.hists),
                                 sts: None,
                             })
                             .collect(),

@@ -230,7 +230,7 @@ mod tests {
         };
         let data = vec![SeriesData {
             labels: Default::default(),
-            floats: Arc::new([]),
+            floats: Arc::default(),
             hists: [
                 (0, h(5.0, CounterResetHint::Unknown)),
                 (60_000, h(6.0, CounterResetHint::NotReset)),
