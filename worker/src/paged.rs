@@ -11,12 +11,13 @@
 //! Edge cases: a read larger than half the cache bypasses it (fetched
 //! exactly, not kept); the cache makes room before fetching, so a read's own
 //! pages are never evicted under it; reads past the end are errors from the
-//! bounds check, before any fetch. Single-threaded (`Rc`), as the worker is.
+//! bounds check, before any fetch. The worker is single-threaded, but the
+//! cache sits behind a `Mutex` (never contended there) because byte sources
+//! are `Sync` in native builds, where the worker's tests run.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use emberlens_tsdb::{ByteSource, SourceError};
 
@@ -27,7 +28,7 @@ pub const MAX_CACHED_PAGES: usize = 256;
 
 #[derive(Default)]
 struct Cache {
-    pages: BTreeMap<u64, Rc<Vec<u8>>>,
+    pages: BTreeMap<u64, Arc<Vec<u8>>>,
     order: VecDeque<u64>,
     fetches: u64,
 }
@@ -37,7 +38,7 @@ struct Cache {
 pub struct Paged<S> {
     inner: S,
     len: u64,
-    cache: Rc<RefCell<Cache>>,
+    cache: Arc<Mutex<Cache>>,
 }
 
 impl<S: ByteSource> Paged<S> {
@@ -47,13 +48,19 @@ impl<S: ByteSource> Paged<S> {
         Paged {
             inner,
             len,
-            cache: Rc::new(RefCell::new(Cache::default())),
+            cache: Arc::new(Mutex::new(Cache::default())),
         }
     }
 
     /// Reads made on the inner source so far.
     pub fn fetches(&self) -> u64 {
-        self.cache.borrow().fetches
+        self.cache().fetches
+    }
+
+    /// The cache, locked (a panic while it was held left nothing half-done
+    /// that matters: pages are inserted whole).
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The inner source.
@@ -69,13 +76,13 @@ impl<S: ByteSource> Paged<S> {
             .inner
             .read_at(start, (end - start) as usize)?
             .into_owned();
-        let mut c = self.cache.borrow_mut();
+        let mut c = self.cache();
         c.fetches += 1;
         for (i, page) in (first..=last).enumerate() {
             let lo = i * PAGE as usize;
             let hi = (lo + PAGE as usize).min(body.len());
             let bytes = body.get(lo..hi).unwrap_or_default().to_vec();
-            if c.pages.insert(page, Rc::new(bytes)).is_none() {
+            if c.pages.insert(page, Arc::new(bytes)).is_none() {
                 c.order.push_back(page);
             }
         }
@@ -104,11 +111,11 @@ impl<S: ByteSource> ByteSource for Paged<S> {
         let (first, last) = (offset / PAGE, (end - 1) / PAGE);
         if last - first + 1 > (MAX_CACHED_PAGES / 2) as u64 {
             let bytes = self.inner.read_at(offset, len)?.into_owned();
-            self.cache.borrow_mut().fetches += 1;
+            self.cache().fetches += 1;
             return Ok(Cow::Owned(bytes));
         }
         {
-            let mut c = self.cache.borrow_mut();
+            let mut c = self.cache();
             while c.order.len() > MAX_CACHED_PAGES {
                 if let Some(old) = c.order.pop_front() {
                     c.pages.remove(&old);
@@ -116,7 +123,7 @@ impl<S: ByteSource> ByteSource for Paged<S> {
             }
         }
         let missing: Vec<u64> = {
-            let c = self.cache.borrow();
+            let c = self.cache();
             (first..=last)
                 .filter(|p| !c.pages.contains_key(p))
                 .collect()
@@ -124,7 +131,7 @@ impl<S: ByteSource> ByteSource for Paged<S> {
         if let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) {
             self.fetch(lo, hi)?;
         }
-        let c = self.cache.borrow();
+        let c = self.cache();
         let mut out = Vec::with_capacity(len);
         for p in first..=last {
             let page = c
@@ -133,8 +140,8 @@ impl<S: ByteSource> ByteSource for Paged<S> {
                 .ok_or_else(|| SourceError(format!("page {p} missing from the cache")))?;
             let page_start = p * PAGE;
             let lo = offset.saturating_sub(page_start) as usize;
-            let hi = ((end - page_start) as usize).min(page.len());
-            out.extend_from_slice(page.get(lo..hi).unwrap_or_default());
+            let hi = ((end - page_start) as usize).min(page.as_slice().len());
+            out.extend_from_slice(page.as_slice().get(lo..hi).unwrap_or_default());
         }
         if out.len() != len {
             return Err(SourceError(format!(

@@ -231,14 +231,16 @@ mod tests {
         let data = vec![SeriesData {
             labels: Default::default(),
             floats: Arc::default(),
-            hists: [
-                (0, h(5.0, CounterResetHint::Unknown)),
-                (60_000, h(6.0, CounterResetHint::NotReset)),
-                (120_000, h(2.0, CounterResetHint::Unknown)),
-            ]
-            .into_iter()
-            .map(|(t, h)| HPoint { t, h: Arc::new(h) })
-            .collect(),
+            hists: Arc::new(
+                [
+                    (0, h(5.0, CounterResetHint::Unknown)),
+                    (60_000, h(6.0, CounterResetHint::NotReset)),
+                    (120_000, h(2.0, CounterResetHint::Unknown)),
+                ]
+                .into_iter()
+                .map(|(t, h)| HPoint { t, h: Arc::new(h) })
+                .collect(),
+            ),
             sts: None,
         }];
         let mut sel = StatsSelector::new(&data);
