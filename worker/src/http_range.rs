@@ -165,11 +165,12 @@ pub enum UrlSource {
 
 /// Opens the snapshot archive at `url`.
 pub fn open_url(url: &str) -> Result<UrlSource, TsdbError> {
-    let src = Paged::new(
+    let src = Paged::with_page(
         HttpRangeSource::open(url).map_err(|detail| TsdbError::Read {
             file: url.to_string(),
             detail,
         })?,
+        crate::paged::HTTP_PAGE,
     );
     match sniff(&src) {
         ArchiveKind::Tar => Ok(UrlSource::Tar(TarFileSet::open(url, src)?)),

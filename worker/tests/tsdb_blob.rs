@@ -135,7 +135,8 @@ fn tar_url_is_read_with_range_requests() {
 
     // A fresh source for the lazy-read figure: open + one selective query.
     let src = HttpRangeSource::open(&url).unwrap();
-    let paged = emberlens_worker::paged::Paged::new(src.clone());
+    let paged =
+        emberlens_worker::paged::Paged::with_page(src.clone(), emberlens_worker::paged::HTTP_PAGE);
     let fs = emberlens_tsdb::archive::TarFileSet::open("snapshot.tar", paged).unwrap();
     let db = Db::open(&fs).unwrap();
     let m =
