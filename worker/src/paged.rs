@@ -32,6 +32,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use emberlens_tsdb::source::PREFETCH_GAP;
 use emberlens_tsdb::{ByteSource, SourceError};
 
 /// Page size for local files (`Blob`s).
@@ -127,6 +128,56 @@ impl<S: ByteSource> Paged<S> {
 impl<S: ByteSource> ByteSource for Paged<S> {
     fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Reads the pages of `ranges` not cached yet, ranges closer than
+    /// [`PREFETCH_GAP`] joined into one read (the gap read through), as
+    /// long as they fit in half the cache.
+    fn prefetch(&self, ranges: &[(u64, u64)]) {
+        let page = self.page;
+        let max_pages = self.max_pages() as u64;
+        let mut sorted: Vec<(u64, u64)> = ranges
+            .iter()
+            .map(|&(a, b)| (a.min(self.len), b.min(self.len)))
+            .filter(|(a, b)| a < b)
+            .collect();
+        sorted.sort_unstable();
+        let mut extents: Vec<(u64, u64)> = Vec::new();
+        for (a, b) in sorted {
+            match extents.last_mut() {
+                Some(x) if a <= x.1.saturating_add(PREFETCH_GAP) => x.1 = x.1.max(b),
+                _ => extents.push((a, b)),
+            }
+        }
+        let mut budget = max_pages / 2;
+        for (a, b) in extents {
+            let (first, last) = (a / page, (b - 1) / page);
+            let n = last - first + 1;
+            if n > budget {
+                break;
+            }
+            let missing: Vec<u64> = {
+                let mut c = self.cache();
+                while c.order.len() as u64 + n > max_pages {
+                    match c.order.pop_front() {
+                        Some(old) => {
+                            c.pages.remove(&old);
+                        }
+                        None => break,
+                    }
+                }
+                (first..=last)
+                    .filter(|p| !c.pages.contains_key(p))
+                    .collect()
+            };
+            if let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) {
+                // Errors surface again when the pages are read.
+                if self.fetch(lo, hi).is_err() {
+                    return;
+                }
+                budget -= n;
+            }
+        }
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, SourceError> {
@@ -251,6 +302,31 @@ mod tests {
             src.read_at(off, 300).unwrap();
         }
         assert_eq!(counter.reads(), 80);
+    }
+
+    #[test]
+    fn prefetched_ranges_come_in_few_reads() {
+        // 80 chunks 48 KiB apart: gaps under PREFETCH_GAP are read through,
+        // so one read brings them all, and reading them costs nothing more.
+        let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+        let counter = ReadCounter::default();
+        let src = Paged::new(counter.wrap(data.clone()));
+        let ranges: Vec<(u64, u64)> = (0..80u64)
+            .map(|i| (1_000 + i * 48 * 1024, 1_300 + i * 48 * 1024))
+            .collect();
+        src.prefetch(&ranges);
+        assert_eq!(counter.reads(), 1);
+        for &(a, b) in &ranges {
+            let got = src.read_at(a, (b - a) as usize).unwrap();
+            assert_eq!(&got[..], &data[a as usize..b as usize]);
+        }
+        assert_eq!(counter.reads(), 1);
+        // Already cached: no read; past the first extent: one.
+        counter.reset();
+        src.prefetch(&[(0, 10), (2_000_000, 2_000_010), (3_950_000, 3_950_100)]);
+        assert_eq!(counter.reads(), 1);
+        // Out of range parts are ignored, not errors.
+        src.prefetch(&[(3_999_990, 9_000_000), (7, 3)]);
     }
 
     #[test]

@@ -103,6 +103,16 @@ impl<S: ByteSource> ByteSource for Window<S> {
         }
         self.src.read_at(self.offset + offset, len)
     }
+
+    fn prefetch(&self, ranges: &[(u64, u64)]) {
+        let inside: Vec<(u64, u64)> = ranges
+            .iter()
+            .map(|&(a, b)| (a.min(self.len), b.min(self.len)))
+            .filter(|(a, b)| a < b)
+            .map(|(a, b)| (self.offset + a, self.offset + b))
+            .collect();
+        self.src.prefetch(&inside)
+    }
 }
 
 /// The regular files of a `.tar`, read in place.

@@ -8,10 +8,18 @@ use crate::chunkenc::histogram::{FloatHistogramIter, HistogramIter};
 use crate::chunkenc::xor::XorIter;
 use crate::chunks::ChunkReader;
 use crate::error::TsdbError;
-use crate::index::{ChunkMeta, IndexReader};
+use crate::index::{ChunkMeta, IndexReader, SeriesEntry};
+
+/// Bytes of chunk files (with the gaps a prefetch reads through, see
+/// `source::PREFETCH_GAP`) announced at once by `select`: less than half
+/// the worker's page cache, so a batch's pages outlive its decoding.
+const PREFETCH_BATCH: u64 = 6 << 20;
+/// A chunk's size when nothing follows it in its series (a guess; the read
+/// of the chunk itself is exact).
+const CHUNK_GUESS: u64 = 1024;
 use crate::meta::BlockMeta;
 use crate::postings::postings_for_matchers;
-use crate::source::{ByteSource, FileSet};
+use crate::source::{ByteSource, FileSet, PREFETCH_GAP};
 use crate::tombstones::Tombstones;
 
 /// An opened block.
@@ -148,25 +156,62 @@ impl<S: ByteSource + Clone> Block<S> {
             return Ok(Vec::new());
         }
         let ids = postings_for_matchers(&self.index, matchers)?;
+        let wanted = |c: &&ChunkMeta| c.max_t >= min_t && c.min_t <= max_t;
         // Series decode independently: natively over all cores (`par_map`).
-        let one = |&id: &u32| -> Result<Option<Series>, TsdbError> {
-            let entry = self.index.series(id)?;
+        let entries = par_map(&ids, 64, |&id| self.index.series(id).map(|e| (id, e)));
+        let one = |(id, entry): &(u32, SeriesEntry)| -> Result<Option<Series>, TsdbError> {
             let mut series = Series {
-                labels: entry.labels,
+                labels: entry.labels.clone(),
                 ..Series::default()
             };
-            for c in entry
-                .chunks
-                .iter()
-                .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
-            {
-                self.decode_into(c, u64::from(id), min_t, max_t, &mut series)?;
+            for c in entry.chunks.iter().filter(wanted) {
+                self.decode_into(c, u64::from(*id), min_t, max_t, &mut series)?;
             }
             Ok((!series.samples.is_empty() || !series.histograms.is_empty()).then_some(series))
         };
         let mut out = Vec::with_capacity(ids.len());
-        for s in par_map(&ids, 64, one) {
-            out.extend(s?);
+        let mut entries = entries.into_iter();
+        loop {
+            // A batch of series whose chunks span about PREFETCH_BATCH bytes,
+            // announced to the chunk files first: where every read costs a
+            // round trip (the worker's `File`s), they come in a few reads.
+            let mut batch = Vec::new();
+            let mut ranges = Vec::new();
+            let mut bytes = 0;
+            for e in entries.by_ref() {
+                let e = e?;
+                for (k, c) in e.1.chunks.iter().enumerate() {
+                    if !wanted(&c) {
+                        continue;
+                    }
+                    let (seg, off) = (c.chunk_ref >> 32, c.chunk_ref & 0xffff_ffff);
+                    // A series' next chunk usually starts where this one ends.
+                    let end =
+                        e.1.chunks
+                            .get(k + 1)
+                            .map(|n| (n.chunk_ref >> 32, n.chunk_ref & 0xffff_ffff))
+                            .filter(|&(s, o)| s == seg && o > off && o - off <= 1 << 20)
+                            .map_or(off + CHUNK_GUESS, |(_, o)| o);
+                    // Sources read small gaps through: count them.
+                    let from = match ranges.last() {
+                        Some(&(s, _, e)) if s == seg && off >= e && off - e <= PREFETCH_GAP => e,
+                        _ => off,
+                    };
+                    bytes += end.saturating_sub(from);
+                    ranges.push((seg, off, end));
+                }
+                batch.push(e);
+                if bytes >= PREFETCH_BATCH {
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            self.chunks.prefetch(&mut ranges);
+            for s in par_map(&batch, 64, one) {
+                out.extend(s?);
+            }
         }
         // Postings are in index order, which is label order for blocks
         // written by Prometheus; sort anyway so merged output is well defined.

@@ -83,6 +83,21 @@ impl<S: ByteSource> ChunkReader<S> {
         self.segments.iter().map(|(_, s)| s.len()).sum()
     }
 
+    /// Announces reads of `(segment, start, end)` byte ranges (sorted here)
+    /// to the segment files ([`ByteSource::prefetch`]).
+    pub fn prefetch(&self, ranges: &mut [(u64, u64, u64)]) {
+        ranges.sort_unstable();
+        for group in ranges.chunk_by(|a, b| a.0 == b.0) {
+            if let Some((_, src)) = usize::try_from(group[0].0)
+                .ok()
+                .and_then(|s| self.segments.get(s))
+            {
+                let r: Vec<(u64, u64)> = group.iter().map(|&(_, a, b)| (a, b)).collect();
+                src.prefetch(&r);
+            }
+        }
+    }
+
     /// Reads and checks the chunk at `chunk_ref`.
     pub fn chunk(&self, chunk_ref: u64) -> Result<RawChunk<'_>, TsdbError> {
         let seq = (chunk_ref >> 32) as usize;

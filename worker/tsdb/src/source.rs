@@ -15,6 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::SourceError;
 
+/// Ranges to [`ByteSource::prefetch`] closer than this are worth reading as
+/// one, gap included (in the browser a read costs about as much as 200 KiB
+/// of bytes).
+pub const PREFETCH_GAP: u64 = 256 << 10;
+
 /// One file, readable at any offset. Natively also `Sync`, so blocks
 /// decode series on several threads (`emberlens_model::par`).
 pub trait ByteSource: emberlens_model::par::MaybeSync {
@@ -28,6 +33,14 @@ pub trait ByteSource: emberlens_model::par::MaybeSync {
 
     /// Exactly `len` bytes from `offset`; reading past the end is an error.
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, SourceError>;
+
+    /// A hint: the byte ranges `[start, end)` (sorted) will be read soon.
+    /// Sources where each read costs much more than its bytes (the
+    /// worker's page cache over `File`s and HTTP) fetch them in a few large
+    /// reads; errors are left for the reads themselves. Default: nothing.
+    fn prefetch(&self, ranges: &[(u64, u64)]) {
+        let _ = ranges;
+    }
 }
 
 impl ByteSource for [u8] {
@@ -67,11 +80,19 @@ impl<T: ByteSource + emberlens_model::par::MaybeSend + ?Sized> ByteSource for Ar
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, SourceError> {
         (**self).read_at(offset, len)
     }
+
+    fn prefetch(&self, ranges: &[(u64, u64)]) {
+        (**self).prefetch(ranges)
+    }
 }
 
 impl<T: ByteSource + ?Sized> ByteSource for Box<T> {
     fn len(&self) -> u64 {
         (**self).len()
+    }
+
+    fn prefetch(&self, ranges: &[(u64, u64)]) {
+        (**self).prefetch(ranges)
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, SourceError> {
@@ -181,6 +202,10 @@ impl<S: ByteSource> ByteSource for CountingSource<S> {
         self.counter.bytes.fetch_add(len as u64, Ordering::Relaxed);
         self.counter.reads.fetch_add(1, Ordering::Relaxed);
         self.inner.read_at(offset, len)
+    }
+
+    fn prefetch(&self, ranges: &[(u64, u64)]) {
+        self.inner.prefetch(ranges)
     }
 }
 
