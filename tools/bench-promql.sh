@@ -14,8 +14,7 @@
 #   EMBERLENS_BIN=PATH   use this binary instead of building target/release/emberlens
 #   BENCH_WASM=0     skip the Wasm columns (default 1: needs node, /usr/bin/chromium,
 #                    e2e/node_modules/playwright-core and the built app in app/dist,
-#                    `cd app && trunk build --release --offline`; not rebuilt here;
-#                    slow on the bench dataset: 8-90 s per Wasm query, so RUNS=1 there)
+#                    `cd app && trunk build --release --offline`; not rebuilt here)
 # Queries and the comparison live in tools/bench/bench_promql.py. The Wasm
 # columns (its "WASM SLOT", tools/bench/wasm_bench.mjs): the same queries
 # evaluated by the Wasm engine in the app's Web Worker in headless Chromium,
