@@ -170,14 +170,11 @@ pub fn range_query_expr<S: Storage>(
     let steps = (end_ms - start_ms) / step_ms + 1;
     // Steps are independent, so runs of them go to separate evaluators
     // (natively on separate cores, `par_map`), each with the preloaded data.
-    // Not with subqueries: their inner results are shared between steps
-    // through `sub_cache`, and a cold cache would count samples differently
-    // against `max_samples`.
-    let parts = if has_subquery(expr) {
-        1
-    } else {
-        emberlens_model::par::threads().min(steps as usize).max(1)
-    };
+    // With subqueries, each run evaluates the inner steps of its first
+    // window afresh (one run would have them cached from the step before),
+    // so `max_samples` counts those once more at each run's first step;
+    // the answers are the same.
+    let parts = emberlens_model::par::threads().min(steps as usize).max(1);
     let per = (steps + parts as i64 - 1) / parts as i64;
     let ranges: Vec<(i64, i64)> = (0..parts as i64)
         .map(|p| {
@@ -243,18 +240,6 @@ pub fn range_query_expr<S: Storage>(
         value: Value::Matrix(finish_matrix(series)?),
         annotations: ann,
     })
-}
-
-/// Whether `e` holds a subquery anywhere.
-fn has_subquery(e: &Expr) -> bool {
-    match e {
-        Expr::Subquery(_) => true,
-        Expr::Number { .. } | Expr::String { .. } | Expr::Selector(_) | Expr::Matrix(_) => false,
-        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => has_subquery(expr),
-        Expr::Binary(b) => has_subquery(&b.lhs) || has_subquery(&b.rhs),
-        Expr::Aggregate(a) => has_subquery(&a.expr) || a.param.as_deref().is_some_and(has_subquery),
-        Expr::Call(c) => c.args.iter().any(has_subquery),
-    }
 }
 
 /// Evaluates `expr` at the steps `lo..=hi` of `ev`'s query, as series in
