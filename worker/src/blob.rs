@@ -16,7 +16,7 @@ use emberlens_tsdb::archive::{ArchiveKind, TarFileSet, read_tar_gz, sniff};
 use emberlens_tsdb::{ByteSource, FileSet, MemFileSet, SourceError, TsdbError};
 use web_sys::{Blob, FileReaderSync};
 
-use crate::paged::Paged;
+use crate::paged::{FILE_PAGE, PageCache, Paged, SOURCE_CACHE_BYTES};
 
 /// One `Blob` (or `File`) as a random-access byte source.
 #[derive(Clone)]
@@ -74,10 +74,12 @@ impl BlobFileSet {
     /// Files with their relative paths (a folder upload's `webkitRelativePath`).
     pub fn new(files: Vec<(String, Blob)>) -> Result<Self, SourceError> {
         let mut map = BTreeMap::new();
+        // One page budget for all the files of the source.
+        let cache = PageCache::new(SOURCE_CACHE_BYTES);
         for (path, blob) in files {
             map.insert(
                 path.trim_start_matches("./").to_string(),
-                Paged::new(BlobSource::new(blob)?),
+                Paged::in_cache(BlobSource::new(blob)?, FILE_PAGE, &cache),
             );
         }
         Ok(BlobFileSet { files: map })
@@ -115,11 +117,13 @@ pub const MAX_TAR_GZ_BYTES: u64 = 1 << 30;
 /// Opens what the user picked: one archive, or a folder's files.
 pub fn open_source(files: Vec<(String, Blob)>) -> Result<OpenedSource, TsdbError> {
     if let [(name, blob)] = files.as_slice() {
-        let src = Paged::new(
+        let src = Paged::in_cache(
             BlobSource::new(blob.clone()).map_err(|detail| TsdbError::Read {
                 file: name.clone(),
                 detail,
             })?,
+            FILE_PAGE,
+            &PageCache::new(SOURCE_CACHE_BYTES),
         );
         match sniff(&src) {
             ArchiveKind::Tar => return Ok(OpenedSource::Tar(TarFileSet::open(name, src)?)),

@@ -165,12 +165,13 @@ pub enum UrlSource {
 
 /// Opens the snapshot archive at `url`.
 pub fn open_url(url: &str) -> Result<UrlSource, TsdbError> {
-    let src = Paged::with_page(
+    let src = Paged::in_cache(
         HttpRangeSource::open(url).map_err(|detail| TsdbError::Read {
             file: url.to_string(),
             detail,
         })?,
         crate::paged::HTTP_PAGE,
+        &crate::paged::PageCache::new(crate::paged::SOURCE_CACHE_BYTES),
     );
     match sniff(&src) {
         ArchiveKind::Tar => Ok(UrlSource::Tar(TarFileSet::open(url, src)?)),

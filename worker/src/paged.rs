@@ -1,6 +1,8 @@
 //! A page cache in front of a slow [`ByteSource`]: every read of the inner
-//! source fetches whole pages, and up to [`CACHE_BYTES`] of them are kept,
-//! oldest dropped first.
+//! source fetches whole pages, and up to a byte budget of them are kept,
+//! oldest dropped first: [`CACHE_BYTES`] for a lone file, or
+//! [`SOURCE_CACHE_BYTES`] shared by the files of one opened source
+//! ([`PageCache`]).
 //!
 //! Why: in the browser each read costs far more than its bytes — a
 //! `FileReaderSync` call over `File.slice` crosses into the browser process,
@@ -39,20 +41,101 @@ use emberlens_tsdb::{ByteSource, SourceError};
 pub const FILE_PAGE: u64 = 4 * 1024;
 /// Page size over HTTP range requests.
 pub const HTTP_PAGE: u64 = 64 * 1024;
-/// Bytes of pages kept (16 MiB).
+/// Bytes of pages a lone [`Paged::new`] keeps (16 MiB).
 pub const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// Bytes of pages the files of one opened source keep together
+/// ([`PageCache`]): repeated queries over the same data (a dashboard's
+/// refresh) are answered from memory.
+pub const SOURCE_CACHE_BYTES: u64 = 192 * 1024 * 1024;
 /// Most bytes fetched past a read that continues the previous one.
 pub const MAX_READAHEAD: u64 = 1024 * 1024;
 
-#[derive(Default)]
-struct Cache {
-    pages: BTreeMap<u64, Arc<Vec<u8>>>,
-    order: VecDeque<u64>,
+/// One file's reading state.
+#[derive(Default, Clone, Copy)]
+struct FileState {
     fetches: u64,
     /// Start of the current sequential run of reads, and the end of the
     /// previous read.
     run_start: u64,
     last_end: u64,
+}
+
+/// Pages of one or several files, oldest dropped first beyond `max_bytes`.
+struct Cache {
+    pages: BTreeMap<(u32, u64), Arc<Vec<u8>>>,
+    order: VecDeque<(u32, u64)>,
+    bytes: u64,
+    max_bytes: u64,
+    files: Vec<FileState>,
+}
+
+impl Cache {
+    /// Drops the oldest pages until `more` bytes fit.
+    fn make_room(&mut self, more: u64) {
+        while self.bytes + more > self.max_bytes {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(p) = self.pages.remove(&old) {
+                self.bytes -= p.as_slice().len() as u64;
+            }
+        }
+    }
+
+    fn insert(&mut self, key: (u32, u64), bytes: Vec<u8>) {
+        let n = bytes.len() as u64;
+        match self.pages.insert(key, Arc::new(bytes)) {
+            Some(old) => self.bytes = self.bytes - old.as_slice().len() as u64 + n,
+            None => {
+                self.bytes += n;
+                self.order.push_back(key);
+            }
+        }
+    }
+
+    fn file(&mut self, id: u32) -> &mut FileState {
+        let i = id as usize;
+        if i >= self.files.len() {
+            self.files.resize(i + 1, FileState::default());
+        }
+        &mut self.files[i]
+    }
+}
+
+/// A page cache shared by several files under one byte budget.
+#[derive(Clone)]
+pub struct PageCache(Arc<Mutex<Cache>>);
+
+impl PageCache {
+    /// An empty cache holding at most `max_bytes` of pages.
+    pub fn new(max_bytes: u64) -> Self {
+        PageCache(Arc::new(Mutex::new(Cache {
+            pages: BTreeMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            max_bytes,
+            files: Vec::new(),
+        })))
+    }
+
+    /// The cache, locked (a panic while it was held left nothing half-done
+    /// that matters: pages are inserted whole).
+    fn lock(&self) -> MutexGuard<'_, Cache> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes of pages held.
+    pub fn bytes(&self) -> u64 {
+        self.lock().bytes
+    }
+
+    /// A number for a new file.
+    fn add_file(&self) -> u32 {
+        let mut c = self.lock();
+        let id = c.files.len() as u32;
+        c.files.push(FileState::default());
+        id
+    }
 }
 
 /// `inner` behind a page cache; clones share the cache.
@@ -61,29 +144,38 @@ pub struct Paged<S> {
     inner: S,
     len: u64,
     page: u64,
-    cache: Arc<Mutex<Cache>>,
+    id: u32,
+    cache: PageCache,
 }
 
 impl<S: ByteSource> Paged<S> {
-    /// Wraps `inner` with [`FILE_PAGE`] pages.
+    /// Wraps `inner` with [`FILE_PAGE`] pages in a cache of its own.
     pub fn new(inner: S) -> Self {
         Self::with_page(inner, FILE_PAGE)
     }
 
-    /// Wraps `inner` with pages of `page` bytes (at least 512).
+    /// Wraps `inner` with pages of `page` bytes (at least 512) in a cache
+    /// of its own ([`CACHE_BYTES`]).
     pub fn with_page(inner: S, page: u64) -> Self {
+        Self::in_cache(inner, page, &PageCache::new(CACHE_BYTES))
+    }
+
+    /// Wraps `inner` with pages of `page` bytes in `cache`, shared with
+    /// other files.
+    pub fn in_cache(inner: S, page: u64, cache: &PageCache) -> Self {
         let len = inner.len();
         Paged {
             inner,
             len,
             page: page.max(512),
-            cache: Arc::new(Mutex::new(Cache::default())),
+            id: cache.add_file(),
+            cache: cache.clone(),
         }
     }
 
     /// Reads made on the inner source so far.
     pub fn fetches(&self) -> u64 {
-        self.cache().fetches
+        self.cache.lock().file(self.id).fetches
     }
 
     /// The inner source.
@@ -91,19 +183,9 @@ impl<S: ByteSource> Paged<S> {
         &self.inner
     }
 
-    /// Pages kept at most.
-    fn max_pages(&self) -> usize {
-        (CACHE_BYTES / self.page) as usize
-    }
-
-    /// The cache, locked (a panic while it was held left nothing half-done
-    /// that matters: pages are inserted whole).
-    fn cache(&self) -> MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Fetches pages `first..=last` in one inner read and caches them.
-    fn fetch(&self, first: u64, last: u64) -> Result<(), SourceError> {
+    /// Fetches pages `first..=last` in one inner read and caches those
+    /// `keep` wants (a prefetch reads through gaps it does not keep).
+    fn fetch(&self, first: u64, last: u64, keep: impl Fn(u64) -> bool) -> Result<(), SourceError> {
         let page = self.page;
         let start = first * page;
         let end = ((last + 1) * page).min(self.len);
@@ -111,15 +193,16 @@ impl<S: ByteSource> Paged<S> {
             .inner
             .read_at(start, (end - start) as usize)?
             .into_owned();
-        let mut c = self.cache();
-        c.fetches += 1;
+        let mut c = self.cache.lock();
+        c.file(self.id).fetches += 1;
         for (i, p) in (first..=last).enumerate() {
+            if !keep(p) {
+                continue;
+            }
             let lo = i * page as usize;
             let hi = (lo + page as usize).min(body.len());
             let bytes = body.get(lo..hi).unwrap_or_default().to_vec();
-            if c.pages.insert(p, Arc::new(bytes)).is_none() {
-                c.order.push_back(p);
-            }
+            c.insert((self.id, p), bytes);
         }
         Ok(())
     }
@@ -131,51 +214,50 @@ impl<S: ByteSource> ByteSource for Paged<S> {
     }
 
     /// Reads the pages of `ranges` not cached yet, ranges closer than
-    /// [`PREFETCH_GAP`] joined into one read (the gap read through), as
-    /// long as they fit in half the cache.
+    /// [`PREFETCH_GAP`] joined into one read (the gap read through, not
+    /// kept), as long as they fit in half the cache.
     fn prefetch(&self, ranges: &[(u64, u64)]) {
         let page = self.page;
-        let max_pages = self.max_pages() as u64;
         let mut sorted: Vec<(u64, u64)> = ranges
             .iter()
             .map(|&(a, b)| (a.min(self.len), b.min(self.len)))
             .filter(|(a, b)| a < b)
             .collect();
         sorted.sort_unstable();
-        let mut extents: Vec<(u64, u64)> = Vec::new();
+        // Extents to read: byte range, and the page spans its ranges want.
+        type Extent = (u64, u64, Vec<(u64, u64)>);
+        let mut extents: Vec<Extent> = Vec::new();
         for (a, b) in sorted {
+            let pages = (a / page, (b - 1) / page);
             match extents.last_mut() {
-                Some(x) if a <= x.1.saturating_add(PREFETCH_GAP) => x.1 = x.1.max(b),
-                _ => extents.push((a, b)),
+                Some(x) if a <= x.1.saturating_add(PREFETCH_GAP) => {
+                    x.1 = x.1.max(b);
+                    x.2.push(pages);
+                }
+                _ => extents.push((a, b, vec![pages])),
             }
         }
-        let mut budget = max_pages / 2;
-        for (a, b) in extents {
+        let mut budget = self.cache.lock().max_bytes / 2;
+        for (a, b, wanted) in extents {
+            let keep = |p: u64| wanted.iter().any(|&(f, l)| f <= p && p <= l);
             let (first, last) = (a / page, (b - 1) / page);
-            let n = last - first + 1;
-            if n > budget {
+            let need: u64 = wanted.iter().map(|(f, l)| (l - f + 1) * page).sum();
+            if need > budget {
                 break;
             }
             let missing: Vec<u64> = {
-                let mut c = self.cache();
-                while c.order.len() as u64 + n > max_pages {
-                    match c.order.pop_front() {
-                        Some(old) => {
-                            c.pages.remove(&old);
-                        }
-                        None => break,
-                    }
-                }
+                let mut c = self.cache.lock();
+                c.make_room(need);
                 (first..=last)
-                    .filter(|p| !c.pages.contains_key(p))
+                    .filter(|&p| keep(p) && !c.pages.contains_key(&(self.id, p)))
                     .collect()
             };
             if let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) {
                 // Errors surface again when the pages are read.
-                if self.fetch(lo, hi).is_err() {
+                if self.fetch(lo, hi, keep).is_err() {
                     return;
                 }
-                budget -= n;
+                budget -= need;
             }
         }
     }
@@ -195,45 +277,39 @@ impl<S: ByteSource> ByteSource for Paged<S> {
         }
         let page = self.page;
         let (first, last) = (offset / page, (end - 1) / page);
-        let max_pages = self.max_pages();
-        if last - first + 1 > (max_pages / 2) as u64 {
-            let bytes = self.inner.read_at(offset, len)?.into_owned();
-            self.cache().fetches += 1;
-            return Ok(Cow::Owned(bytes));
-        }
         let (missing, ahead) = {
-            let mut c = self.cache();
+            let mut c = self.cache.lock();
+            if (last - first + 1) * page > c.max_bytes / 2 {
+                drop(c);
+                let bytes = self.inner.read_at(offset, len)?.into_owned();
+                self.cache.lock().file(self.id).fetches += 1;
+                return Ok(Cow::Owned(bytes));
+            }
             // Readahead: a read starting at (or just around) where the
             // previous one ended is sequential.
-            let sequential = offset + page >= c.last_end && offset <= c.last_end + page;
+            let f = c.file(self.id);
+            let sequential = offset + page >= f.last_end && offset <= f.last_end + page;
             if !sequential {
-                c.run_start = offset;
+                f.run_start = offset;
             }
-            c.last_end = end;
-            let ahead = end.saturating_sub(c.run_start).min(MAX_READAHEAD) / page;
-            while c.order.len() + (last - first + 1 + ahead) as usize > max_pages {
-                match c.order.pop_front() {
-                    Some(old) => {
-                        c.pages.remove(&old);
-                    }
-                    None => break,
-                }
-            }
+            f.last_end = end;
+            let ahead = end.saturating_sub(f.run_start).min(MAX_READAHEAD) / page;
+            c.make_room((last - first + 1 + ahead) * page);
             let missing: Vec<u64> = (first..=last)
-                .filter(|p| !c.pages.contains_key(p))
+                .filter(|&p| !c.pages.contains_key(&(self.id, p)))
                 .collect();
             (missing, ahead)
         };
         if let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) {
             let last_page = (self.len - 1) / page;
-            self.fetch(lo, (hi + ahead).min(last_page))?;
+            self.fetch(lo, (hi + ahead).min(last_page), |_| true)?;
         }
-        let c = self.cache();
+        let c = self.cache.lock();
         let mut out = Vec::with_capacity(len);
         for p in first..=last {
             let bytes = c
                 .pages
-                .get(&p)
+                .get(&(self.id, p))
                 .ok_or_else(|| SourceError(format!("page {p} missing from the cache")))?;
             let page_start = p * page;
             let lo = offset.saturating_sub(page_start) as usize;
@@ -321,12 +397,35 @@ mod tests {
             assert_eq!(&got[..], &data[a as usize..b as usize]);
         }
         assert_eq!(counter.reads(), 1);
-        // Already cached: no read; past the first extent: one.
+        // Cached: no read. The gaps read through were not kept, and ranges
+        // far apart are separate reads: two.
         counter.reset();
-        src.prefetch(&[(0, 10), (2_000_000, 2_000_010), (3_950_000, 3_950_100)]);
-        assert_eq!(counter.reads(), 1);
+        src.prefetch(&[
+            (1_000, 1_010),
+            (2_000_000, 2_000_010),
+            (3_950_000, 3_950_100),
+        ]);
+        assert_eq!(counter.reads(), 2);
         // Out of range parts are ignored, not errors.
         src.prefetch(&[(3_999_990, 9_000_000), (7, 3)]);
+    }
+
+    #[test]
+    fn files_share_one_budget() {
+        let cache = PageCache::new(64 * 1024);
+        let a: Vec<u8> = vec![1; 100_000];
+        let b: Vec<u8> = vec![2; 100_000];
+        let (ca, cb) = (ReadCounter::default(), ReadCounter::default());
+        let pa = Paged::in_cache(ca.wrap(a), FILE_PAGE, &cache);
+        let pb = Paged::in_cache(cb.wrap(b), FILE_PAGE, &cache);
+        for off in (0..90_000u64).step_by(9_000) {
+            assert_eq!(pa.read_at(off, 10).unwrap()[0], 1);
+            assert_eq!(pb.read_at(off, 10).unwrap()[0], 2);
+            assert!(cache.bytes() <= 64 * 1024, "{} bytes held", cache.bytes());
+        }
+        // Each file's pages are its own.
+        assert_eq!(&pa.read_at(50_000, 3).unwrap()[..], &[1, 1, 1]);
+        assert_eq!(&pb.read_at(50_000, 3).unwrap()[..], &[2, 2, 2]);
     }
 
     #[test]
