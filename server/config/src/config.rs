@@ -728,7 +728,6 @@ fn resolve(raw: RawConfig, job_lines: &[usize]) -> Result<Config, ConfigError> {
     let lines_ok = job_lines.len() == raw_jobs.iter().filter(|j| j.is_some()).count();
     let mut scrape_configs = Vec::new();
     let mut seen = BTreeSet::new();
-    let mut job_index = 0;
     for (i, job) in raw_jobs.into_iter().enumerate() {
         let Some(job) = job else {
             return Err(ConfigError::new(
@@ -736,12 +735,12 @@ fn resolve(raw: RawConfig, job_lines: &[usize]) -> Result<Config, ConfigError> {
                 "empty or null scrape config section",
             ));
         };
+        // Every earlier entry was a job (a null one is refused above).
         let line = if lines_ok {
-            job_lines.get(job_index).copied()
+            job_lines.get(i).copied()
         } else {
             None
         };
-        job_index += 1;
         let sc = resolve_scrape(i, job, &global, &mut ignored).map_err(|e| e.with_line(line))?;
         if !seen.insert(sc.job_name.clone()) {
             return Err(ConfigError::at(
@@ -923,13 +922,11 @@ fn resolve_scrape(
             .into_iter()
             .map(|t| t.0)
             .collect();
-        if !has_relabel {
-            if let Some(t) = targets.iter().find(|t| t.contains('/')) {
-                return Err(ConfigError::new(
-                    &format!("{field}.targets"),
-                    format!("{t:?} is not a valid hostname"),
-                ));
-            }
+        if let Some(t) = targets.iter().find(|t| !has_relabel && t.contains('/')) {
+            return Err(ConfigError::new(
+                &format!("{field}.targets"),
+                format!("{t:?} is not a valid hostname"),
+            ));
         }
         static_configs.push(TargetGroup {
             targets,
@@ -1232,23 +1229,18 @@ fn resolve_relabel(at: &str, r: RawRelabel) -> Result<RelabelConfig, ConfigError
     let template =
         Regex::new(r"^(?:(?:[a-zA-Z_]|\$(?:\{[0-9A-Za-z_]+\}|[0-9A-Za-z_]+))+[0-9A-Za-z_]*)+$")
             .map_err(|e| err(e.to_string()))?;
-    match action {
-        Action::Replace if target_label.contains('$') => {
-            if !template.is_match(&target_label) {
-                return Err(invalid_target());
-            }
-        }
+    let target_ok = match action {
+        Action::Replace if target_label.contains('$') => template.is_match(&target_label),
         Action::Replace
         | Action::HashMod
         | Action::Lowercase
         | Action::Uppercase
         | Action::KeepEqual
-        | Action::DropEqual => {
-            if !is_valid_label_name(&target_label) {
-                return Err(invalid_target());
-            }
-        }
-        _ => {}
+        | Action::DropEqual => is_valid_label_name(&target_label),
+        _ => true,
+    };
+    if !target_ok {
+        return Err(invalid_target());
     }
     let equal_or_case = matches!(
         action,

@@ -2,6 +2,7 @@
 //! every file under `tests/configs/invalid` refused, by `Config::parse` and
 //! by Debian's `promtool check config` alike (promtool skipped visibly when
 //! absent, required under `CI=true`).
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod common;
 

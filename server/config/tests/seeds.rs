@@ -4,6 +4,7 @@
 //! One seed block has a top-level `global` but is an Alertmanager config
 //! (`route`, `receivers`): it is not a `prometheus.yml`, and both Prometheus
 //! and we refuse it; the test checks that instead.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod common;
 

@@ -1,0 +1,201 @@
+//! Defaults, inheritance and the resolved model of `Config::parse`.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use emberlens_config::{Action, Config, Scheme};
+
+fn parse(text: &str) -> Config {
+    Config::parse(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn err(text: &str) -> String {
+    Config::parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn empty_file_is_prometheus_defaults() {
+    for text in [
+        "",
+        "# only a comment\n",
+        "global:\n",
+        "global: {}\nscrape_configs: []\n",
+    ] {
+        let c = parse(text);
+        assert_eq!(c.global.scrape_interval_ms, 60_000);
+        assert_eq!(c.global.scrape_timeout_ms, 10_000);
+        assert_eq!(c.global.evaluation_interval_ms, 60_000);
+        assert!(c.scrape_configs.is_empty());
+    }
+}
+
+#[test]
+fn job_defaults_and_inheritance() {
+    let c = parse(
+        "global:\n  scrape_interval: 15s\n  body_size_limit: 1MB\n  sample_limit: 10\nscrape_configs:\n- job_name: a\n- job_name: b\n  scrape_interval: 5s\n  sample_limit: 20\n",
+    );
+    let a = &c.scrape_configs[0];
+    assert_eq!(
+        (a.scrape_interval_ms, a.scrape_timeout_ms),
+        (15_000, 10_000)
+    );
+    assert_eq!(a.metrics_path, "/metrics");
+    assert_eq!(a.scheme, Scheme::Http);
+    assert!(a.honor_timestamps && !a.honor_labels);
+    assert_eq!((a.body_size_limit_bytes, a.sample_limit), (1 << 20, 10));
+    // The timeout never exceeds the job's own interval.
+    let b = &c.scrape_configs[1];
+    assert_eq!((b.scrape_interval_ms, b.scrape_timeout_ms), (5_000, 5_000));
+    assert_eq!(b.sample_limit, 20);
+    assert!(b.http.follow_redirects && b.http.enable_http2);
+}
+
+#[test]
+fn global_timeout_defaults_below_a_short_interval() {
+    let c = parse("global:\n  scrape_interval: 4s\n");
+    assert_eq!(c.global.scrape_timeout_ms, 4_000);
+}
+
+#[test]
+fn bearer_token_becomes_authorization_and_secrets_stay_hidden() {
+    let c =
+        parse("scrape_configs:\n- job_name: a\n  bearer_token: topsecret\n  basic_auth: null\n");
+    let auth = c.scrape_configs[0].http.authorization.as_ref().unwrap();
+    assert_eq!(auth.kind, "Bearer");
+    assert_eq!(auth.credentials.as_ref().unwrap().0, "topsecret");
+    assert!(!format!("{c:?}").contains("topsecret"));
+}
+
+#[test]
+fn relabel_defaults_and_case_insensitive_action() {
+    let c = parse(
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - target_label: x\n  - action: LabelDrop\n    regex: y\n",
+    );
+    let r = &c.scrape_configs[0].relabel_configs;
+    assert_eq!(r[0].action, Action::Replace);
+    assert_eq!(
+        (
+            r[0].separator.as_str(),
+            r[0].regex.as_str(),
+            r[0].replacement.as_str()
+        ),
+        (";", "(.*)", "$1")
+    );
+    assert_eq!(r[1].action, Action::LabelDrop);
+}
+
+#[test]
+fn scalars_are_read_as_go_reads_them() {
+    let c = parse(
+        "scrape_configs:\n- job_name: 1\n  static_configs:\n  - targets: [9090]\n    labels: {on: true}\n",
+    );
+    let j = &c.scrape_configs[0];
+    assert_eq!(j.job_name, "1");
+    assert_eq!(j.static_configs[0].targets, ["9090"]);
+    assert_eq!(j.static_configs[0].labels.get("on"), "true");
+}
+
+#[test]
+fn ignored_sections_are_listed() {
+    let c = parse(
+        "alerting:\n  alertmanagers: []\nremote_write:\n- url: http://x\nscrape_configs:\n- job_name: k\n  kubernetes_sd_configs:\n  - role: pod\n",
+    );
+    assert_eq!(
+        c.ignored,
+        [
+            "alerting",
+            "remote_write",
+            "scrape_configs[0] (job \"k\").kubernetes_sd_configs"
+        ]
+    );
+}
+
+#[test]
+fn errors_name_field_and_line() {
+    assert_eq!(
+        err(
+            "scrape_configs:\n- job_name: a\n- job_name: b\n  scrape_interval: 10s\n  scrape_timeout: 11s\n"
+        ),
+        "line 3: scrape_configs[1] (job \"b\").scrape_timeout: scrape timeout greater than scrape interval for scrape config with job name \"b\""
+    );
+    assert_eq!(
+        err("scrape_configs:\n- job_name: a\n  honor_labels: maybe\n"),
+        "line 3, column 17: scrape_configs[0].honor_labels: invalid type: string \"maybe\", expected a boolean"
+    );
+    assert_eq!(err("scheme: https\n").split(',').next().unwrap(), "line 1");
+    assert!(
+        err("scrape_configs:\n- job_name: a\n  scheme: ftp\n")
+            .contains("unsupported scheme \"ftp\"")
+    );
+}
+
+#[test]
+fn profiling_defaults_follow_alloy() {
+    let c =
+        parse("scrape_configs:\n- job_name: p\n  scrape_interval: 15s\n  profiling_config: {}\n");
+    let p = c.scrape_configs[0].profiling.as_ref().unwrap();
+    let names: Vec<_> = p.endpoints.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["process_cpu", "memory", "goroutine", "mutex", "block"]
+    );
+    assert_eq!(p.delta_profiling_ms, 14_000);
+    assert_eq!(
+        p.endpoints[0].path_and_query(p.delta_profiling_ms),
+        "/debug/pprof/profile?seconds=14"
+    );
+    assert_eq!(
+        p.endpoints[1].path_and_query(p.delta_profiling_ms),
+        "/debug/pprof/allocs"
+    );
+    assert!(c.scrape_configs[1..].is_empty());
+    let none = parse("scrape_configs:\n- job_name: p\n");
+    assert!(none.scrape_configs[0].profiling.is_none());
+}
+
+#[test]
+fn profiling_options() {
+    let c = parse(
+        "scrape_configs:\n- job_name: p\n  scrape_interval: 10s\n  profiling_config:\n    path_prefix: /app/\n    pprof_config:\n      memory: {enabled: false}\n      mutex: {enabled: false}\n      block: {enabled: false}\n      goroutine: {enabled: false}\n      heap: {enabled: true}\n      custom:\n      - {name: fgprof, path: /debug/fgprof, delta: true}\n",
+    );
+    let p = c.scrape_configs[0].profiling.as_ref().unwrap();
+    let got: Vec<_> = p
+        .endpoints
+        .iter()
+        .map(|e| e.path_and_query(p.delta_profiling_ms))
+        .collect();
+    // With a 10s interval the CPU window defaults to 9s.
+    assert_eq!(
+        got,
+        [
+            "/app/debug/pprof/profile?seconds=9",
+            "/app/debug/pprof/heap",
+            "/app/debug/fgprof?seconds=9"
+        ]
+    );
+    assert!(err("scrape_configs:\n- job_name: p\n  scrape_interval: 10s\n  profiling_config: {delta_profiling_duration: 10s}\n").contains("delta_profiling_duration"));
+    assert!(
+        err("scrape_configs:\n- job_name: p\n  profiling_config: {pprof_config: {cpu: {}}}\n")
+            .contains("unknown field `cpu`")
+    );
+    assert!(err("scrape_configs:\n- job_name: p\n  profiling_config: {pprof_config: {custom: [{name: memory, path: /x}]}}\n").contains("duplicate profile name"));
+}
+
+#[test]
+fn no_panic_on_odd_input() {
+    for text in [
+        "[",
+        "- a",
+        "42",
+        "null",
+        "~",
+        "scrape_configs: 3",
+        "global: []",
+        "scrape_configs:\n- job_name: [a]\n",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - regex: '\\p{Nope}'\n    target_label: x\n",
+        "scrape_configs:\n- job_name: a\n  body_size_limit: 99999999999999EB\n",
+        "scrape_configs:\n- job_name: a\n  scrape_interval: 9999999999999999999y\n",
+        "\u{feff}global: {}\n",
+        "a: &x [*x]\n",
+    ] {
+        let _ = Config::parse(text);
+    }
+}
