@@ -2,19 +2,29 @@
 //! synthetic series Prometheus adds.
 //!
 //! One loop per target; loops never wait on one another. A failed scrape
-//! (connection refused, timeout, bad status, body too large, a malformed line)
-//! appends `up 0` and the other synthetic series, logs the reason once, keeps
-//! it as the target's last error, and the loop carries on.
+//! (connection refused, timeout, bad status, body too large, a malformed
+//! line, more samples than `sample_limit`) appends nothing from the body,
+//! `up 0` and the other synthetic series, logs the reason once, keeps it as
+//! the target's last error, and the loop carries on.
 //!
-//! Label handling follows Prometheus with `honor_labels: false`: the target's
-//! `job` and `instance` win, and an exposed label of the same name is kept as
-//! `exported_<name>`. Explicit timestamps in the exposition are honoured.
+//! Labels follow Prometheus's `mutateSampleLabels`: with `honor_labels:
+//! false` the target's labels win and a clashing exposed label is kept as
+//! `exported_<name>`; with `honor_labels: true` the exposed label wins. Then
+//! `metric_relabel_configs` run on each sample (a dropped sample is not
+//! counted in `scrape_samples_post_metric_relabeling`). Explicit timestamps
+//! are used unless `honor_timestamps: false`.
+//!
+//! Staleness: a series that was in the previous scrape and is missing from
+//! this one (or the scrape failed) gets a staleness marker, and so does every
+//! series of a target whose loop is stopped (a reload removed it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use emberlens_model::{Appendable, Appender, Labels, METRIC_NAME};
+use emberlens_config::{RelabelConfig, Secret};
+use emberlens_model::{Appendable, Appender, Labels, METRIC_NAME, stale_nan};
 use emberlens_textparse::Entry;
 
 use crate::metrics::{JobLabels, Metrics};
@@ -23,22 +33,97 @@ use crate::metrics::{JobLabels, Metrics};
 const ACCEPT: &str =
     "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1";
 
-/// Bodies larger than this fail the scrape instead of exhausting memory.
-const DEFAULT_BODY_LIMIT_BYTES: usize = 64 << 20;
+/// Bodies larger than this fail the scrape when the config sets no
+/// `body_size_limit` (Prometheus's 0 means unlimited; we keep a guard).
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 << 20;
 
-/// One thing to scrape.
+/// One thing to scrape: a target after relabeling.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Target {
-    /// `job` label.
-    pub job: String,
-    /// `instance` label, usually `host:port`.
-    pub instance: String,
-    /// Full URL of the metrics endpoint.
+    /// The scrape pool (`job_name` of its scrape config).
+    pub pool: String,
+    /// The labels before `relabel_configs` (`__address__`, `__scheme__`, …).
+    pub discovered: Labels,
+    /// The target labels every sample gets (`job`, `instance`, static labels).
+    pub labels: Labels,
+    /// Full URL of the metrics endpoint, query parameters included.
     pub url: String,
     /// Time between scrapes.
     pub interval: Duration,
     /// Give up on a scrape after this long.
     pub timeout: Duration,
+    /// Exposed labels win over target labels.
+    pub honor_labels: bool,
+    /// Use the timestamps in the exposition.
+    pub honor_timestamps: bool,
+    /// More samples than this (after metric relabeling) fail the scrape; 0 = no limit.
+    pub sample_limit: usize,
+    /// Larger bodies fail the scrape.
+    pub body_size_limit: usize,
+    /// Rules applied to each scraped sample's labels.
+    pub metric_relabel: Vec<RelabelConfig>,
+    /// Basic auth or an `Authorization` token.
+    pub auth: Option<Auth>,
+}
+
+/// How a target's scrapes authenticate. Files are read at each scrape (as
+/// Prometheus does), so a rotated secret is picked up without a reload.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Auth {
+    /// `basic_auth`.
+    Basic {
+        /// User name.
+        username: String,
+        /// Inline password.
+        password: Option<Secret>,
+        /// Or a file holding it (trailing newline trimmed).
+        password_file: Option<PathBuf>,
+    },
+    /// `authorization` / `bearer_token(_file)`: `Authorization: <kind> <credentials>`.
+    Token {
+        /// `Bearer` unless configured.
+        kind: String,
+        /// Inline credentials.
+        credentials: Option<Secret>,
+        /// Or a file holding them.
+        credentials_file: Option<PathBuf>,
+    },
+}
+
+/// An inline secret, or a file's content without its trailing newline.
+async fn secret(inline: &Option<Secret>, file: &Option<PathBuf>) -> Result<String, ScrapeError> {
+    if let Some(path) = file {
+        let text = tokio::fs::read_to_string(path)
+            .await
+            .map_err(|e| ScrapeError::SecretFile(path.display().to_string(), e))?;
+        return Ok(text.trim_end_matches(['\r', '\n']).to_string());
+    }
+    Ok(inline.as_ref().map(|s| s.0.clone()).unwrap_or_default())
+}
+
+impl Target {
+    /// A target with Prometheus's defaults, for `job`/`instance` at `url`.
+    pub fn simple(job: &str, instance: &str, url: &str, interval: Duration) -> Target {
+        Target {
+            pool: job.to_string(),
+            discovered: Labels::default(),
+            labels: Labels::from_pairs([("instance", instance), ("job", job)]),
+            url: url.to_string(),
+            interval,
+            timeout: interval,
+            honor_labels: false,
+            honor_timestamps: true,
+            sample_limit: 0,
+            body_size_limit: DEFAULT_BODY_LIMIT_BYTES,
+            metric_relabel: Vec::new(),
+            auth: None,
+        }
+    }
+
+    /// The `job` label.
+    pub fn job(&self) -> &str {
+        self.labels.get("job")
+    }
 }
 
 /// What one scrape did.
@@ -48,7 +133,7 @@ pub struct ScrapeReport {
     pub up: bool,
     /// Samples in the exposition.
     pub samples_scraped: usize,
-    /// Samples committed, the synthetic series included.
+    /// Samples committed, the synthetic series and staleness markers included.
     pub samples_appended: usize,
     /// Wall time of the fetch and parse.
     pub duration: Duration,
@@ -56,8 +141,12 @@ pub struct ScrapeReport {
     pub error: Option<String>,
 }
 
-/// The latest report per target, for logs and (later) `/api/v1/targets`.
+/// The latest report per target URL, for logs and tests.
 pub type TargetHealth = Arc<RwLock<HashMap<String, (i64, ScrapeReport)>>>;
+
+/// The latest report of one target (`None` before its first scrape), for
+/// `/api/v1/targets`.
+pub type LastScrape = Arc<RwLock<Option<(i64, ScrapeReport)>>>;
 
 /// Why a scrape failed before anything was appended.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +163,10 @@ enum ScrapeError {
     Parse(#[from] emberlens_textparse::ParseError),
     #[error("body is not UTF-8 at byte {0}")]
     NotUtf8(usize),
+    #[error("reading {0}: {1}")]
+    SecretFile(String, std::io::Error),
+    #[error("sample limit exceeded ({0} samples)")]
+    SampleLimit(usize),
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -83,12 +176,20 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The series a target's previous scrape wrote (for staleness markers).
+#[derive(Debug, Default)]
+pub struct ScrapeState {
+    previous: HashSet<Labels>,
+}
+
 /// Scrapes `target` once at `t_ms` and appends the result to `store`.
+/// `state` carries the previous scrape's series between calls.
 pub async fn scrape_once<S: Appendable>(
     client: &reqwest::Client,
     target: &Target,
     store: &S,
     metrics: &Metrics,
+    state: &mut ScrapeState,
     t_ms: i64,
 ) -> ScrapeReport {
     let started = Instant::now();
@@ -100,46 +201,68 @@ pub async fn scrape_once<S: Appendable>(
     metrics
         .scrape_duration
         .get_or_create(&JobLabels {
-            job: target.job.clone(),
+            job: target.job().to_string(),
         })
         .observe(duration.as_secs_f64());
 
+    // Relabel everything before appending: a sample limit fails the whole scrape.
+    let processed = parsed.and_then(|entries| {
+        let mut scraped = 0usize;
+        let mut kept = Vec::new();
+        for entry in entries {
+            let Entry::Sample(s) = entry else { continue };
+            scraped += 1;
+            let labels = sample_labels(target, &s.labels);
+            let Some(labels) = relabel_sample(labels, &target.metric_relabel) else {
+                continue;
+            };
+            let t = match s.timestamp_ms {
+                Some(t) if target.honor_timestamps => t,
+                _ => t_ms,
+            };
+            kept.push((labels, t, s.value));
+            if target.sample_limit > 0 && kept.len() > target.sample_limit {
+                return Err(ScrapeError::SampleLimit(target.sample_limit));
+            }
+        }
+        Ok((scraped, kept))
+    });
+
     let mut app = store.appender();
     let mut rejected = 0usize;
-    let (up, samples_scraped, error) = match parsed {
-        Ok(entries) => {
-            let mut n = 0;
-            for entry in entries {
-                let Entry::Sample(s) = entry else { continue };
-                n += 1;
-                let labels = target_labels(target, &s.labels);
-                if app
-                    .append(&labels, s.timestamp_ms.unwrap_or(t_ms), s.value)
-                    .is_err()
-                {
+    let mut current = HashSet::new();
+    let (up, samples_scraped, post_relabel, error) = match processed {
+        Ok((scraped, kept)) => {
+            let n = kept.len();
+            for (labels, t, v) in kept {
+                if app.append(&labels, t, v).is_err() {
                     rejected += 1;
                 }
+                current.insert(labels);
             }
-            (true, n, None)
+            (true, scraped, n, None)
         }
-        Err(e) => (false, 0, Some(e.to_string())),
+        Err(e) => (false, 0, 0, Some(e.to_string())),
     };
+    let added = current.difference(&state.previous).count();
+    for gone in state.previous.difference(&current) {
+        if app.append(gone, t_ms, stale_nan()).is_err() {
+            rejected += 1;
+        }
+    }
+    state.previous = current;
     let synthetic = [
         ("up", if up { 1.0 } else { 0.0 }),
         ("scrape_duration_seconds", duration.as_secs_f64()),
         ("scrape_samples_scraped", samples_scraped as f64),
-        (
-            "scrape_samples_post_metric_relabeling",
-            samples_scraped as f64,
-        ),
+        ("scrape_samples_post_metric_relabeling", post_relabel as f64),
+        ("scrape_series_added", added as f64),
     ];
     for (name, v) in synthetic {
-        let labels = Labels::from_pairs([
-            (METRIC_NAME, name),
-            ("job", &target.job),
-            ("instance", &target.instance),
-        ]);
-        if app.append(&labels, t_ms, v).is_err() {
+        if app
+            .append(&synthetic_labels(target, name), t_ms, v)
+            .is_err()
+        {
             rejected += 1;
         }
     }
@@ -157,65 +280,141 @@ pub async fn scrape_once<S: Appendable>(
     }
 }
 
+fn synthetic_labels(target: &Target, name: &str) -> Labels {
+    target.labels.with(METRIC_NAME, name)
+}
+
+/// Writes staleness markers for every series of the target at `t_ms`: its
+/// last scrape's series and its synthetic series (the target went away).
+pub fn mark_target_stale<S: Appendable>(
+    target: &Target,
+    store: &S,
+    state: &ScrapeState,
+    t_ms: i64,
+) {
+    let mut app = store.appender();
+    for labels in &state.previous {
+        let _ = app.append(labels, t_ms, stale_nan());
+    }
+    for name in [
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ] {
+        let _ = app.append(&synthetic_labels(target, name), t_ms, stale_nan());
+    }
+    let _ = app.commit();
+}
+
 async fn fetch(client: &reqwest::Client, target: &Target) -> Result<String, ScrapeError> {
     let http = |source| ScrapeError::Http {
         url: target.url.clone(),
         source,
     };
-    let mut resp = client
+    let mut req = client
         .get(&target.url)
         .header(reqwest::header::ACCEPT, ACCEPT)
         .header(
             "X-Prometheus-Scrape-Timeout-Seconds",
             target.timeout.as_secs_f64().to_string(),
-        )
-        .send()
-        .await
-        .map_err(http)?;
+        );
+    match &target.auth {
+        None => {}
+        Some(Auth::Basic {
+            username,
+            password,
+            password_file,
+        }) => {
+            let password = secret(password, password_file).await?;
+            req = req.basic_auth(username, Some(password));
+        }
+        Some(Auth::Token {
+            kind,
+            credentials,
+            credentials_file,
+        }) => {
+            let credentials = secret(credentials, credentials_file).await?;
+            req = req.header(
+                reqwest::header::AUTHORIZATION,
+                format!("{kind} {credentials}"),
+            );
+        }
+    }
+    let mut resp = req.send().await.map_err(http)?;
     if !resp.status().is_success() {
         return Err(ScrapeError::Status(resp.status()));
     }
+    let limit = target.body_size_limit;
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(http)? {
-        if body.len() + chunk.len() > DEFAULT_BODY_LIMIT_BYTES {
-            return Err(ScrapeError::BodyTooLarge(DEFAULT_BODY_LIMIT_BYTES));
+        if body.len() + chunk.len() > limit {
+            return Err(ScrapeError::BodyTooLarge(limit));
         }
         body.extend_from_slice(&chunk);
     }
     String::from_utf8(body).map_err(|e| ScrapeError::NotUtf8(e.utf8_error().valid_up_to()))
 }
 
-/// The exposed labels with the target's `job` and `instance` applied
-/// (`honor_labels: false`): clashing exposed labels become `exported_*`.
-fn target_labels(target: &Target, exposed: &Labels) -> Labels {
+/// The exposed labels with the target's labels applied (Prometheus's
+/// `mutateSampleLabels`): with `honor_labels` the exposed value wins,
+/// otherwise the target's does and a clashing exposed label becomes
+/// `exported_<name>`. Empty values are dropped.
+fn sample_labels(target: &Target, exposed: &Labels) -> Labels {
     let mut out = exposed.clone();
-    for (name, value) in [("job", &target.job), ("instance", &target.instance)] {
-        let clash = exposed.get(name);
-        if !clash.is_empty() {
-            out = out.with(&format!("exported_{name}"), clash);
+    for l in target.labels.iter() {
+        let clash = exposed.get(&l.name);
+        if target.honor_labels {
+            if clash.is_empty() {
+                out = out.with(&l.name, &l.value);
+            }
+        } else {
+            if !clash.is_empty() {
+                out = out.with(&format!("exported_{}", l.name), clash);
+            }
+            out = out.with(&l.name, &l.value);
         }
-        out = out.with(name, value);
     }
     out
 }
 
-/// Runs the scrape loop for `target` until the task is dropped: one scrape at
-/// start, then one per interval. A slow scrape delays the next tick instead of
-/// bunching scrapes up.
+/// `metric_relabel_configs` over one sample; `None` when dropped.
+fn relabel_sample(labels: Labels, rules: &[RelabelConfig]) -> Option<Labels> {
+    if rules.is_empty() {
+        return Some(labels);
+    }
+    let out = emberlens_config::process(&labels, rules)?;
+    (!out.metric_name().is_empty()).then_some(out)
+}
+
+/// Runs the scrape loop for `target` until `stop` fires (or its sender is
+/// dropped): one scrape at start, then one per interval. A slow scrape delays
+/// the next tick instead of bunching scrapes up. On stop, the target's series
+/// get staleness markers.
 pub async fn run_loop<S: Appendable + Send + Sync + 'static>(
     client: reqwest::Client,
-    target: Target,
+    target: Arc<Target>,
     store: Arc<S>,
     metrics: Arc<Metrics>,
     health: TargetHealth,
+    last: LastScrape,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut ticker = tokio::time::interval(target.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<String> = None;
+    let mut state = ScrapeState::default();
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticker.tick() => {}
+        }
         let t_ms = now_ms();
-        let report = scrape_once(&client, &target, store.as_ref(), &metrics, t_ms).await;
+        let report = tokio::select! {
+            _ = &mut stop => break,
+            r = scrape_once(&client, &target, store.as_ref(), &metrics, &mut state, t_ms) => r,
+        };
         // Log a failure when it starts or changes, not on every tick.
         if report.error != last_error {
             match &report.error {
@@ -225,8 +424,15 @@ pub async fn run_loop<S: Appendable + Send + Sync + 'static>(
             last_error.clone_from(&report.error);
         }
         if let Ok(mut h) = health.write() {
-            h.insert(target.url.clone(), (t_ms, report));
+            h.insert(target.url.clone(), (t_ms, report.clone()));
         }
+        if let Ok(mut l) = last.write() {
+            *l = Some((t_ms, report));
+        }
+    }
+    mark_target_stale(target.as_ref(), store.as_ref(), &state, now_ms());
+    if let Ok(mut h) = health.write() {
+        h.remove(&target.url);
     }
 }
 
@@ -234,19 +440,33 @@ pub async fn run_loop<S: Appendable + Send + Sync + 'static>(
 mod tests {
     use super::*;
 
+    fn target(honor_labels: bool) -> Target {
+        let mut t = Target::simple(
+            "node",
+            "h:9100",
+            "http://h:9100/metrics",
+            Duration::from_secs(5),
+        );
+        t.labels = t.labels.with("env", "prod");
+        t.honor_labels = honor_labels;
+        t
+    }
+
     #[test]
     fn target_labels_win_and_clashes_are_exported() {
-        let target = Target {
-            job: "node".into(),
-            instance: "h:9100".into(),
-            url: "http://h:9100/metrics".into(),
-            interval: Duration::from_secs(5),
-            timeout: Duration::from_secs(5),
-        };
         let exposed = Labels::from_pairs([("__name__", "m"), ("job", "inner"), ("a", "1")]);
         assert_eq!(
-            target_labels(&target, &exposed).to_string(),
-            r#"m{a="1", exported_job="inner", instance="h:9100", job="node"}"#
+            sample_labels(&target(false), &exposed).to_string(),
+            r#"m{a="1", env="prod", exported_job="inner", instance="h:9100", job="node"}"#
+        );
+    }
+
+    #[test]
+    fn honor_labels_keeps_exposed_values() {
+        let exposed = Labels::from_pairs([("__name__", "m"), ("job", "inner")]);
+        assert_eq!(
+            sample_labels(&target(true), &exposed).to_string(),
+            r#"m{env="prod", instance="h:9100", job="inner"}"#
         );
     }
 }
