@@ -30,6 +30,10 @@ use crate::scrape::{Target, TargetHealth};
 use crate::storage::MemStorage;
 use crate::web::AppState;
 
+/// How often file-SD files are checked for changes (modification time and
+/// length; Prometheus uses inotify, a poll is portable and cheap).
+const FILE_SD_POLL: Duration = Duration::from_secs(1);
+
 /// What `emberlens serve` needs to run.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -121,6 +125,7 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         health.clone(),
     ));
     scrape.reload().await.map_err(std::io::Error::other)?;
+    scrape.watch_file_sd(FILE_SD_POLL);
     let state = AppState {
         store,
         blocks,

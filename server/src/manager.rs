@@ -19,7 +19,7 @@ use emberlens_config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::scrape::{self, LastScrape, Target, TargetHealth};
 use crate::storage::MemStorage;
-use crate::targets::{self, DroppedTarget, TargetSet};
+use crate::targets::{self, DroppedTarget, FileSdSignature, TargetSet};
 
 /// The embedded default configuration (see `default_config.yml`).
 const DEFAULT_CONFIG: &str = include_str!("default_config.yml");
@@ -118,6 +118,10 @@ impl Drop for Loop {
 #[derive(Debug, Default)]
 struct State {
     yaml: String,
+    /// The loaded config and its directory (for file-SD refreshes).
+    config: Option<Arc<(Config, PathBuf)>>,
+    /// Its file-SD files as last read ([`targets::file_sd_signature`]).
+    file_sd: FileSdSignature,
     loops: Vec<Loop>,
     dropped: Vec<DroppedTarget>,
 }
@@ -171,21 +175,78 @@ impl ScrapeManager {
     pub async fn reload(&self) -> Result<(), LoadError> {
         let _serial = self.reload_lock.lock().await;
         let (yaml, cfg, dir) = self.source.load().await?;
-        let TargetSet {
-            mut active,
-            dropped,
-        } = tokio::task::spawn_blocking(move || targets::build(&cfg, &dir))
-            .await
-            .unwrap_or_default();
-        active.extend(self.extra_targets.iter().cloned());
-        self.apply(yaml, active, dropped);
+        self.rebuild(yaml, Arc::new((cfg, dir))).await;
         Ok(())
     }
 
-    fn apply(&self, yaml: String, active: Vec<Target>, dropped: Vec<DroppedTarget>) {
+    /// Builds the targets of `loaded` (reading file-SD files) and applies them.
+    async fn rebuild(&self, yaml: String, loaded: Arc<(Config, PathBuf)>) {
+        let build = loaded.clone();
+        // The signature is taken first: a change while building is seen next time.
+        let (sig, set) = tokio::task::spawn_blocking(move || {
+            let sig = targets::file_sd_signature(&build.0, &build.1);
+            (sig, targets::build(&build.0, &build.1))
+        })
+        .await
+        .unwrap_or_default();
+        let TargetSet {
+            mut active,
+            dropped,
+        } = set;
+        active.extend(self.extra_targets.iter().cloned());
+        self.apply(yaml, loaded, sig, active, dropped);
+    }
+
+    /// Watches the loaded config's file-SD files (polling their modification
+    /// time and length every `every`) and rebuilds the targets when one
+    /// changes. Ends when the manager is dropped.
+    pub fn watch_file_sd(self: &Arc<Self>, every: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(me) = weak.upgrade() else { return };
+                let _serial = me.reload_lock.lock().await;
+                let Some((yaml, loaded, old)) = me
+                    .state
+                    .lock()
+                    .ok()
+                    .and_then(|s| Some((s.yaml.clone(), s.config.clone()?, s.file_sd.clone())))
+                else {
+                    continue;
+                };
+                if old.is_empty() {
+                    continue;
+                }
+                let check = loaded.clone();
+                let Ok(now) = tokio::task::spawn_blocking(move || {
+                    targets::file_sd_signature(&check.0, &check.1)
+                })
+                .await
+                else {
+                    continue;
+                };
+                if now != old {
+                    tracing::info!("file-SD files changed; rebuilding targets");
+                    me.rebuild(yaml, loaded).await;
+                }
+            }
+        });
+    }
+
+    fn apply(
+        &self,
+        yaml: String,
+        loaded: Arc<(Config, PathBuf)>,
+        file_sd: FileSdSignature,
+        active: Vec<Target>,
+        dropped: Vec<DroppedTarget>,
+    ) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
+        state.config = Some(loaded);
+        state.file_sd = file_sd;
         let mut old: HashMap<(String, String, String), Vec<Loop>> = HashMap::new();
         for l in std::mem::take(&mut state.loops) {
             old.entry(key(&l.target)).or_default().push(l);

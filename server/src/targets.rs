@@ -7,9 +7,10 @@
 //! `__`-prefixed labels are removed after the URL, interval and timeout are
 //! read from them.
 //!
-//! File-SD files are read when the targets are built (at start-up and on
-//! each reload), relative to the config file's directory; a file that cannot
-//! be read or parsed is logged and contributes no targets, as in Prometheus.
+//! File-SD files are read when the targets are built (at start-up, on each
+//! reload, and when [`file_sd_signature`] sees them change), relative to the
+//! config file's directory; a file that cannot be read or parsed is logged
+//! and contributes no targets, as in Prometheus.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,7 +61,8 @@ pub fn build(cfg: &Config, base_dir: &Path) -> TargetSet {
     out
 }
 
-fn resolve(base_dir: &Path, file: &str) -> PathBuf {
+/// `file` relative to `base_dir` unless absolute.
+pub fn resolve(base_dir: &Path, file: &str) -> PathBuf {
     let p = Path::new(file);
     if p.is_absolute() {
         p.to_path_buf()
@@ -99,6 +101,27 @@ fn file_sd_groups(sc: &ScrapeConfig, base_dir: &Path) -> Vec<TargetGroup> {
         }
     }
     out
+}
+
+/// Each file-SD file with its modification time and length (`None`: missing).
+pub type FileSdSignature = Vec<(PathBuf, Option<(std::time::SystemTime, u64)>)>;
+
+/// What the file-SD files of `cfg` look like on disk (path, modification
+/// time, length; `None` for a missing file): when it changes, the targets
+/// are rebuilt.
+pub fn file_sd_signature(cfg: &Config, base_dir: &Path) -> FileSdSignature {
+    cfg.scrape_configs
+        .iter()
+        .flat_map(|sc| &sc.file_sd_configs)
+        .flat_map(|sd| &sd.files)
+        .map(|f| {
+            let path = resolve(base_dir, f);
+            let meta = std::fs::metadata(&path)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())));
+            (path, meta)
+        })
+        .collect()
 }
 
 /// The label set of one discovered target, before relabeling.

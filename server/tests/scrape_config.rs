@@ -376,3 +376,59 @@ async fn default_config_scrapes_itself() {
     running.state.scrape.stop_all();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// File-SD targets are read at start-up and again when the file changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_sd_targets_follow_the_file() {
+    let (a, b) = (fake_exporter().await, fake_exporter().await);
+    let dir = std::env::temp_dir().join(format!("emberlens-test-filesd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("prometheus.yml");
+    write(
+        &config,
+        "global: {scrape_interval: 200ms, scrape_timeout: 200ms}\nscrape_configs:\n  - job_name: sd\n    file_sd_configs: [{files: [targets.json]}]\n",
+    );
+    write(
+        &dir.join("targets.json"),
+        &format!(r#"[{{"targets": ["{a}"], "labels": {{"zone": "z1"}}}}]"#),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = serve(
+        listener,
+        ServeOptions {
+            data_dir: dir.join("data"),
+            ui_dir: "none".into(),
+            config_file: Some(config),
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.addr);
+    eventually("the file-SD target", || async {
+        query(&base, "up").await
+            == [format!(
+                r#"{{"__name__":"up","instance":"{a}","job":"sd","zone":"z1"}} 1"#
+            )]
+    })
+    .await;
+    let targets = get_json(format!("{base}/api/v1/targets")).await;
+    let t = &targets["data"]["activeTargets"][0];
+    assert_eq!(
+        t["discoveredLabels"]["__meta_filepath"],
+        dir.join("targets.json").display().to_string()
+    );
+    write(
+        &dir.join("targets.json"),
+        &format!(r#"[{{"targets": ["{b}"], "labels": {{"zone": "z2", "rack": "r7"}}}}]"#),
+    );
+    eventually("the changed file-SD target", || async {
+        query(&base, "up").await
+            == [format!(
+                r#"{{"__name__":"up","instance":"{b}","job":"sd","rack":"r7","zone":"z2"}} 1"#
+            )]
+    })
+    .await;
+    running.state.scrape.stop_all();
+    let _ = std::fs::remove_dir_all(dir);
+}
