@@ -388,8 +388,24 @@ fn relabel_sample(labels: Labels, rules: &[RelabelConfig]) -> Option<Labels> {
     (!out.metric_name().is_empty()).then_some(out)
 }
 
+/// How long until `target`'s first scrape, as Prometheus's `scrapeLoop`
+/// offsets it: each target scrapes at its own fixed phase within the
+/// interval (a hash of its pool, labels and URL), so targets are spread over
+/// the interval instead of all scraping at once, and a target keeps its
+/// phase across restarts.
+pub fn scrape_offset(target: &Target, now_ms: i64) -> Duration {
+    use std::hash::{Hash as _, Hasher as _};
+    let interval = target.interval.as_millis().max(1) as u64;
+    let mut h = std::hash::DefaultHasher::new();
+    (&target.pool, &target.labels, &target.url).hash(&mut h);
+    let phase = h.finish() % interval;
+    let into_interval = now_ms.rem_euclid(interval as i64) as u64;
+    Duration::from_millis((phase + interval - into_interval) % interval)
+}
+
 /// Runs the scrape loop for `target` until `stop` fires (or its sender is
-/// dropped): one scrape at start, then one per interval. A slow scrape delays
+/// dropped): the first scrape at the target's offset ([`scrape_offset`]),
+/// then one per interval. A slow scrape delays
 /// the next tick instead of bunching scrapes up. On stop, the target's series
 /// get staleness markers.
 pub async fn run_loop<S: Appendable + Send + Sync + 'static>(
@@ -401,7 +417,8 @@ pub async fn run_loop<S: Appendable + Send + Sync + 'static>(
     last: LastScrape,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let mut ticker = tokio::time::interval(target.interval);
+    let first = tokio::time::Instant::now() + scrape_offset(&target, now_ms());
+    let mut ticker = tokio::time::interval_at(first, target.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<String> = None;
     let mut state = ScrapeState::default();
@@ -459,6 +476,21 @@ mod tests {
             sample_labels(&target(false), &exposed).to_string(),
             r#"m{a="1", env="prod", exported_job="inner", instance="h:9100", job="node"}"#
         );
+    }
+
+    #[test]
+    fn offsets_are_a_fixed_phase_within_the_interval() {
+        let t = target(false);
+        let interval = t.interval.as_millis() as i64;
+        for now in [0, 1, 4_999, 1_700_000_000_123] {
+            let off = scrape_offset(&t, now).as_millis() as i64;
+            assert!(off < interval);
+            // Every target scrapes at the same phase whenever it starts.
+            assert_eq!(
+                (now + off) % interval,
+                scrape_offset(&t, 0).as_millis() as i64
+            );
+        }
     }
 
     #[test]
