@@ -309,12 +309,14 @@ impl ScrapeManager {
         }
     }
 
-    /// The loaded configuration's YAML.
+    /// The loaded configuration's YAML, secrets shown as `<secret>`.
     pub fn yaml(&self) -> String {
-        self.state
+        let text = self
+            .state
             .lock()
             .map(|s| s.yaml.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        emberlens_config::redact_secrets(&text).unwrap_or_default()
     }
 
     /// The running targets with their latest scrape, and the dropped ones.

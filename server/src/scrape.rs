@@ -16,7 +16,8 @@
 //!
 //! Staleness: a series that was in the previous scrape and is missing from
 //! this one (or the scrape failed) gets a staleness marker, and so does every
-//! series of a target whose loop is stopped (a reload removed it).
+//! series of a target whose loop is stopped (a reload removed it). Series
+//! exposed with their own timestamps are left alone, as in Prometheus.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -216,11 +217,11 @@ pub async fn scrape_once<S: Appendable>(
             let Some(labels) = relabel_sample(labels, &target.metric_relabel) else {
                 continue;
             };
-            let t = match s.timestamp_ms {
-                Some(t) if target.honor_timestamps => t,
-                _ => t_ms,
+            let (t, explicit) = match s.timestamp_ms {
+                Some(t) if target.honor_timestamps => (t, true),
+                _ => (t_ms, false),
             };
-            kept.push((labels, t, s.value));
+            kept.push((labels, t, s.value, explicit));
             if target.sample_limit > 0 && kept.len() > target.sample_limit {
                 return Err(ScrapeError::SampleLimit(target.sample_limit));
             }
@@ -234,11 +235,15 @@ pub async fn scrape_once<S: Appendable>(
     let (up, samples_scraped, post_relabel, error) = match processed {
         Ok((scraped, kept)) => {
             let n = kept.len();
-            for (labels, t, v) in kept {
+            for (labels, t, v, explicit) in kept {
                 if app.append(&labels, t, v).is_err() {
                     rejected += 1;
                 }
-                current.insert(labels);
+                // As in Prometheus, series with explicit timestamps are not
+                // tracked for staleness.
+                if !explicit {
+                    current.insert(labels);
+                }
             }
             (true, scraped, n, None)
         }
