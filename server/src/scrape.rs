@@ -59,6 +59,9 @@ pub struct Target {
     pub honor_timestamps: bool,
     /// More samples than this (after metric relabeling) fail the scrape; 0 = no limit.
     pub sample_limit: usize,
+    /// Label limits per sample (`label_limit`, `label_name_length_limit`,
+    /// `label_value_length_limit`); 0 = no limit. Exceeding one fails the scrape.
+    pub label_limits: LabelLimits,
     /// Larger bodies fail the scrape.
     pub body_size_limit: usize,
     /// Rules applied to each scraped sample's labels.
@@ -115,6 +118,7 @@ impl Target {
             honor_labels: false,
             honor_timestamps: true,
             sample_limit: 0,
+            label_limits: LabelLimits::default(),
             body_size_limit: DEFAULT_BODY_LIMIT_BYTES,
             metric_relabel: Vec::new(),
             auth: None,
@@ -124,6 +128,50 @@ impl Target {
     /// The `job` label.
     pub fn job(&self) -> &str {
         self.labels.get("job")
+    }
+}
+
+/// Per-sample label limits; 0 = no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LabelLimits {
+    /// Most labels a sample may have (`__name__` included).
+    pub labels: usize,
+    /// Longest label name, in bytes.
+    pub name_length: usize,
+    /// Longest label value, in bytes.
+    pub value_length: usize,
+}
+
+impl LabelLimits {
+    /// Prometheus's `verifyLabelLimits`, with its messages.
+    pub fn check(&self, labels: &Labels) -> Result<(), String> {
+        let met: String = labels.metric_name().chars().take(50).collect();
+        if self.labels > 0 && labels.len() > self.labels {
+            return Err(format!(
+                "label_limit exceeded (metric: {met}, number of labels: {}, limit: {})",
+                labels.len(),
+                self.labels
+            ));
+        }
+        for l in labels.iter() {
+            let name: String = l.name.chars().take(50).collect();
+            if self.name_length > 0 && l.name.len() > self.name_length {
+                return Err(format!(
+                    "label_name_length_limit exceeded (metric: {met}, label name: {name}, length: {}, limit: {})",
+                    l.name.len(),
+                    self.name_length
+                ));
+            }
+            if self.value_length > 0 && l.value.len() > self.value_length {
+                let value: String = l.value.chars().take(50).collect();
+                return Err(format!(
+                    "label_value_length_limit exceeded (metric: {met}, label name: {name}, value: {value:?}, length: {}, limit: {})",
+                    l.value.len(),
+                    self.value_length
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -168,6 +216,10 @@ enum ScrapeError {
     SecretFile(String, std::io::Error),
     #[error("sample limit exceeded ({0} samples)")]
     SampleLimit(usize),
+    #[error("missing metric name (__name__ label)")]
+    NameLabelMandatory,
+    #[error("{0}")]
+    LabelLimit(String),
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -217,6 +269,13 @@ pub async fn scrape_once<S: Appendable>(
             let Some(labels) = relabel_sample(labels, &target.metric_relabel) else {
                 continue;
             };
+            if labels.metric_name().is_empty() {
+                return Err(ScrapeError::NameLabelMandatory);
+            }
+            target
+                .label_limits
+                .check(&labels)
+                .map_err(ScrapeError::LabelLimit)?;
             let (t, explicit) = match s.timestamp_ms {
                 Some(t) if target.honor_timestamps => (t, true),
                 _ => (t_ms, false),
@@ -390,7 +449,7 @@ fn relabel_sample(labels: Labels, rules: &[RelabelConfig]) -> Option<Labels> {
         return Some(labels);
     }
     let out = emberlens_config::process(&labels, rules)?;
-    (!out.metric_name().is_empty()).then_some(out)
+    (!out.is_empty()).then_some(out)
 }
 
 /// How long until `target`'s first scrape, as Prometheus's `scrapeLoop`
@@ -496,6 +555,30 @@ mod tests {
                 scrape_offset(&t, 0).as_millis() as i64
             );
         }
+    }
+
+    #[test]
+    fn label_limits_use_prometheus_messages() {
+        let l = Labels::from_pairs([("__name__", "m"), ("a", "12345"), ("bb", "1")]);
+        let ok = LabelLimits {
+            labels: 3,
+            name_length: 8,
+            value_length: 5,
+        };
+        assert_eq!(ok.check(&l), Ok(()));
+        let few = LabelLimits { labels: 2, ..ok };
+        assert_eq!(
+            few.check(&l).unwrap_err(),
+            "label_limit exceeded (metric: m, number of labels: 3, limit: 2)"
+        );
+        let short = LabelLimits {
+            value_length: 4,
+            ..ok
+        };
+        assert_eq!(
+            short.check(&l).unwrap_err(),
+            "label_value_length_limit exceeded (metric: m, label name: a, value: \"12345\", length: 5, limit: 4)"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use emberlens_config::{Config, FileSdFormat, ScrapeConfig, TargetGroup, parse_file_sd};
 use emberlens_model::{Labels, format_duration_ms, parse_duration_ms};
 
-use crate::scrape::{Auth, DEFAULT_BODY_LIMIT_BYTES, Target};
+use crate::scrape::{Auth, DEFAULT_BODY_LIMIT_BYTES, LabelLimits, Target};
 
 /// A target that `relabel_configs` dropped (or that lacks an address).
 #[derive(Clone, Debug, PartialEq)]
@@ -192,6 +192,11 @@ fn populate(sc: &ScrapeConfig, discovered: &Labels, base_dir: &Path) -> Option<T
         honor_labels: sc.honor_labels,
         honor_timestamps: sc.honor_timestamps,
         sample_limit: usize::try_from(sc.sample_limit).unwrap_or(usize::MAX),
+        label_limits: LabelLimits {
+            labels: usize::try_from(sc.label_limit).unwrap_or(usize::MAX),
+            name_length: usize::try_from(sc.label_name_length_limit).unwrap_or(usize::MAX),
+            value_length: usize::try_from(sc.label_value_length_limit).unwrap_or(usize::MAX),
+        },
         body_size_limit: match usize::try_from(sc.body_size_limit_bytes) {
             Ok(0) => DEFAULT_BODY_LIMIT_BYTES,
             Ok(n) => n,

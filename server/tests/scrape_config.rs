@@ -129,6 +129,10 @@ scrape_configs:
     sample_limit: 2
     static_configs:
       - targets: ["{a}"]
+  - job_name: short
+    label_value_length_limit: 5
+    static_configs:
+      - targets: ["{a}"]
 "#
     );
     write(&config, &first);
@@ -147,8 +151,8 @@ scrape_configs:
     let base = format!("http://{}", running.addr);
     let port_a = a.rsplit_once(':').unwrap().1;
 
-    eventually("three up series", || async {
-        query(&base, "up").await.len() == 3
+    eventually("four up series", || async {
+        query(&base, "up").await.len() == 4
     })
     .await;
     assert_eq!(
@@ -159,6 +163,7 @@ scrape_configs:
             ),
             format!(r#"{{"__name__":"up","instance":"{a}","job":"limited"}} 0"#),
             format!(r#"{{"__name__":"up","instance":"{b}","job":"custom"}} 1"#),
+            format!(r#"{{"__name__":"up","instance":"{a}","job":"short"}} 0"#),
         ])
     );
     // Target relabeling put `port` and the static label on every sample;
@@ -196,7 +201,7 @@ scrape_configs:
     let targets = get_json(format!("{base}/api/v1/targets")).await;
     assert_eq!(targets["status"], "success");
     let active = targets["data"]["activeTargets"].as_array().unwrap();
-    assert_eq!(active.len(), 3);
+    assert_eq!(active.len(), 4);
     let custom = active.iter().find(|t| t["scrapePool"] == "custom").unwrap();
     assert_eq!(custom["scrapeUrl"], format!("http://{b}/custom?x=1"));
     assert_eq!(custom["health"], "up");
@@ -213,6 +218,11 @@ scrape_configs:
         .unwrap();
     assert_eq!(limited["health"], "down");
     assert_eq!(limited["lastError"], "sample limit exceeded (2 samples)");
+    let short = active.iter().find(|t| t["scrapePool"] == "short").unwrap();
+    assert_eq!(
+        short["lastError"],
+        "label_value_length_limit exceeded (metric: widgets_total, label name: __name__, value: \"widgets_total\", length: 13, limit: 5)"
+    );
     let dropped = targets["data"]["droppedTargets"].as_array().unwrap();
     assert_eq!(dropped.len(), 1);
     assert_eq!(dropped[0]["discoveredLabels"]["__address__"], b.as_str());
