@@ -23,12 +23,23 @@ debug_thing 1\n";
 
 /// A fake exporter on a free loopback port: `/metrics` serves
 /// [`EXPOSITION`]; `/custom` serves one gauge, only with `?x=1` and
-/// `Authorization: Bearer s3cret`. Returns `host:port`.
+/// `Authorization: Bearer s3cret`; `/basic` one gauge, only to user `u`
+/// with password `p`. Returns `host:port`.
 async fn fake_exporter() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Router::new()
         .route("/metrics", get(|| async { EXPOSITION }))
+        .route(
+            "/basic",
+            get(|headers: HeaderMap| async move {
+                // base64("u:p")
+                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                    Some("Basic dTpw") => (StatusCode::OK, "basic_gauge 7\n"),
+                    _ => (StatusCode::UNAUTHORIZED, ""),
+                }
+            }),
+        )
         .route(
             "/custom",
             get(|headers: HeaderMap, RawQuery(q): RawQuery| async move {
@@ -498,6 +509,52 @@ async fn vanished_series_go_stale() {
     })
     .await;
     assert_eq!(query(&base, "kept_gauge").await.len(), 1);
+    running.state.scrape.stop_all();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `basic_auth` with a `password_file` (relative to the config file, read at
+/// each scrape): a wrong password gives `up` 0 with the status, and fixing
+/// the file fixes the scrapes without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_password_file() {
+    let a = fake_exporter().await;
+    let dir = std::env::temp_dir().join(format!("emberlens-test-basic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("prometheus.yml");
+    write(&dir.join("pw.txt"), "wrong\n");
+    write(
+        &config,
+        &format!(
+            "global: {{scrape_interval: 200ms, scrape_timeout: 200ms}}\nscrape_configs:\n  - job_name: b\n    metrics_path: /basic\n    basic_auth: {{username: u, password_file: pw.txt}}\n    static_configs: [{{targets: [\"{a}\"]}}]\n"
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = serve(
+        listener,
+        ServeOptions {
+            data_dir: dir.join("data"),
+            ui_dir: "none".into(),
+            config_file: Some(config),
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.addr);
+    eventually("a refused scrape", || async {
+        let t = get_json(format!("{base}/api/v1/targets")).await;
+        t["data"]["activeTargets"][0]["lastError"] == "server returned HTTP status 401 Unauthorized"
+    })
+    .await;
+    write(&dir.join("pw.txt"), "p\n");
+    eventually("the authenticated scrape", || async {
+        query(&base, "basic_gauge").await
+            == [format!(
+                r#"{{"__name__":"basic_gauge","instance":"{a}","job":"b"}} 7"#
+            )]
+    })
+    .await;
     running.state.scrape.stop_all();
     let _ = std::fs::remove_dir_all(dir);
 }
