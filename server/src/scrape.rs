@@ -68,6 +68,9 @@ pub struct Target {
     pub metric_relabel: Vec<RelabelConfig>,
     /// Basic auth or an `Authorization` token.
     pub auth: Option<Auth>,
+    /// Fail every scrape with this error without fetching (the pool is over
+    /// its `target_limit`, as Prometheus's `setForcedError`).
+    pub forced_error: Option<String>,
 }
 
 /// How a target's scrapes authenticate. Files are read at each scrape (as
@@ -122,6 +125,7 @@ impl Target {
             body_size_limit: DEFAULT_BODY_LIMIT_BYTES,
             metric_relabel: Vec::new(),
             auth: None,
+            forced_error: None,
         }
     }
 
@@ -216,6 +220,8 @@ enum ScrapeError {
     SecretFile(String, std::io::Error),
     #[error("sample limit exceeded ({0} samples)")]
     SampleLimit(usize),
+    #[error("{0}")]
+    Forced(String),
     #[error("missing metric name (__name__ label)")]
     NameLabelMandatory,
     #[error("{0}")]
@@ -246,9 +252,12 @@ pub async fn scrape_once<S: Appendable>(
     t_ms: i64,
 ) -> ScrapeReport {
     let started = Instant::now();
-    let fetched = tokio::time::timeout(target.timeout, fetch(client, target))
-        .await
-        .unwrap_or(Err(ScrapeError::Timeout(target.timeout)));
+    let fetched = match &target.forced_error {
+        Some(e) => Err(ScrapeError::Forced(e.clone())),
+        None => tokio::time::timeout(target.timeout, fetch(client, target))
+            .await
+            .unwrap_or(Err(ScrapeError::Timeout(target.timeout))),
+    };
     let parsed = fetched.and_then(|body| Ok(emberlens_textparse::parse(&body)?));
     let duration = started.elapsed();
     metrics

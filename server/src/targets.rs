@@ -45,11 +45,12 @@ pub fn build(cfg: &Config, base_dir: &Path) -> TargetSet {
     for sc in &cfg.scrape_configs {
         let mut groups: Vec<TargetGroup> = sc.static_configs.clone();
         groups.extend(file_sd_groups(sc, base_dir));
+        let mut pool = Vec::new();
         for group in &groups {
             for address in &group.targets {
                 let discovered = discovered_labels(sc, group, address);
                 match populate(sc, &discovered, base_dir) {
-                    Some(t) => out.active.push(t),
+                    Some(t) => pool.push(t),
                     None => out.dropped.push(DroppedTarget {
                         pool: sc.job_name.clone(),
                         discovered,
@@ -57,6 +58,18 @@ pub fn build(cfg: &Config, base_dir: &Path) -> TargetSet {
                 }
             }
         }
+        // Over `target_limit`, every target of the pool fails (Prometheus).
+        if sc.target_limit > 0 && pool.len() as u64 > sc.target_limit {
+            let e = format!(
+                "target_limit exceeded (number of targets: {}, limit: {})",
+                pool.len(),
+                sc.target_limit
+            );
+            for t in &mut pool {
+                t.forced_error = Some(e.clone());
+            }
+        }
+        out.active.extend(pool);
     }
     out
 }
@@ -204,6 +217,7 @@ fn populate(sc: &ScrapeConfig, discovered: &Labels, base_dir: &Path) -> Option<T
         },
         metric_relabel: sc.metric_relabel_configs.clone(),
         auth: auth(sc, base_dir),
+        forced_error: None,
     })
 }
 
@@ -299,5 +313,19 @@ scrape_configs:
         assert_eq!(set.dropped.len(), 1);
         assert_eq!(set.dropped[0].discovered.get("__address__"), "h2:9100");
         assert_eq!(set.dropped[0].discovered.get("__scrape_interval__"), "15s");
+    }
+
+    #[test]
+    fn target_limit_fails_the_whole_pool() {
+        let set = build_text(
+            "scrape_configs:\n- job_name: a\n  target_limit: 1\n  static_configs: [{targets: [h1:1, h2:1]}]\n- job_name: b\n  target_limit: 1\n  static_configs: [{targets: [h1:1]}]\n",
+        );
+        let errors: Vec<Option<&str>> = set
+            .active
+            .iter()
+            .map(|t| t.forced_error.as_deref())
+            .collect();
+        let e = "target_limit exceeded (number of targets: 2, limit: 1)";
+        assert_eq!(errors, [Some(e), Some(e), None]);
     }
 }
