@@ -94,8 +94,11 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
     let blocks = open_blocks(&opts.data_dir)?;
     let metrics = Arc::new(Metrics::new());
     let health = TargetHealth::default();
+    // Like Prometheus, no proxy unless a scrape config sets `proxy_url`
+    // (reqwest would otherwise read HTTP_PROXY from the environment).
     let client = reqwest::Client::builder()
-        .user_agent(concat!("Emberlens/", env!("CARGO_PKG_VERSION")))
+        .user_agent(scrape::USER_AGENT)
+        .no_proxy()
         .build()
         .map_err(std::io::Error::other)?;
     let extra_targets = opts

@@ -294,7 +294,7 @@ impl ScrapeManager {
         let last = LastScrape::default();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         tokio::spawn(scrape::run_loop(
-            self.client.clone(),
+            scrape::client_for(&self.client, &target),
             target.clone(),
             self.store.clone(),
             self.metrics.clone(),

@@ -68,6 +68,10 @@ pub struct Target {
     pub metric_relabel: Vec<RelabelConfig>,
     /// Basic auth or an `Authorization` token.
     pub auth: Option<Auth>,
+    /// `follow_redirects` (default true).
+    pub follow_redirects: bool,
+    /// `proxy_url`: an HTTP proxy for this target's scrapes.
+    pub proxy_url: Option<String>,
     /// Fail every scrape with this error without fetching (the pool is over
     /// its `target_limit`, as Prometheus's `setForcedError`).
     pub forced_error: Option<String>,
@@ -125,6 +129,8 @@ impl Target {
             body_size_limit: DEFAULT_BODY_LIMIT_BYTES,
             metric_relabel: Vec::new(),
             auth: None,
+            follow_redirects: true,
+            proxy_url: None,
             forced_error: None,
         }
     }
@@ -178,6 +184,32 @@ impl LabelLimits {
         Ok(())
     }
 }
+
+/// The HTTP client for `target`: `shared` unless the target needs its own
+/// redirect policy or proxy (then a new one; on a bad proxy URL, `shared`
+/// and a warning — the config parser has already checked it).
+pub fn client_for(shared: &reqwest::Client, target: &Target) -> reqwest::Client {
+    if target.follow_redirects && target.proxy_url.is_none() {
+        return shared.clone();
+    }
+    let mut b = reqwest::Client::builder().user_agent(USER_AGENT).no_proxy();
+    if !target.follow_redirects {
+        b = b.redirect(reqwest::redirect::Policy::none());
+    }
+    if let Some(url) = &target.proxy_url {
+        match reqwest::Proxy::all(url) {
+            Ok(p) => b = b.proxy(p),
+            Err(e) => tracing::warn!(proxy = %url, error = %e, "ignoring proxy_url"),
+        }
+    }
+    b.build().unwrap_or_else(|e| {
+        tracing::warn!(target = %target.url, error = %e, "building an HTTP client; using the default one");
+        shared.clone()
+    })
+}
+
+/// The `User-Agent` of scrapes.
+pub const USER_AGENT: &str = concat!("Emberlens/", env!("CARGO_PKG_VERSION"));
 
 /// What one scrape did.
 #[derive(Clone, Debug, PartialEq)]

@@ -217,6 +217,8 @@ fn populate(sc: &ScrapeConfig, discovered: &Labels, base_dir: &Path) -> Option<T
         },
         metric_relabel: sc.metric_relabel_configs.clone(),
         auth: auth(sc, base_dir),
+        follow_redirects: sc.http.follow_redirects,
+        proxy_url: sc.http.proxy_url.clone(),
         forced_error: None,
     })
 }

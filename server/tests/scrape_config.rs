@@ -24,12 +24,16 @@ debug_thing 1\n";
 /// A fake exporter on a free loopback port: `/metrics` serves
 /// [`EXPOSITION`]; `/custom` serves one gauge, only with `?x=1` and
 /// `Authorization: Bearer s3cret`; `/basic` one gauge, only to user `u`
-/// with password `p`. Returns `host:port`.
+/// with password `p`; `/moved` redirects to `/metrics`. Returns `host:port`.
 async fn fake_exporter() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Router::new()
         .route("/metrics", get(|| async { EXPOSITION }))
+        .route(
+            "/moved",
+            get(|| async { (StatusCode::FOUND, [("location", "/metrics")], "") }),
+        )
         .route(
             "/basic",
             get(|headers: HeaderMap| async move {
@@ -555,6 +559,54 @@ async fn basic_auth_password_file() {
             )]
     })
     .await;
+    running.state.scrape.stop_all();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Redirects are followed unless `follow_redirects: false`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_redirects_setting() {
+    let a = fake_exporter().await;
+    let dir = std::env::temp_dir().join(format!("emberlens-test-redir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("prometheus.yml");
+    write(
+        &config,
+        &format!(
+            "global: {{scrape_interval: 200ms, scrape_timeout: 200ms}}\nscrape_configs:\n  - job_name: follow\n    metrics_path: /moved\n    static_configs: [{{targets: [\"{a}\"]}}]\n  - job_name: stay\n    metrics_path: /moved\n    follow_redirects: false\n    static_configs: [{{targets: [\"{a}\"]}}]\n"
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = serve(
+        listener,
+        ServeOptions {
+            data_dir: dir.join("data"),
+            ui_dir: "none".into(),
+            config_file: Some(config),
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.addr);
+    eventually("both scrapes", || async {
+        query(&base, "up").await.len() == 2
+    })
+    .await;
+    assert_eq!(
+        query(&base, "up").await,
+        [
+            format!(r#"{{"__name__":"up","instance":"{a}","job":"follow"}} 1"#),
+            format!(r#"{{"__name__":"up","instance":"{a}","job":"stay"}} 0"#),
+        ]
+    );
+    let t = get_json(format!("{base}/api/v1/targets?scrapePool=stay")).await;
+    let active = t["data"]["activeTargets"].as_array().unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(
+        active[0]["lastError"],
+        "server returned HTTP status 302 Found"
+    );
     running.state.scrape.stop_all();
     let _ = std::fs::remove_dir_all(dir);
 }
