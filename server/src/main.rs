@@ -355,8 +355,6 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen_address))?;
     let running = serve(listener, opts).await.context("starting the server")?;
-    // stdout carries exactly this line, so scripts and tests can find the port.
-    println!("Emberlens listening on http://{}/", running.addr);
     let scrape = running.state.scrape.clone();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
@@ -370,6 +368,9 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     });
+    // Printed once SIGHUP is handled (its default action would kill us).
+    // stdout carries exactly this line, so scripts and tests can find the port.
+    println!("Emberlens listening on http://{}/", running.addr);
     tokio::select! {
         r = running.server => {
             r.context("server task")?.context("serving HTTP")?;

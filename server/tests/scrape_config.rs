@@ -610,3 +610,67 @@ async fn follow_redirects_setting() {
     running.state.scrape.stop_all();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The real binary: `--config.file`, and SIGHUP reloads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_reloads_on_sighup() {
+    use std::io::BufRead as _;
+    let dir = std::env::temp_dir().join(format!("emberlens-test-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("prometheus.yml");
+    let job = |name: &str| {
+        format!(
+            "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: {name}\n    static_configs: [{{targets: [\"127.0.0.1:1\"]}}]\n"
+        )
+    };
+    write(&config, &job("before"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_emberlens"))
+        .arg("--config.file")
+        .arg(&config)
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.ui-path",
+            "none",
+        ])
+        .arg("--storage.tsdb.path")
+        .arg(dir.join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("Emberlens listening on ")
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let pools = |base: String| async move {
+        let t = get_json(format!("{base}/api/v1/targets")).await;
+        t["data"]["activeTargets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["scrapePool"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pools(base.clone()).await, ["before"]);
+    write(&config, &job("after"));
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    eventually("the reloaded config", || {
+        let base = base.clone();
+        async move { pools(base).await == ["after"] }
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
