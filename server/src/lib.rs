@@ -7,10 +7,12 @@
 
 pub mod blocks;
 pub mod fileset;
+pub mod manager;
 pub mod metrics;
 pub mod query_api;
 pub mod scrape;
 pub mod storage;
+pub mod targets;
 pub mod tsdb_cli;
 pub mod web;
 
@@ -22,10 +24,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::blocks::BlockStore;
+use crate::manager::{ConfigSource, ScrapeManager};
 use crate::metrics::Metrics;
 use crate::scrape::{Target, TargetHealth};
 use crate::storage::MemStorage;
 use crate::web::AppState;
+
+/// How often file-SD files are checked for changes (modification time and
+/// length; Prometheus uses inotify, a poll is portable and cheap).
+const FILE_SD_POLL: Duration = Duration::from_secs(1);
 
 /// What `emberlens serve` needs to run.
 #[derive(Clone, Debug)]
@@ -38,9 +45,12 @@ pub struct ServeOptions {
     pub ui_dir: PathBuf,
     /// How long samples are kept.
     pub retention: Duration,
-    /// Self-scrape interval of the embedded default config.
+    /// `prometheus.yml` to load (`--config.file`); `None` uses the embedded
+    /// default, which scrapes the server itself.
+    pub config_file: Option<PathBuf>,
+    /// Scrape interval of the embedded default config and of `extra_targets`.
     pub scrape_interval: Duration,
-    /// Extra targets to scrape besides the server itself (`job`, `url`).
+    /// Extra targets to scrape besides the configuration's (`job`, `url`).
     pub extra_targets: Vec<(String, String)>,
     /// Serve the app cross-origin isolated (COOP and COEP headers), so it can
     /// cancel queries in its worker through shared memory.
@@ -53,6 +63,7 @@ impl Default for ServeOptions {
             data_dir: PathBuf::from("data"),
             ui_dir: PathBuf::from("app/dist"),
             retention: Duration::from_secs(6 * 3600),
+            config_file: None,
             scrape_interval: Duration::from_secs(5),
             extra_targets: Vec::new(),
             cross_origin_isolation: true,
@@ -73,8 +84,9 @@ pub struct Running {
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Starts scraping and serving on `listener`. The embedded default config
-/// scrapes the server's own `/metrics` at the bound address.
+/// Starts scraping and serving on `listener`. Without a config file the
+/// embedded default config scrapes the server's own `/metrics` at the bound
+/// address. A config file that does not load is an error here.
 pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result<Running> {
     std::fs::create_dir_all(&opts.data_dir)?;
     let addr = listener.local_addr()?;
@@ -82,10 +94,46 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
     let blocks = open_blocks(&opts.data_dir)?;
     let metrics = Arc::new(Metrics::new());
     let health = TargetHealth::default();
+    // Like Prometheus, no proxy unless a scrape config sets `proxy_url`
+    // (reqwest would otherwise read HTTP_PROXY from the environment).
+    let client = reqwest::Client::builder()
+        .user_agent(scrape::USER_AGENT)
+        .no_proxy()
+        .build()
+        .map_err(std::io::Error::other)?;
+    let extra_targets = opts
+        .extra_targets
+        .iter()
+        .map(|(job, url)| {
+            let instance = reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+                .unwrap_or_else(|| url.clone());
+            Target::simple(job, &instance, url, opts.scrape_interval)
+        })
+        .collect();
+    let source = match &opts.config_file {
+        Some(path) => ConfigSource::File(path.clone()),
+        None => ConfigSource::Default {
+            listen: addr.to_string(),
+            interval: opts.scrape_interval,
+        },
+    };
+    let scrape = Arc::new(ScrapeManager::new(
+        source,
+        extra_targets,
+        client,
+        store.clone(),
+        metrics.clone(),
+        health.clone(),
+    ));
+    scrape.reload().await.map_err(std::io::Error::other)?;
+    scrape.watch_file_sd(FILE_SD_POLL);
     let state = AppState {
-        store: store.clone(),
+        store,
         blocks,
-        metrics: metrics.clone(),
+        metrics,
+        scrape,
     };
     let app = web::router(
         state.clone(),
@@ -93,40 +141,6 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         opts.cross_origin_isolation,
     );
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("Emberlens/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(std::io::Error::other)?;
-    let mut targets = vec![Target {
-        job: "emberlens".into(),
-        instance: addr.to_string(),
-        url: format!("http://{addr}/metrics"),
-        interval: opts.scrape_interval,
-        timeout: opts.scrape_interval,
-    }];
-    for (job, url) in &opts.extra_targets {
-        let instance = reqwest::Url::parse(url)
-            .ok()
-            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
-            .unwrap_or_else(|| url.clone());
-        targets.push(Target {
-            job: job.clone(),
-            instance,
-            url: url.clone(),
-            interval: opts.scrape_interval,
-            timeout: opts.scrape_interval,
-        });
-    }
-    for target in targets {
-        tokio::spawn(scrape::run_loop(
-            client.clone(),
-            target,
-            store.clone(),
-            metrics.clone(),
-            health.clone(),
-        ));
-    }
     Ok(Running {
         addr,
         state,

@@ -177,10 +177,17 @@ struct ServeArgs {
     /// Folder holding the built app (trunk's output).
     #[arg(long = "web.ui-path", default_value = "app/dist")]
     ui_path: PathBuf,
-    /// Interval of the embedded default config's scrapes (a Prometheus duration).
+    /// Prometheus configuration file (the prometheus.yml subset Emberlens
+    /// reads). Without it an embedded default scrapes Emberlens itself.
+    /// Re-read on SIGHUP and on `POST /-/reload`.
+    #[arg(long = "config.file", value_name = "PATH")]
+    config_file: Option<PathBuf>,
+    /// Scrape interval of the embedded default config and of --scrape.target
+    /// targets (a Prometheus duration).
     #[arg(long = "scrape.interval", default_value = "5s")]
     scrape_interval: String,
-    /// Also scrape this target, as JOB=URL (repeatable).
+    /// Also scrape this target, as JOB=URL (repeatable), besides the
+    /// configuration's targets.
     #[arg(long = "scrape.target", value_name = "JOB=URL")]
     targets: Vec<String>,
     /// Serve the app cross-origin isolated (Cross-Origin-Opener-Policy and
@@ -339,6 +346,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: args.tsdb_path,
         ui_dir: args.ui_path,
         retention: duration("storage.tsdb.retention.time", &args.retention)?,
+        config_file: args.config_file,
         scrape_interval,
         extra_targets,
         cross_origin_isolation: args.cross_origin_isolation,
@@ -347,6 +355,20 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen_address))?;
     let running = serve(listener, opts).await.context("starting the server")?;
+    let scrape = running.state.scrape.clone();
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match scrape.reload().await {
+                Ok(()) => tracing::info!("configuration reloaded (SIGHUP)"),
+                Err(e) => {
+                    tracing::error!(error = %e, "reloading the configuration failed; the old one keeps running")
+                }
+            }
+        }
+    });
+    // Printed once SIGHUP is handled (its default action would kill us).
     // stdout carries exactly this line, so scripts and tests can find the port.
     println!("Emberlens listening on http://{}/", running.addr);
     tokio::select! {

@@ -23,7 +23,7 @@ use axum::extract::{MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use emberlens_model::{
     Labels, Sample, Storage, format_timestamp_secs, format_value, is_stale_nan, parse_selector,
     parse_time_ms,
@@ -32,6 +32,7 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeader;
 
 use crate::blocks::{BlockStore, MergedStorage};
+use crate::manager::ScrapeManager;
 use crate::metrics::{HttpLabels, Metrics};
 use crate::scrape::now_ms;
 use crate::storage::MemStorage;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub blocks: Option<Arc<BlockStore>>,
     /// The server's own metrics.
     pub metrics: Arc<Metrics>,
+    /// The configuration and the scrape loops.
+    pub scrape: Arc<ScrapeManager>,
 }
 
 impl AppState {
@@ -80,6 +83,9 @@ pub fn router(state: AppState, ui_dir: PathBuf, isolate: bool) -> Router {
             "/api/v1/query_range",
             get(crate::query_api::query_range_handler).post(crate::query_api::query_range_handler),
         )
+        .route("/api/v1/status/config", get(config_handler))
+        .route("/api/v1/targets", get(targets_handler))
+        .route("/-/reload", post(reload_handler).put(reload_handler))
         .route("/-/healthy", get(|| async { "Emberlens is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Emberlens is Ready.\n" }));
     let with_ui = if ui_dir.join("index.html").is_file() {
@@ -145,6 +151,120 @@ async fn metrics_handler(State(state): State<AppState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// `POST /-/reload`: re-reads the config file. A refused config answers 500
+/// with the reason (Prometheus's wording) and the old one keeps running.
+async fn reload_handler(State(state): State<AppState>) -> Response {
+    match state.scrape.reload().await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reloading the configuration failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("failed to reload config: {e}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /api/v1/status/config`: the loaded configuration's YAML.
+async fn config_handler(State(state): State<AppState>) -> Response {
+    let body = serde_json::json!({"status": "success", "data": {"yaml": state.scrape.yaml()}});
+    json_response(StatusCode::OK, body.to_string())
+}
+
+/// `GET /api/v1/targets?state=active|dropped|any&scrapePool=P`, in
+/// Prometheus's shape.
+async fn targets_handler(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let (mut want_active, mut want_dropped, mut pool) = (true, true, None);
+    for (k, v) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        match (&*k, &*v) {
+            ("state", "active") => want_dropped = false,
+            ("state", "dropped") => want_active = false,
+            ("scrapePool", p) if !p.is_empty() => pool = Some(p.to_string()),
+            _ => {}
+        }
+    }
+    let (active, dropped) = state.scrape.targets();
+    let in_pool = |p: &str| pool.as_deref().is_none_or(|want| want == p);
+    let labels_json = |l: &Labels| {
+        serde_json::Value::Object(
+            l.iter()
+                .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
+                .collect(),
+        )
+    };
+    let active: Vec<serde_json::Value> = active
+        .iter()
+        .filter(|a| want_active && in_pool(&a.target.pool))
+        .map(|a| {
+            let t = &a.target;
+            let (health, last_error, last_scrape, duration) = match &a.last {
+                None => ("unknown", String::new(), "0001-01-01T00:00:00Z".to_string(), 0.0),
+                Some((at, r)) => (
+                    if r.up { "up" } else { "down" },
+                    r.error.clone().unwrap_or_default(),
+                    format_rfc3339(*at),
+                    r.duration.as_secs_f64(),
+                ),
+            };
+            serde_json::json!({
+                "discoveredLabels": labels_json(&t.discovered),
+                "labels": labels_json(&t.labels),
+                "scrapePool": t.pool,
+                "scrapeUrl": t.url,
+                "globalUrl": t.url,
+                "lastError": last_error,
+                "lastScrape": last_scrape,
+                "lastScrapeDuration": duration,
+                "health": health,
+                "scrapeInterval": emberlens_model::format_duration_ms(t.interval.as_millis() as i64),
+                "scrapeTimeout": emberlens_model::format_duration_ms(t.timeout.as_millis() as i64),
+            })
+        })
+        .collect();
+    let dropped: Vec<serde_json::Value> = dropped
+        .iter()
+        .filter(|d| want_dropped && in_pool(&d.pool))
+        .map(|d| serde_json::json!({"discoveredLabels": labels_json(&d.discovered)}))
+        .collect();
+    let body = serde_json::json!({
+        "status": "success",
+        "data": {"activeTargets": active, "droppedTargets": dropped},
+    });
+    json_response(StatusCode::OK, body.to_string())
+}
+
+/// `t_ms` as RFC 3339 in UTC, fraction trimmed as Go's `RFC3339Nano` does.
+pub fn format_rfc3339(t_ms: i64) -> String {
+    let secs = t_ms.div_euclid(1000);
+    let ms = t_ms.rem_euclid(1000);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let mut out = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    );
+    if ms > 0 {
+        let frac = format!("{ms:03}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
 }
 
 /// `GET /api/v1/raw?match[]=SELECTOR&start=T&end=T`: stored samples of every
@@ -282,11 +402,32 @@ mod tests {
             .unwrap();
         }
         app.commit().unwrap();
+        let store = Arc::new(store);
+        let metrics = Arc::new(Metrics::new());
+        let scrape = Arc::new(ScrapeManager::new(
+            crate::manager::ConfigSource::Default {
+                listen: "127.0.0.1:9190".into(),
+                interval: std::time::Duration::from_secs(5),
+            },
+            Vec::new(),
+            reqwest::Client::new(),
+            store.clone(),
+            metrics.clone(),
+            crate::scrape::TargetHealth::default(),
+        ));
         AppState {
-            store: Arc::new(store),
+            store,
             blocks: None,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
+            scrape,
         }
+    }
+
+    #[test]
+    fn rfc3339_matches_go() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(1_709_250_077_300), "2024-02-29T23:41:17.3Z");
+        assert_eq!(format_rfc3339(951_782_400_012), "2000-02-29T00:00:00.012Z");
     }
 
     #[test]

@@ -85,6 +85,7 @@
 
 mod config;
 pub mod file_sd;
+pub mod redact;
 pub mod relabel;
 pub mod units;
 
@@ -94,4 +95,5 @@ pub use config::{
     Text, TlsConfig, defaults,
 };
 pub use file_sd::{FileSdFormat, parse_file_sd};
+pub use redact::redact_secrets;
 pub use relabel::{Action, RelabelConfig, RelabelRegex, process};
