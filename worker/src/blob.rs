@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use emberlens_tsdb::archive::{ArchiveKind, TarFileSet, read_tar_gz, sniff};
+use emberlens_tsdb::source::read_end;
 use emberlens_tsdb::{ByteSource, FileSet, MemFileSet, SourceError, TsdbError};
 use web_sys::{Blob, FileReaderSync};
 
@@ -42,15 +43,7 @@ impl ByteSource for BlobSource {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, SourceError> {
-        let end = offset
-            .checked_add(len as u64)
-            .filter(|e| *e <= self.len)
-            .ok_or_else(|| {
-                SourceError(format!(
-                    "read of {len} bytes at {offset} past the end ({} bytes)",
-                    self.len
-                ))
-            })?;
+        let end = read_end(offset, len, self.len)?;
         // f64 holds offsets exactly up to 2^53 bytes.
         let slice = self
             .blob

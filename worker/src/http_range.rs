@@ -96,15 +96,8 @@ impl ByteSource for HttpRangeSource {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, SourceError> {
-        let end = offset
-            .checked_add(len as u64)
-            .filter(|e| *e <= self.len)
-            .ok_or_else(|| {
-                SourceError(format!(
-                    "{}: read of {len} bytes at {offset} past the end ({} bytes)",
-                    self.url, self.len
-                ))
-            })?;
+        let end = emberlens_tsdb::source::read_end(offset, len, self.len)
+            .map_err(|e| SourceError(format!("{}: {e}", self.url)))?;
         if len == 0 {
             return Ok(Cow::Borrowed(&[]));
         }

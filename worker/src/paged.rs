@@ -34,7 +34,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use emberlens_tsdb::source::PREFETCH_GAP;
+use emberlens_tsdb::source::{PREFETCH_GAP, read_end};
 use emberlens_tsdb::{ByteSource, SourceError};
 
 /// Page size for local files (`Blob`s).
@@ -263,15 +263,7 @@ impl<S: ByteSource> ByteSource for Paged<S> {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, SourceError> {
-        let end = offset
-            .checked_add(len as u64)
-            .filter(|e| *e <= self.len)
-            .ok_or_else(|| {
-                SourceError(format!(
-                    "read of {len} bytes at {offset} past the end ({} bytes)",
-                    self.len
-                ))
-            })?;
+        let end = read_end(offset, len, self.len)?;
         if len == 0 {
             return Ok(Cow::Borrowed(&[]));
         }

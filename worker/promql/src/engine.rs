@@ -731,54 +731,37 @@ impl<'a, S: Storage> Evaluator<'a, S> {
         e
     }
 
-    /// Marks the calls not inside a subquery: a range query evaluates them
-    /// exactly once per step (see `batches`).
+    /// Marks the calls whose range functions are computed ahead (see
+    /// `funcs::batched`): outside subqueries in `batchable`, inside them
+    /// (plain range selector arguments only) in `batchable_inner`.
     fn mark_batchable(&mut self, e: &Expr) {
-        match e {
-            Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => self.mark_batchable(expr),
-            Expr::Binary(b) => {
-                self.mark_batchable(&b.lhs);
-                self.mark_batchable(&b.rhs);
-            }
-            Expr::Aggregate(a) => {
-                self.mark_batchable(&a.expr);
-                if let Some(p) = &a.param {
-                    self.mark_batchable(p);
-                }
-            }
-            Expr::Call(c) => {
-                self.batchable.insert(key(c));
-                for a in &c.args {
-                    self.mark_batchable(a);
-                }
-            }
-            Expr::Subquery(sq) => self.mark_inner(&sq.expr),
-            _ => {}
-        }
+        self.mark_calls(e, false);
     }
 
-    /// Marks the calls inside a subquery (only their plain range selector
-    /// arguments are computed ahead, see `funcs::batched`).
-    fn mark_inner(&mut self, e: &Expr) {
+    fn mark_calls(&mut self, e: &Expr, inner: bool) {
         match e {
-            Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => self.mark_inner(expr),
+            Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => self.mark_calls(expr, inner),
             Expr::Binary(b) => {
-                self.mark_inner(&b.lhs);
-                self.mark_inner(&b.rhs);
+                self.mark_calls(&b.lhs, inner);
+                self.mark_calls(&b.rhs, inner);
             }
             Expr::Aggregate(a) => {
-                self.mark_inner(&a.expr);
+                self.mark_calls(&a.expr, inner);
                 if let Some(p) = &a.param {
-                    self.mark_inner(p);
+                    self.mark_calls(p, inner);
                 }
             }
             Expr::Call(c) => {
-                self.batchable_inner.insert(key(c));
+                if inner {
+                    self.batchable_inner.insert(key(c));
+                } else {
+                    self.batchable.insert(key(c));
+                }
                 for a in &c.args {
-                    self.mark_inner(a);
+                    self.mark_calls(a, inner);
                 }
             }
-            Expr::Subquery(sq) => self.mark_inner(&sq.expr),
+            Expr::Subquery(sq) => self.mark_calls(&sq.expr, true),
             _ => {}
         }
     }

@@ -20,6 +20,19 @@ use crate::error::SourceError;
 /// of bytes).
 pub const PREFETCH_GAP: u64 = 256 << 10;
 
+/// The end of a read of `len` bytes at `offset` from a source of `size`
+/// bytes; reading past the end is an error saying so.
+pub fn read_end(offset: u64, len: usize, size: u64) -> Result<u64, SourceError> {
+    offset
+        .checked_add(len as u64)
+        .filter(|e| *e <= size)
+        .ok_or_else(|| {
+            SourceError(format!(
+                "read of {len} bytes at {offset} past the end ({size} bytes)"
+            ))
+        })
+}
+
 /// One file, readable at any offset. Natively also `Sync`, so blocks
 /// decode series on several threads (`emberlens_model::par`).
 pub trait ByteSource: emberlens_model::par::MaybeSync {
