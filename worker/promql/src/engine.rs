@@ -606,26 +606,30 @@ pub(crate) fn window_into_as(
         out.hists.extend_from_slice(hwin);
         return Some(None);
     }
-    let keep_f: Vec<usize> = (fa..fb).filter(|&i| !is_stale_nan(s.floats[i].f)).collect();
-    let keep_h: Vec<usize> = (ha..hb)
-        .filter(|&i| !is_stale_nan(s.hists[i].h.sum))
-        .collect();
-    if keep_f.is_empty() && keep_h.is_empty() {
-        return None;
-    }
-    let sts = s.sts.as_ref().map(|x| StartTimestamps {
-        floats: keep_f
-            .iter()
-            .map(|&i| x.floats.get(i).copied().unwrap_or(0))
-            .collect(),
-        histograms: keep_h
-            .iter()
-            .map(|&i| x.histograms.get(i).copied().unwrap_or(0))
-            .collect(),
-    });
+    let (keep_f, keep_h, sts) = unstale(s, fa..fb, ha..hb)?;
     out.floats.extend(keep_f.iter().map(|&i| s.floats[i]));
     out.hists.extend(keep_h.iter().map(|&i| s.hists[i].clone()));
     Some(sts)
+}
+
+/// The positions in `floats[f]` and `hists[h]` of `s` that are not stale
+/// markers, with their start timestamps; `None` when none is left.
+fn unstale(
+    s: &SeriesData,
+    f: std::ops::Range<usize>,
+    h: std::ops::Range<usize>,
+) -> Option<(Vec<usize>, Vec<usize>, Option<StartTimestamps>)> {
+    let keep_f: Vec<usize> = f.filter(|&i| !is_stale_nan(s.floats[i].f)).collect();
+    let keep_h: Vec<usize> = h.filter(|&i| !is_stale_nan(s.hists[i].h.sum)).collect();
+    if keep_f.is_empty() && keep_h.is_empty() {
+        return None;
+    }
+    let at = |v: &[i64], i: usize| v.get(i).copied().unwrap_or(0);
+    let sts = s.sts.as_ref().map(|x| StartTimestamps {
+        floats: keep_f.iter().map(|&i| at(&x.floats, i)).collect(),
+        histograms: keep_h.iter().map(|&i| at(&x.histograms, i)).collect(),
+    });
+    Some((keep_f, keep_h, sts))
 }
 
 /// `points.partition_point(|p| p.t <= bound)`, searched from `hint` (the
@@ -1230,23 +1234,9 @@ impl<'a, S: Storage> Evaluator<'a, S> {
             }
             let ha = s.hists.partition_point(|p| p.t <= lo);
             let hb = s.hists.partition_point(|p| p.t <= rt);
-            let keep_f: Vec<usize> = (fa..fb).filter(|&i| !is_stale_nan(s.floats[i].f)).collect();
-            let keep_h: Vec<usize> = (ha..hb)
-                .filter(|&i| !is_stale_nan(s.hists[i].h.sum))
-                .collect();
-            if keep_f.is_empty() && keep_h.is_empty() {
+            let Some((keep_f, keep_h, sts)) = unstale(s, fa..fb, ha..hb) else {
                 continue;
-            }
-            let sts = s.sts.as_ref().map(|x| StartTimestamps {
-                floats: keep_f
-                    .iter()
-                    .map(|&i| x.floats.get(i).copied().unwrap_or(0))
-                    .collect(),
-                histograms: keep_h
-                    .iter()
-                    .map(|&i| x.histograms.get(i).copied().unwrap_or(0))
-                    .collect(),
-            });
+            };
             out.push((
                 Series {
                     metric: s.labels.clone(),
