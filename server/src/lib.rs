@@ -5,13 +5,12 @@
 //! here is a library so integration tests can run the real server in-process
 //! on a loopback port.
 
-pub mod blocks;
 pub mod fileset;
 pub mod manager;
 pub mod metrics;
 pub mod query_api;
 pub mod scrape;
-pub mod storage;
+pub mod store;
 pub mod targets;
 pub mod tsdb_cli;
 pub mod web;
@@ -23,11 +22,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::blocks::BlockStore;
 use crate::manager::{ConfigSource, ScrapeManager};
 use crate::metrics::Metrics;
 use crate::scrape::{Target, TargetHealth};
-use crate::storage::MemStorage;
+use crate::store::{Tsdb, TsdbOptions};
 use crate::web::AppState;
 
 /// How often file-SD files are checked for changes (modification time and
@@ -37,14 +35,13 @@ const FILE_SD_POLL: Duration = Duration::from_secs(1);
 /// What `emberlens serve` needs to run.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
-    /// Data directory (created if missing). TSDB blocks in it are opened at
-    /// start-up and queried read-only with the in-memory store; nothing is
-    /// written to it yet.
+    /// Data directory (created if missing): a Prometheus data directory
+    /// (WAL and blocks), see [`store`].
     pub data_dir: PathBuf,
     /// Folder with the built app (`index.html`).
     pub ui_dir: PathBuf,
-    /// How long samples are kept.
-    pub retention: Duration,
+    /// Storage settings (block range, retention, WAL).
+    pub tsdb: TsdbOptions,
     /// `prometheus.yml` to load (`--config.file`); `None` uses the embedded
     /// default, which scrapes the server itself.
     pub config_file: Option<PathBuf>,
@@ -62,7 +59,7 @@ impl Default for ServeOptions {
         ServeOptions {
             data_dir: PathBuf::from("data"),
             ui_dir: PathBuf::from("app/dist"),
-            retention: Duration::from_secs(6 * 3600),
+            tsdb: TsdbOptions::default(),
             config_file: None,
             scrape_interval: Duration::from_secs(5),
             extra_targets: Vec::new(),
@@ -90,8 +87,14 @@ pub struct Running {
 pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result<Running> {
     std::fs::create_dir_all(&opts.data_dir)?;
     let addr = listener.local_addr()?;
-    let store = Arc::new(MemStorage::new(opts.retention.as_millis() as i64));
-    let blocks = open_blocks(&opts.data_dir)?;
+    let data_dir = opts.data_dir.clone();
+    let tsdb_opts = opts.tsdb.clone();
+    let store = tokio::task::spawn_blocking(move || Tsdb::open(&data_dir, tsdb_opts))
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+    let store = Arc::new(store);
+    spawn_store_tasks(&store);
     let metrics = Arc::new(Metrics::new());
     let health = TargetHealth::default();
     // Like Prometheus, no proxy unless a scrape config sets `proxy_url`
@@ -131,7 +134,6 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
     scrape.watch_file_sd(FILE_SD_POLL);
     let state = AppState {
         store,
-        blocks,
         metrics,
         scrape,
     };
@@ -149,18 +151,47 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
     })
 }
 
-/// Opens the blocks of the data directory; `None` when it holds none. A
-/// block that fails to open is logged and skipped, as Prometheus does not
-/// refuse to start over one either (it would delete it; we only read).
-fn open_blocks(dir: &std::path::Path) -> std::io::Result<Option<Arc<BlockStore>>> {
-    let (blocks, errors) = BlockStore::open(dir).map_err(std::io::Error::other)?;
-    for e in &errors {
-        tracing::warn!(error = %e, "skipping a block that does not open");
-    }
-    let n = blocks.db().blocks().len();
-    if n == 0 {
-        return Ok(None);
-    }
-    tracing::info!(dir = %dir.display(), blocks = n, "serving TSDB blocks read-only");
-    Ok(Some(Arc::new(blocks)))
+/// How often the head is checked for a block to cut (as Prometheus).
+const COMPACT_EVERY: Duration = Duration::from_secs(60);
+
+/// The store's timers: WAL `fsync` and compaction + retention, on the
+/// blocking pool. They end when the store is closed (the last `Arc`
+/// besides theirs is gone).
+fn spawn_store_tasks(store: &Arc<Tsdb>) {
+    let weak = Arc::downgrade(store);
+    let fsync = store.options().wal_fsync.max(Duration::from_millis(10));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(fsync);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(db) = weak.upgrade() else { return };
+            let r = tokio::task::spawn_blocking(move || db.sync_wal()).await;
+            if let Ok(Err(e)) = r {
+                tracing::error!(error = %e, "WAL fsync failed");
+            }
+        }
+    });
+    let weak = Arc::downgrade(store);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(COMPACT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(db) = weak.upgrade() else { return };
+            let r = tokio::task::spawn_blocking(move || {
+                let r = db.compact();
+                if r.is_err() {
+                    db.stats
+                        .compaction_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                r
+            })
+            .await;
+            if let Ok(Err(e)) = r {
+                tracing::error!(error = %e, "compaction failed; retrying in a minute");
+            }
+        }
+    });
 }

@@ -172,8 +172,23 @@ struct ServeArgs {
     #[arg(long = "storage.tsdb.path", default_value = "data")]
     tsdb_path: PathBuf,
     /// How long to retain samples in storage (a Prometheus duration).
-    #[arg(long = "storage.tsdb.retention.time", default_value = "6h")]
+    #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
     retention: String,
+    /// Maximum bytes of storage blocks + WAL (e.g. 512MB, 10GB; 0 = no
+    /// limit); the oldest blocks are deleted first.
+    #[arg(long = "storage.tsdb.retention.size", default_value = "0")]
+    retention_size: String,
+    /// Range of the blocks cut from the head (Prometheus's hidden flag; 2h).
+    #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h")]
+    min_block_duration: String,
+    /// Largest block compaction makes (default: 10% of the retention time,
+    /// at most 31d).
+    #[arg(long = "storage.tsdb.max-block-duration")]
+    max_block_duration: Option<String>,
+    /// How often the WAL is fsynced. Commits reach the OS before they are
+    /// acknowledged either way; this bounds what a machine crash can lose.
+    #[arg(long = "storage.tsdb.wal-fsync-interval", default_value = "1s")]
+    wal_fsync_interval: String,
     /// Folder holding the built app (trunk's output).
     #[arg(long = "web.ui-path", default_value = "app/dist")]
     ui_path: PathBuf,
@@ -205,6 +220,29 @@ struct ServeArgs {
 fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
     let ms = emberlens_model::parse_duration_ms(text).with_context(|| format!("--{flag}"))?;
     Ok(Duration::from_millis(ms.max(0) as u64))
+}
+
+/// A byte size as Prometheus's flags take it: a number with an optional
+/// unit B, KB, MB, GB, TB, PB, EB (powers of 1024, as Prometheus's `units`).
+fn bytes(flag: &str, text: &str) -> anyhow::Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("--{flag} {text:?}: expected a number and a unit like 512MB"))?;
+    let mult: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "TB" => 1 << 40,
+        "PB" => 1 << 50,
+        "EB" => 1 << 60,
+        _ => anyhow::bail!("--{flag} {text:?}: unknown unit {unit:?} (B, KB, MB, GB, TB, PB, EB)"),
+    };
+    n.checked_mul(mult)
+        .with_context(|| format!("--{flag} {text:?}: too large"))
 }
 
 /// A `--min-time`/`--max-time` value: integer milliseconds, or RFC 3339.
@@ -298,6 +336,16 @@ fn run_promqltest(args: PromqltestArgs) -> anyhow::Result<bool> {
     Ok(outcome.ok())
 }
 
+/// Resolves on SIGTERM.
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -342,10 +390,32 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("--scrape.target {t:?}: expected JOB=URL"))?;
         extra_targets.push((job.to_string(), url.to_string()));
     }
+    let retention_ms = duration("storage.tsdb.retention.time", &args.retention)?.as_millis() as i64;
+    let block_range_ms =
+        duration("storage.tsdb.min-block-duration", &args.min_block_duration)?.as_millis() as i64;
+    if block_range_ms <= 0 {
+        anyhow::bail!("--storage.tsdb.min-block-duration must be greater than 0");
+    }
+    let max_block_ms = match &args.max_block_duration {
+        Some(d) => duration("storage.tsdb.max-block-duration", d)?.as_millis() as i64,
+        None => emberlens_server::store::default_max_block(retention_ms, block_range_ms),
+    };
+    let tsdb = emberlens_server::store::TsdbOptions {
+        block_range_ms,
+        max_block_ms: max_block_ms.max(block_range_ms),
+        retention_ms: if retention_ms > 0 {
+            retention_ms
+        } else {
+            i64::MAX / 2
+        },
+        retention_bytes: bytes("storage.tsdb.retention.size", &args.retention_size)?,
+        wal_fsync: duration("storage.tsdb.wal-fsync-interval", &args.wal_fsync_interval)?,
+        ..Default::default()
+    };
     let opts = ServeOptions {
         data_dir: args.tsdb_path,
         ui_dir: args.ui_path,
-        retention: duration("storage.tsdb.retention.time", &args.retention)?,
+        tsdb,
         config_file: args.config_file,
         scrape_interval,
         extra_targets,
@@ -378,6 +448,13 @@ async fn main() -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("interrupted, shutting down");
         }
+        _ = terminate() => {
+            tracing::info!("terminated, shutting down");
+        }
+    }
+    // Pad and fsync the WAL's last page, as Prometheus does on shutdown.
+    if let Err(e) = running.state.store.close() {
+        tracing::error!(error = %e, "closing the WAL");
     }
     Ok(())
 }

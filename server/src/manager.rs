@@ -18,7 +18,7 @@ use emberlens_config::{Config, ConfigError};
 
 use crate::metrics::Metrics;
 use crate::scrape::{self, LastScrape, Target, TargetHealth};
-use crate::storage::MemStorage;
+use crate::store::Tsdb;
 use crate::targets::{self, DroppedTarget, FileSdSignature, TargetSet};
 
 /// The embedded default configuration (see `default_config.yml`).
@@ -142,7 +142,7 @@ pub struct ScrapeManager {
     /// `--scrape.target` targets, scraped besides the configuration's.
     extra_targets: Vec<Target>,
     client: reqwest::Client,
-    store: Arc<MemStorage>,
+    store: Arc<Tsdb>,
     metrics: Arc<Metrics>,
     health: TargetHealth,
     reload_lock: tokio::sync::Mutex<()>,
@@ -155,7 +155,7 @@ impl ScrapeManager {
         source: ConfigSource,
         extra_targets: Vec<Target>,
         client: reqwest::Client,
-        store: Arc<MemStorage>,
+        store: Arc<Tsdb>,
         metrics: Arc<Metrics>,
         health: TargetHealth,
     ) -> Self {

@@ -31,19 +31,16 @@ use emberlens_model::{
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeader;
 
-use crate::blocks::{BlockStore, MergedStorage};
 use crate::manager::ScrapeManager;
 use crate::metrics::{HttpLabels, Metrics};
 use crate::scrape::now_ms;
-use crate::storage::MemStorage;
+use crate::store::Tsdb;
 
 /// Shared state of every handler.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The sample store (scrapes append here).
-    pub store: Arc<MemStorage>,
-    /// Read-only blocks of the data directory, opened at start-up.
-    pub blocks: Option<Arc<BlockStore>>,
+    /// The sample store: WAL, head and blocks (scrapes append here).
+    pub store: Arc<Tsdb>,
     /// The server's own metrics.
     pub metrics: Arc<Metrics>,
     /// The configuration and the scrape loops.
@@ -51,12 +48,24 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// What queries read: the blocks and the in-memory store, merged.
-    pub fn queryable(&self) -> MergedStorage {
-        MergedStorage {
-            blocks: self.blocks.clone(),
-            head: self.store.clone(),
-        }
+    /// What queries read: the blocks and the head, merged.
+    pub fn queryable(&self) -> Queryable {
+        Queryable(self.store.clone())
+    }
+}
+
+/// The store as an owned [`Storage`] (queries run on the blocking pool).
+#[derive(Clone, Debug)]
+pub struct Queryable(pub Arc<Tsdb>);
+
+impl Storage for Queryable {
+    fn select(
+        &self,
+        matchers: &[emberlens_model::Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<emberlens_model::Series>, emberlens_model::StorageError> {
+        self.0.select(matchers, min_t_ms, max_t_ms)
     }
 }
 
@@ -391,7 +400,13 @@ mod tests {
     use emberlens_model::{Appendable, Appender, stale_nan};
 
     fn state_with(samples: &[(&str, i64, f64)]) -> AppState {
-        let store = MemStorage::new(i64::MAX / 4);
+        let dir = std::env::temp_dir().join(format!(
+            "emberlens-web-{}-{}",
+            std::process::id(),
+            samples.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Tsdb::open(&dir, Default::default()).unwrap();
         let mut app = store.appender();
         for (name, t, v) in samples {
             app.append(
@@ -417,7 +432,6 @@ mod tests {
         ));
         AppState {
             store,
-            blocks: None,
             metrics,
             scrape,
         }

@@ -113,7 +113,7 @@ fn rewritten_and_compacted_blocks_pass_promtool_and_the_oracle() {
 
         // 2. All blocks compacted into one.
         if db.blocks().len() > 1 {
-            let blocks: Vec<&Block<_>> = db.blocks().iter().collect();
+            let blocks: Vec<&Block<_>> = db.blocks().iter().map(|b| &**b).collect();
             let files = compact(
                 &blocks,
                 &ulid(db.blocks()[0].meta().min_time as u64, [9; 10]),

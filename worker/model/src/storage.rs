@@ -79,6 +79,20 @@ pub enum StorageError {
         /// The timestamp.
         t_ms: i64,
     },
+    /// A sample older than what storage still accepts: its time range is
+    /// already in a block (Prometheus: `out of bounds`).
+    #[error("out of bounds sample for {series} at {t_ms} (samples before {min_ms} are in blocks)")]
+    OutOfBounds {
+        /// The series, in Prometheus text form.
+        series: String,
+        /// Rejected timestamp.
+        t_ms: i64,
+        /// Oldest timestamp accepted.
+        min_ms: i64,
+    },
+    /// Storage could not persist the batch (WAL write failed, disk full).
+    #[error("{0}")]
+    Write(String),
     /// A query would exceed a resource limit.
     #[error("{0}")]
     Limit(String),

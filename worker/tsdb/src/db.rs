@@ -9,6 +9,7 @@
 //! then ULID) wins.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use emberlens_model::{Labels, Matcher, Sample, Series, Storage, StorageError};
 
@@ -16,9 +17,11 @@ use crate::block::Block;
 use crate::error::TsdbError;
 use crate::source::{ByteSource, FileSet};
 
-/// Blocks, sorted by min time then ULID.
+/// Blocks, sorted by min time then ULID. Blocks are shared (`Arc`), so a
+/// live store can build a new `Db` with one block more or less without
+/// reopening the others.
 pub struct Db<S> {
-    blocks: Vec<Block<S>>,
+    blocks: Vec<Arc<Block<S>>>,
 }
 
 /// The block directories of a file set: parents of a `meta.json`, skipping
@@ -65,7 +68,12 @@ impl<S: ByteSource + Clone> Db<S> {
     }
 
     /// A database of already opened blocks.
-    pub fn from_blocks(mut blocks: Vec<Block<S>>) -> Self {
+    pub fn from_blocks(blocks: Vec<Block<S>>) -> Self {
+        Self::from_shared(blocks.into_iter().map(Arc::new).collect())
+    }
+
+    /// A database of shared opened blocks.
+    pub fn from_shared(mut blocks: Vec<Arc<Block<S>>>) -> Self {
         blocks.sort_by(|a, b| {
             (a.meta().min_time, &a.meta().ulid).cmp(&(b.meta().min_time, &b.meta().ulid))
         });
@@ -73,7 +81,7 @@ impl<S: ByteSource + Clone> Db<S> {
     }
 
     /// The blocks, sorted by min time.
-    pub fn blocks(&self) -> &[Block<S>] {
+    pub fn blocks(&self) -> &[Arc<Block<S>>] {
         &self.blocks
     }
 
@@ -183,7 +191,7 @@ pub fn merge_samples(parts: Vec<Vec<Sample>>) -> Vec<Sample> {
     merge_runs(parts, |s| s.t_ms)
 }
 
-impl<S: ByteSource + Clone> Storage for Db<S> {
+impl<S: ByteSource + Clone + emberlens_model::par::MaybeSend> Storage for Db<S> {
     fn select(
         &self,
         matchers: &[Matcher],

@@ -49,6 +49,12 @@ pub enum WriteError {
     /// Nothing to write.
     #[error("no samples to write")]
     Empty,
+    /// Series passed out of label order, or twice.
+    #[error("series {series} is not after the previous one in label order")]
+    Unsorted {
+        /// The series, in Prometheus text form.
+        series: String,
+    },
     /// The index would exceed a format limit.
     #[error("index too large: {0}")]
     TooLarge(String),
@@ -67,6 +73,42 @@ pub fn ulid(time_ms: u64, random: [u8; 10]) -> String {
         .collect()
 }
 
+/// One encoded chunk, ready to be written to a block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedChunk {
+    /// First sample's timestamp.
+    pub min_t: i64,
+    /// Last sample's timestamp.
+    pub max_t: i64,
+    /// How the data is encoded (only [`Encoding::Xor`] is written today).
+    pub encoding: Encoding,
+    /// Samples in the chunk (for the block's stats).
+    pub samples: u64,
+    /// The chunk's bytes (header and bit stream).
+    pub data: Vec<u8>,
+}
+
+/// Cuts `samples` (sorted by time) into XOR chunks of at most
+/// [`SAMPLES_PER_CHUNK`] samples.
+pub fn encode_xor_chunks(samples: &[Sample]) -> Vec<EncodedChunk> {
+    samples
+        .chunks(SAMPLES_PER_CHUNK)
+        .map(|part| {
+            let mut enc = XorEncoder::new();
+            for s in part {
+                enc.append(s.t_ms, s.v);
+            }
+            EncodedChunk {
+                min_t: part[0].t_ms,
+                max_t: part[part.len() - 1].t_ms,
+                encoding: Encoding::Xor,
+                samples: part.len() as u64,
+                data: enc.bytes().to_vec(),
+            }
+        })
+        .collect()
+}
+
 /// Writes one block holding `series` (any order; each one's samples sorted
 /// by time). `ulid` names the block; `level` and `parents` fill the
 /// compaction section (level 1 and no parents for a fresh block).
@@ -77,9 +119,6 @@ pub fn write_block(
 ) -> Result<BlockFiles, WriteError> {
     let mut series: Vec<(Labels, Vec<Sample>)> =
         series.into_iter().filter(|(_, s)| !s.is_empty()).collect();
-    if series.is_empty() {
-        return Err(WriteError::Empty);
-    }
     series.sort_by(|a, b| a.0.cmp(&b.0));
     series.dedup_by(|b, a| {
         if a.0 == b.0 {
@@ -94,43 +133,85 @@ pub fn write_block(
             false
         }
     });
+    let mut encoded = Vec::with_capacity(series.len());
+    for (labels, samples) in series {
+        if let Some(w) = samples.windows(2).find(|w| w[1].t_ms <= w[0].t_ms) {
+            return Err(WriteError::OutOfOrder {
+                series: labels.to_string(),
+                t_ms: w[1].t_ms,
+            });
+        }
+        let chunks = encode_xor_chunks(&samples);
+        encoded.push((labels, chunks));
+    }
+    write_block_chunks(ulid, encoded, compaction)
+}
 
+/// Writes one block from encoded chunks: `series` sorted by labels, labels
+/// unique, each series' chunks in time order and not overlapping. The chunk
+/// bytes are copied as they are (the server's head cuts chunks at block
+/// boundaries, so cutting a block never re-encodes).
+pub fn write_block_chunks(
+    ulid: &str,
+    series: Vec<(Labels, Vec<EncodedChunk>)>,
+    compaction: Compaction,
+) -> Result<BlockFiles, WriteError> {
     let mut chunks = ChunkWriter::default();
     let mut entries: Vec<(Labels, Vec<ChunkMeta>)> = Vec::with_capacity(series.len());
     let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
     let mut stats = BlockStats::default();
-    for (labels, samples) in &series {
-        for w in samples.windows(2) {
-            if w[1].t_ms <= w[0].t_ms {
+    let mut prev: Option<&Labels> = None;
+    for (labels, encoded) in &series {
+        if encoded.is_empty() {
+            continue;
+        }
+        if prev.is_some_and(|p| p >= labels) {
+            return Err(WriteError::Unsorted {
+                series: labels.to_string(),
+            });
+        }
+        prev = Some(labels);
+        let mut metas = Vec::with_capacity(encoded.len());
+        let mut last_t = i64::MIN;
+        for c in encoded {
+            if c.min_t <= last_t && !metas.is_empty() || c.max_t < c.min_t {
                 return Err(WriteError::OutOfOrder {
                     series: labels.to_string(),
-                    t_ms: w[1].t_ms,
+                    t_ms: c.min_t,
                 });
             }
-        }
-        let mut metas = Vec::new();
-        for part in samples.chunks(SAMPLES_PER_CHUNK) {
-            let mut enc = XorEncoder::new();
-            for s in part {
-                enc.append(s.t_ms, s.v);
-            }
-            let chunk_ref = chunks.write(Encoding::Xor, enc.bytes());
-            let (first, last) = (part[0].t_ms, part[part.len() - 1].t_ms);
+            last_t = c.max_t;
+            let chunk_ref = chunks.write(c.encoding, &c.data);
             metas.push(ChunkMeta {
-                min_t: first,
-                max_t: last,
+                min_t: c.min_t,
+                max_t: c.max_t,
                 chunk_ref,
             });
-            min_t = min_t.min(first);
-            max_t = max_t.max(last);
+            min_t = min_t.min(c.min_t);
+            max_t = max_t.max(c.max_t);
+            stats.num_samples += c.samples;
         }
-        stats.num_samples += samples.len() as u64;
         stats.num_chunks += metas.len() as u64;
         entries.push((labels.clone(), metas));
     }
+    if entries.is_empty() {
+        return Err(WriteError::Empty);
+    }
     stats.num_series = entries.len() as u64;
+    finish_block(ulid, &entries, chunks, min_t, max_t, stats, compaction)
+}
 
-    let index = write_index(&entries)?;
+/// The index, meta and file list of a block whose chunks are written.
+fn finish_block(
+    ulid: &str,
+    entries: &[(Labels, Vec<ChunkMeta>)],
+    chunks: ChunkWriter,
+    min_t: i64,
+    max_t: i64,
+    stats: BlockStats,
+    compaction: Compaction,
+) -> Result<BlockFiles, WriteError> {
+    let index = write_index(entries)?;
     let meta = BlockMeta {
         ulid: ulid.to_string(),
         min_time: min_t,
