@@ -10,6 +10,7 @@ pub mod manager;
 pub mod metrics;
 pub mod query_api;
 pub mod scrape;
+pub mod snapshot;
 pub mod store;
 pub mod targets;
 pub mod tsdb_cli;

@@ -94,6 +94,11 @@ pub fn router(state: AppState, ui_dir: PathBuf, isolate: bool) -> Router {
         )
         .route("/api/v1/status/config", get(config_handler))
         .route("/api/v1/targets", get(targets_handler))
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(snapshot_handler).put(snapshot_handler),
+        )
+        .route("/api/v1/snapshots/{file}", get(snapshot_download))
         .route("/-/reload", post(reload_handler).put(reload_handler))
         .route("/-/healthy", get(|| async { "Emberlens is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Emberlens is Ready.\n" }));
@@ -175,6 +180,120 @@ async fn reload_handler(State(state): State<AppState>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+/// `POST /api/v1/admin/tsdb/snapshot[?skip_head=true]`: Prometheus's
+/// response, `{"status":"success","data":{"name":"…"}}`.
+async fn snapshot_handler(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: String,
+) -> Response {
+    let mut skip_head = false;
+    let params = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .chain(form_urlencoded::parse(body.as_bytes()));
+    for (k, v) in params {
+        if k == "skip_head" {
+            match v.parse::<bool>() {
+                Ok(b) => skip_head = b,
+                Err(_) => {
+                    return api_error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_data",
+                        &format!(
+                            "unable to parse boolean 'skip_head' argument: invalid syntax: {v:?}"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || crate::snapshot::create(&store, skip_head)).await {
+        Ok(Ok(name)) => {
+            let body = serde_json::json!({"status": "success", "data": {"name": name}});
+            json_response(StatusCode::OK, body.to_string())
+        }
+        Ok(Err(e)) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &format!("create snapshot: {e}"),
+        ),
+        Err(e) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// `GET /api/v1/snapshots/<name>.tar`: the snapshot directory as a tar,
+/// streamed as it is read.
+async fn snapshot_download(
+    State(state): State<AppState>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let Some(name) = file.strip_suffix(".tar") else {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "snapshots are downloaded as <name>.tar",
+        );
+    };
+    if !crate::snapshot::valid_name(name) {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            &format!("invalid snapshot name {name:?}"),
+        );
+    }
+    let dir = crate::snapshot::snapshots_dir(state.store.dir()).join(name);
+    if !dir.is_dir() {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no snapshot named {name:?}"),
+        );
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(8);
+    tokio::task::spawn_blocking(move || {
+        let out = ChannelWriter(tx.clone());
+        if let Err(e) = crate::snapshot::write_tar(&dir, out) {
+            // The client sees a cut body; a closed channel means it left.
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.tar\""),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// A `Write` that sends what it is given to an HTTP body, 64 KiB at a time.
+struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(64 << 10);
+        self.0
+            .blocking_send(Ok(axum::body::Bytes::copy_from_slice(&buf[..n])))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -746,7 +746,8 @@ fn set_time_range(files: &mut BlockFiles, mint: i64, maxt: i64) {
     }
 }
 
-fn new_ulid() -> String {
+/// A fresh block ULID (time-ordered within this process).
+pub fn new_ulid() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
