@@ -96,7 +96,7 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         .map_err(std::io::Error::other)?;
     let store = Arc::new(store);
     spawn_store_tasks(&store);
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::with_store(&store));
     let health = TargetHealth::default();
     // Like Prometheus, no proxy unless a scrape config sets `proxy_url`
     // (reqwest would otherwise read HTTP_PROXY from the environment).

@@ -9,6 +9,10 @@
 //! - `emberlens_samples_appended_total`: samples committed to storage.
 //! - `process_*`: CPU seconds, resident and virtual memory, open fds, start
 //!   time, read from `/proc/self` on Linux (nothing elsewhere).
+//! - `emberlens_tsdb_*`: the store (head series, chunks and bytes, samples
+//!   appended and refused, blocks and their bytes, WAL bytes, cuts,
+//!   compactions, checkpoints, retention deletions, WAL failures and
+//!   corruptions), read from the store at scrape time.
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -54,6 +58,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Registers every family and the store's collector.
+    pub fn with_store(store: &std::sync::Arc<crate::store::Tsdb>) -> Self {
+        let mut m = Self::new();
+        m.registry
+            .register_collector(Box::new(TsdbCollector(std::sync::Arc::downgrade(store))));
+        m
+    }
+
     /// Registers every family, including the process collector.
     pub fn new() -> Self {
         let mut registry = Registry::default();
@@ -215,6 +227,133 @@ impl Collector for ProcessCollector {
                 let m = encoder.encode_descriptor(name, help, None, g.metric_type())?;
                 g.encode(m)?;
             }
+        }
+        Ok(())
+    }
+}
+
+/// The store's counters and sizes, read at scrape time.
+#[derive(Debug)]
+struct TsdbCollector(std::sync::Weak<crate::store::Tsdb>);
+
+impl Collector for TsdbCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(db) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let st = &db.stats;
+        let counters = [
+            (
+                "emberlens_tsdb_head_samples_appended",
+                "Samples appended to the head",
+                &st.samples_appended,
+            ),
+            (
+                "emberlens_tsdb_out_of_order_samples",
+                "Samples refused as out of order or duplicate",
+                &st.out_of_order,
+            ),
+            (
+                "emberlens_tsdb_out_of_bounds_samples",
+                "Samples refused as older than the head",
+                &st.out_of_bounds,
+            ),
+            (
+                "emberlens_tsdb_head_blocks_cut",
+                "Blocks cut from the head",
+                &st.head_blocks,
+            ),
+            (
+                "emberlens_tsdb_compactions",
+                "Blocks compacted into a larger block",
+                &st.compactions,
+            ),
+            (
+                "emberlens_tsdb_compactions_failed",
+                "Failed block cuts, compactions or retention runs",
+                &st.compaction_failures,
+            ),
+            (
+                "emberlens_tsdb_retention_deleted_blocks",
+                "Blocks deleted by time or size retention",
+                &st.retention_deletions,
+            ),
+            (
+                "emberlens_tsdb_checkpoints",
+                "WAL checkpoints written",
+                &st.checkpoints,
+            ),
+            (
+                "emberlens_tsdb_wal_writes_failed",
+                "Commits refused because the WAL write failed",
+                &st.wal_failures,
+            ),
+            (
+                "emberlens_tsdb_wal_corruptions",
+                "Corrupt or torn WAL records found at start-up",
+                &st.wal_corruptions,
+            ),
+            (
+                "emberlens_tsdb_replay_skipped_records",
+                "WAL samples or records skipped at replay (unknown series or record types)",
+                &st.replay_skipped,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let c = ConstCounter::new(v.load(Relaxed));
+            let m = encoder.encode_descriptor(name, help, None, c.metric_type())?;
+            c.encode(m)?;
+        }
+        let (series, chunks, chunk_bytes) = db.head().stats();
+        let (min_t, max_t) = db.head().time_range();
+        let blocks = db.blocks_db();
+        let gauges = [
+            (
+                "emberlens_tsdb_head_series",
+                "Series in the head",
+                series as f64,
+            ),
+            (
+                "emberlens_tsdb_head_chunks",
+                "Chunks in the head",
+                chunks as f64,
+            ),
+            (
+                "emberlens_tsdb_head_chunks_bytes",
+                "Compressed bytes of the head's chunks",
+                chunk_bytes as f64,
+            ),
+            (
+                "emberlens_tsdb_head_min_time",
+                "Oldest sample in the head (ms since the epoch)",
+                if min_t <= max_t { min_t as f64 } else { 0.0 },
+            ),
+            (
+                "emberlens_tsdb_head_max_time",
+                "Newest sample in the head (ms since the epoch)",
+                if min_t <= max_t { max_t as f64 } else { 0.0 },
+            ),
+            (
+                "emberlens_tsdb_blocks_loaded",
+                "Blocks in the data directory",
+                blocks.blocks().len() as f64,
+            ),
+            (
+                "emberlens_tsdb_storage_blocks_bytes",
+                "Bytes of the blocks on disk",
+                blocks.blocks().iter().map(|b| b.size_bytes()).sum::<u64>() as f64,
+            ),
+            (
+                "emberlens_tsdb_wal_storage_size_bytes",
+                "Bytes of the WAL (segments and checkpoint)",
+                db.wal_bytes() as f64,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let g = ConstGauge::new(v);
+            let m = encoder.encode_descriptor(name, help, None, g.metric_type())?;
+            g.encode(m)?;
         }
         Ok(())
     }
