@@ -333,3 +333,92 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
         _ => (a != b).then(|| format!("{path}: {a} vs {b}")),
     }
 }
+
+/// Unmounts a test's tmpfs when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn mount_tmpfs(at: &std::path::Path, size: &str) -> Option<Mount> {
+    std::fs::create_dir_all(at).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(at)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then(|| Mount(at.to_path_buf()))
+}
+
+#[test]
+fn a_full_disk_refuses_commits_leaves_no_corruption_and_recovers() {
+    let dir = TempDir::new("store-full");
+    let mnt = dir.0.join("mnt");
+    // Mounting needs root, which CI and this project's machines have; a
+    // user's machine may not.
+    let Some(_mount) = mount_tmpfs(&mnt, "2m") else {
+        eprintln!("SKIPPED: cannot mount a 2 MiB tmpfs here (needs root)");
+        return;
+    };
+    let opts = TsdbOptions {
+        block_range_ms: 60_000,
+        wal_segment_size: 256 << 10,
+        ..TsdbOptions::default()
+    };
+    let db = Tsdb::open(&mnt, opts.clone()).unwrap();
+    let mut acked = Expected::new();
+    let mut t = 0;
+    let error = loop {
+        let mut app = db.appender();
+        let mut batch = Vec::new();
+        for i in 0..200 {
+            let l = series_labels(i);
+            let v = (t / 1000) as f64 * i as f64;
+            app.append(&l, t, v).unwrap();
+            batch.push((l, Sample { t_ms: t, v }));
+        }
+        match app.commit() {
+            Ok(_) => {
+                for (l, s) in batch {
+                    acked.entry(l).or_default().push(s);
+                }
+            }
+            Err(e) => break e.to_string(),
+        }
+        t += 1000;
+        assert!(t < 10_000_000, "a 2 MiB disk never filled up");
+    };
+    assert!(error.contains("No space left"), "{error}");
+    // Cutting blocks fails too, and leaves nothing half-written.
+    assert!(db.compact().is_err());
+    for e in std::fs::read_dir(&mnt).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".tmp"), "left behind: {name}");
+    }
+    assert_same(&everything(&db), &acked, "while the disk is full");
+
+    // Space comes back: commits and compaction work again.
+    let ok = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let resume = t + 1000;
+    ingest(&db, 200, resume, resume + 120_000, 1000, &mut acked);
+    db.compact().unwrap();
+    assert!(!db.blocks_db().blocks().is_empty());
+    drop(db);
+    let db = Tsdb::open(&mnt, opts).unwrap();
+    assert_same(&everything(&db), &acked, "after recovery and a restart");
+    assert_eq!(
+        db.stats
+            .wal_corruptions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}

@@ -403,9 +403,41 @@ impl Tsdb {
         let name = format!("checkpoint.{last:08}");
         let tmp = wal_dir.join(format!("{name}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
-        let mut out = Wal::open(&tmp, self.opts.wal_segment_size)?;
+        if let Err(e) = self.write_checkpoint(&tmp, &sources, alive, mint) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let dest = wal_dir.join(&name);
+        std::fs::rename(&tmp, &dest).map_err(|e| WalError::io(&dest, e))?;
+        sync_dir(&wal_dir)?;
+        for (i, p) in list_segments(&wal_dir)? {
+            if i <= last {
+                std::fs::remove_file(&p).map_err(|e| WalError::io(&p, e))?;
+            }
+        }
+        for entry in std::fs::read_dir(&wal_dir).map_err(|e| WalError::io(&wal_dir, e))? {
+            let entry = entry.map_err(|e| WalError::io(&wal_dir, e))?;
+            let n = entry.file_name().to_string_lossy().into_owned();
+            if n.starts_with("checkpoint.") && n != name {
+                let p = entry.path();
+                std::fs::remove_dir_all(&p).map_err(|e| WalError::io(&p, e))?;
+            }
+        }
+        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes the checkpoint's segments into `tmp`.
+    fn write_checkpoint(
+        &self,
+        tmp: &Path,
+        sources: &[PathBuf],
+        alive: &HashSet<u64>,
+        mint: i64,
+    ) -> Result<(), StoreError> {
+        let mut out = Wal::open(tmp, self.opts.wal_segment_size)?;
         let mut written: HashSet<u64> = HashSet::new();
-        for path in &sources {
+        for path in sources {
             let bytes = read_segment(path)?;
             let mut r = SegmentReader::new(path, &bytes);
             while let Some(rec) = r.next_record()? {
@@ -438,23 +470,6 @@ impl Tsdb {
             }
         }
         out.close()?;
-        let dest = wal_dir.join(&name);
-        std::fs::rename(&tmp, &dest).map_err(|e| WalError::io(&dest, e))?;
-        sync_dir(&wal_dir)?;
-        for (i, p) in list_segments(&wal_dir)? {
-            if i <= last {
-                std::fs::remove_file(&p).map_err(|e| WalError::io(&p, e))?;
-            }
-        }
-        for entry in std::fs::read_dir(&wal_dir).map_err(|e| WalError::io(&wal_dir, e))? {
-            let entry = entry.map_err(|e| WalError::io(&wal_dir, e))?;
-            let n = entry.file_name().to_string_lossy().into_owned();
-            if n.starts_with("checkpoint.") && n != name {
-                let p = entry.path();
-                std::fs::remove_dir_all(&p).map_err(|e| WalError::io(&p, e))?;
-            }
-        }
-        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -464,19 +479,12 @@ impl Tsdb {
         let id = &files.meta.ulid;
         let tmp = self.dir.join(format!("{id}{TMP_CREATE}"));
         let dest = self.dir.join(id);
-        let io = |p: &Path, e| StoreError::Wal(WalError::io(p, e));
-        for (rel, bytes) in &files.files {
-            let p = tmp.join(rel);
-            if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-            }
-            let mut f = std::fs::File::create(&p).map_err(|e| io(&p, e))?;
-            std::io::Write::write_all(&mut f, bytes).map_err(|e| io(&p, e))?;
-            f.sync_all().map_err(|e| io(&p, e))?;
+        if let Err(e) = write_block_dir(&tmp, files) {
+            // Leave no half-written block behind (a full disk, typically).
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
         }
-        sync_dir(&tmp.join("chunks"))?;
-        sync_dir(&tmp)?;
-        std::fs::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
+        std::fs::rename(&tmp, &dest).map_err(|e| WalError::io(&dest, e))?;
         sync_dir(&self.dir)?;
         Ok(Arc::new(open_block(&dest)?))
     }
@@ -599,6 +607,23 @@ impl Tsdb {
             .map(|b| b.size_bytes())
             .sum()
     }
+}
+
+/// Writes and syncs a block's files under `dir`.
+fn write_block_dir(dir: &Path, files: &BlockFiles) -> Result<(), StoreError> {
+    let io = |p: &Path, e| StoreError::Wal(WalError::io(p, e));
+    for (rel, bytes) in &files.files {
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        let mut f = std::fs::File::create(&p).map_err(|e| io(&p, e))?;
+        std::io::Write::write_all(&mut f, bytes).map_err(|e| io(&p, e))?;
+        f.sync_all().map_err(|e| io(&p, e))?;
+    }
+    sync_dir(&dir.join("chunks"))?;
+    sync_dir(dir)?;
+    Ok(())
 }
 
 fn dir_size(dir: &Path) -> u64 {
