@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use emberlens_model::{Labels, Matcher, Series, Storage, StorageError};
+use emberlens_model::{Labels, Matcher, Series, Storage, StorageError, StorageStats};
 use emberlens_tsdb::{ByteSource, Db, FileSet, SourceError, TsdbError, db::merge_series};
 
 use crate::fileset::{AnyFile, AnyFileSet};
@@ -107,6 +107,78 @@ impl Storage for MergedStorage {
         }
         Ok(by_labels.into_values().map(merge_series).collect())
     }
+
+    fn series_labels(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<Labels>, StorageError> {
+        let head = self.head.series_labels(matchers, min_t_ms, max_t_ms)?;
+        match &self.blocks {
+            None => Ok(head),
+            Some(b) => Ok(merge_sorted(
+                Storage::series_labels(&b.db, matchers, min_t_ms, max_t_ms)?,
+                head,
+            )),
+        }
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let head = self.head.label_names(matchers, min_t_ms, max_t_ms)?;
+        match &self.blocks {
+            None => Ok(head),
+            Some(b) => Ok(merge_sorted(
+                b.db.label_names(matchers, min_t_ms, max_t_ms)?,
+                head,
+            )),
+        }
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let head = self.head.label_values(name, matchers, min_t_ms, max_t_ms)?;
+        match &self.blocks {
+            None => Ok(head),
+            Some(b) => Ok(merge_sorted(
+                b.db.label_values(name, matchers, min_t_ms, max_t_ms)?,
+                head,
+            )),
+        }
+    }
+
+    fn stats(&self) -> Result<StorageStats, StorageError> {
+        let head = self.head.stats()?;
+        match &self.blocks {
+            None => Ok(head),
+            Some(b) => Ok(b.db.stats()?.merge(head)),
+        }
+    }
+}
+
+/// Two sorted, duplicate-free lists as one.
+fn merge_sorted<T: Ord>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut all = a;
+    all.extend(b);
+    all.sort();
+    all.dedup();
+    all
 }
 
 #[cfg(test)]
