@@ -48,6 +48,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The configuration and the scrape loops.
     pub scrape: Arc<ScrapeManager>,
+    /// Start time, flags and retention, for the status endpoints.
+    pub info: Arc<crate::api::ServerInfo>,
 }
 
 impl AppState {
@@ -87,7 +89,8 @@ pub fn router(state: AppState, ui_dir: PathBuf, isolate: bool) -> Router {
         .route("/api/v1/targets", get(targets_handler))
         .route("/-/reload", post(reload_handler).put(reload_handler))
         .route("/-/healthy", get(|| async { "Emberlens is Healthy.\n" }))
-        .route("/-/ready", get(|| async { "Emberlens is Ready.\n" }));
+        .route("/-/ready", get(|| async { "Emberlens is Ready.\n" }))
+        .merge(crate::api::routes());
     let with_ui = if ui_dir.join("index.html").is_file() {
         let files = ServeDir::new(&ui_dir);
         if isolate {
@@ -420,6 +423,7 @@ mod tests {
             blocks: None,
             metrics,
             scrape,
+            info: Arc::default(),
         }
     }
 
