@@ -373,10 +373,14 @@ fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Prometheus's error shape.
+/// Prometheus's error shape, its keys in Prometheus's order.
 pub fn api_error(status: StatusCode, error_type: &str, msg: &str) -> Response {
-    let body = serde_json::json!({"status": "error", "errorType": error_type, "error": msg});
-    json_response(status, body.to_string())
+    let body = format!(
+        r#"{{"status":"error","errorType":{},"error":{}}}"#,
+        json_string(error_type),
+        json_string(msg)
+    );
+    json_response(status, body)
 }
 
 fn missing_ui_page() -> Html<&'static str> {
