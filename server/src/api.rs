@@ -23,7 +23,7 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use emberlens_model::{Labels, Matcher, Storage, parse_selector, parse_time_ms};
 use serde::Serialize;
 
@@ -60,6 +60,17 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/rules", get(rules))
         .route("/api/v1/alerts", get(alerts))
+        // Anything else under the API is a JSON 404, not the app's page
+        // (routes added elsewhere are more specific and win).
+        .route("/api/v1/{*rest}", any(unknown_endpoint))
+}
+
+async fn unknown_endpoint(uri: axum::http::Uri) -> Response {
+    api_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("unknown API endpoint {}", uri.path()),
+    )
 }
 
 type Params = Vec<(String, String)>;

@@ -460,6 +460,11 @@ async fn status_and_placeholder_endpoints() {
     )
     .await;
     s.check(
+        "/api/v1/no/such/endpoint",
+        expect![[r#"404 {"status":"error","errorType":"not_found","error":"unknown API endpoint /api/v1/no/such/endpoint"}"#]],
+    )
+    .await;
+    s.check(
         "/api/v1/rules",
         expect![[r#"200 {"status":"success","data":{"groups":[]}}"#]],
     )
