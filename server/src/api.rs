@@ -110,12 +110,28 @@ fn bad(msg: impl AsRef<str>) -> Response {
     api_error(StatusCode::BAD_REQUEST, "bad_data", msg.as_ref())
 }
 
+/// A `bad_data` error of a parameter parser (small, unlike a `Response`).
+#[derive(Debug)]
+struct BadData(String);
+
+impl BadData {
+    fn new(msg: impl Into<String>) -> Self {
+        BadData(msg.into())
+    }
+}
+
+impl IntoResponse for BadData {
+    fn into_response(self) -> Response {
+        bad(self.0)
+    }
+}
+
 /// `start`/`end`: RFC 3339 or Unix seconds; absent or empty is `default`.
-fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, Response> {
+fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, BadData> {
     match get_param(p, key) {
         None | Some("") => Ok(default),
         Some(v) => parse_time_ms(v).map_err(|e| {
-            bad(format!(
+            BadData::new(format!(
                 "invalid parameter {key:?}: invalid time value for '{key}': {e}"
             ))
         }),
@@ -123,15 +139,15 @@ fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, Response> {
 }
 
 /// `limit` of the label and series endpoints: a non-negative integer, 0 = none.
-fn limit_param(p: &Params) -> Result<usize, Response> {
+fn limit_param(p: &Params) -> Result<usize, BadData> {
     match get_param(p, "limit") {
         None | Some("") => Ok(0),
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 => Ok(n as usize),
-            Ok(_) => Err(bad(
+            Ok(_) => Err(BadData::new(
                 "invalid parameter \"limit\": limit must be non-negative",
             )),
-            Err(_) => Err(bad(format!(
+            Err(_) => Err(BadData::new(format!(
                 "invalid parameter \"limit\": strconv.Atoi: parsing {v:?}: invalid syntax"
             ))),
         },
@@ -139,15 +155,17 @@ fn limit_param(p: &Params) -> Result<usize, Response> {
 }
 
 /// The `match[]` selectors, each with a matcher that rejects `""`.
-fn matcher_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, Response> {
+fn matcher_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, BadData> {
     let mut sets = Vec::new();
     for (k, v) in p {
         if k != "match[]" {
             continue;
         }
-        let ms = parse_selector(v).map_err(|e| bad(e.to_string()))?;
+        let ms = parse_selector(v).map_err(|e| BadData::new(e.to_string()))?;
         if ms.iter().all(|m| m.matches("")) {
-            return Err(bad("match[] must contain at least one non-empty matcher"));
+            return Err(BadData::new(
+                "match[] must contain at least one non-empty matcher",
+            ));
         }
         sets.push(ms);
     }
@@ -162,7 +180,7 @@ struct Selection {
     sets: Vec<Vec<Matcher>>,
 }
 
-fn selection(p: &Params) -> Result<Selection, Response> {
+fn selection(p: &Params) -> Result<Selection, BadData> {
     let limit = limit_param(p)?;
     let start = time_param(p, "start", i64::MIN)?;
     let end = time_param(p, "end", i64::MAX)?;
@@ -221,7 +239,7 @@ async fn series(
     }
     let sel = match selection(&p) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let store = state.queryable();
     let got = blocking(move || {
@@ -254,7 +272,7 @@ enum LabelQuery {
 async fn label_list(state: AppState, p: Params, what: LabelQuery) -> Response {
     let sel = match selection(&p) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let store = state.queryable();
     let got = blocking(move || {
@@ -332,12 +350,12 @@ impl<'a> From<&'a MetricMetadata> for MetadataJson<'a> {
 
 /// An optional integer parameter of the metadata endpoints; negative or
 /// absent is "no limit" (`None`), as Prometheus's `-1`.
-fn metadata_limit(p: &Params, key: &str) -> Result<Option<usize>, Response> {
+fn metadata_limit(p: &Params, key: &str) -> Result<Option<usize>, BadData> {
     match get_param(p, key) {
         None | Some("") => Ok(None),
         Some(v) => match v.parse::<i64>() {
             Ok(n) => Ok(usize::try_from(n).ok()),
-            Err(_) => Err(bad(format!("{key} must be a number"))),
+            Err(_) => Err(BadData::new(format!("{key} must be a number"))),
         },
     }
 }
@@ -351,7 +369,7 @@ async fn metadata(State(state): State<AppState>, RawQuery(q): RawQuery) -> Respo
         metadata_limit(&p, "limit_per_metric"),
     ) {
         (Ok(l), Ok(m)) => (l, m.filter(|&m| m > 0)),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
     let metric = get_param(&p, "metric").filter(|m| !m.is_empty());
     let (active, _) = state.scrape.targets();
@@ -396,7 +414,7 @@ async fn targets_metadata(State(state): State<AppState>, RawQuery(q): RawQuery) 
     let p = params(q.as_deref(), &[]);
     let limit = match metadata_limit(&p, "limit") {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let matchers = match get_param(&p, "match_target").filter(|m| !m.is_empty()) {
         None => Vec::new(),
