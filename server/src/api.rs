@@ -130,6 +130,10 @@ impl IntoResponse for BadData {
 fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, BadData> {
     match get_param(p, key) {
         None | Some("") => Ok(default),
+        // What Prometheus's clients send for "the whole range" (its
+        // `minTimeFormatted`/`maxTimeFormatted`, beyond RFC 3339's years).
+        Some("-292273086-05-16T16:47:06Z") => Ok(i64::MIN),
+        Some("292277025-08-18T07:12:54.999999999Z") => Ok(i64::MAX),
         Some(v) => parse_time_ms(v).map_err(|e| {
             BadData::new(format!(
                 "invalid parameter {key:?}: invalid time value for '{key}': {e}"

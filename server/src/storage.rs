@@ -70,6 +70,41 @@ impl Storage for MemStorage {
         }
         Ok(out)
     }
+
+    /// Like `select`, without copying samples (label and series API reads).
+    fn series_labels(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<Labels>, StorageError> {
+        let map = self.read();
+        Ok(map
+            .iter()
+            .filter(|(labels, samples)| {
+                matchers.iter().all(|m| m.matches_labels(labels))
+                    && samples.partition_point(|s| s.t_ms < min_t_ms)
+                        < samples.partition_point(|s| s.t_ms <= max_t_ms)
+            })
+            .map(|(labels, _)| labels.clone())
+            .collect())
+    }
+
+    /// The span from each series' first and last sample, without copying.
+    fn stats(&self) -> Result<emberlens_model::StorageStats, StorageError> {
+        let map = self.read();
+        let mut out = emberlens_model::StorageStats::default();
+        for samples in map.values() {
+            if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
+                out = out.merge(emberlens_model::StorageStats {
+                    min_t_ms: Some(first.t_ms),
+                    max_t_ms: Some(last.t_ms),
+                    chunks: None,
+                });
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl Appendable for MemStorage {

@@ -184,6 +184,11 @@ async fn series_labels_and_values_filter_by_matchers_and_time() {
     )
     .await;
     s.check(
+        "/api/v1/series?match[]=old_metric&start=-292273086-05-16T16:47:06Z&end=292277025-08-18T07:12:54.999999999Z",
+        expect![[r#"200 {"status":"success","data":[{"__name__":"old_metric","job":"blocks","zone":"eu"}]}"#]],
+    )
+    .await;
+    s.check(
         "/api/v1/series?match[]=old_metric&start=1700&end=1800",
         expect![[r#"200 {"status":"success","data":[]}"#]],
     )
