@@ -314,3 +314,69 @@ async fn request_bodies_beyond_the_limit_get_413() {
     .unwrap();
     assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
 }
+
+/// The binary reads the token from `--web.auth-token-file`, else from
+/// `EMBERLENS_TOKEN`, and refuses an empty token file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_takes_the_token_from_file_or_environment() {
+    use std::io::BufRead as _;
+    let dir = TempDir::new("token-bin");
+    let file = dir.0.join("token");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let empty = dir.0.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let run = |token_file: Option<&std::path::Path>, env: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_emberlens"));
+        cmd.args(["--web.listen-address", "0.0.0.0:0", "--web.ui-path", "none"])
+            .arg("--storage.tsdb.path")
+            .arg(dir.0.join("data"))
+            .env_remove("EMBERLENS_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(f) = token_file {
+            cmd.arg("--web.auth-token-file").arg(f);
+        }
+        if let Some(t) = env {
+            cmd.env("EMBERLENS_TOKEN", t);
+        }
+        cmd.spawn().unwrap()
+    };
+    for (file, env, good) in [
+        (Some(file.as_path()), Some("from-env"), "from-file"),
+        (None, Some("from-env"), "from-env"),
+    ] {
+        let mut child = run(file, env);
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .unwrap();
+        let reload = format!("http://127.0.0.1:{port}/-/reload");
+        assert_eq!(post(&reload, &[]).await.0, 401, "{line}");
+        let wrong = if good == "from-file" {
+            "from-env"
+        } else {
+            "from-file"
+        };
+        let bearer = |t: &str| format!("Bearer {t}");
+        assert_eq!(
+            post(&reload, &[("authorization", &bearer(wrong))]).await.0,
+            401
+        );
+        assert_eq!(
+            post(&reload, &[("authorization", &bearer(good))]).await.0,
+            200
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let out = run(Some(&empty), None).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is empty"), "{err}");
+}
