@@ -19,10 +19,10 @@
 //! series of a target whose loop is stopped (a reload removed it). Series
 //! exposed with their own timestamps are left alone, as in Prometheus.
 //!
-//! Metadata: the `# TYPE`, `# HELP` and `# UNIT` lines of a successful scrape
-//! replace the target's metadata (by metric family name, before relabeling,
-//! as Prometheus's scrape cache keeps it; `untyped` is reported as
-//! `unknown`); a failed scrape keeps the previous one. `/api/v1/metadata`
+//! Metadata: the `# TYPE`, `# HELP` and `# UNIT` lines of every scrape whose
+//! body parses replace the target's metadata (by metric family name, before
+//! relabeling, as Prometheus's scrape cache keeps it; `untyped` is reported
+//! as `unknown`); a scrape that fails before parsing keeps the previous one. `/api/v1/metadata`
 //! and `/api/v1/targets/metadata` read it from the targets' last reports.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
