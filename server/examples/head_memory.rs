@@ -17,7 +17,10 @@ fn rss_kib() -> u64 {
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let series = *args.first().unwrap_or(&100_000) as usize;
     let steps = *args.get(1).unwrap_or(&40) as i64;
     let dir = std::env::temp_dir().join(format!("emberlens-headmem-{}", std::process::id()));
@@ -26,9 +29,15 @@ fn main() {
         .map(|i| {
             Labels::from_pairs([
                 ("__name__", format!("node_metric_{}_total", i % 200)),
-                ("instance", format!("10.0.{}.{}:9100", (i / 1000) / 250, (i / 1000) % 250)),
+                (
+                    "instance",
+                    format!("10.0.{}.{}:9100", (i / 1000) / 250, (i / 1000) % 250),
+                ),
                 ("job", "node".to_string()),
-                ("mode", ["user", "system", "idle", "iowait", "irq"][i % 5].to_string()),
+                (
+                    "mode",
+                    ["user", "system", "idle", "iowait", "irq"][i % 5].to_string(),
+                ),
                 ("cpu", ((i / 5) % 200).to_string()),
             ])
         })

@@ -215,6 +215,35 @@ struct ServeArgs {
         value_name = "BOOL"
     )]
     cross_origin_isolation: bool,
+    /// File holding the token that the admin (`/api/v1/admin/*`), remote
+    /// write (`/api/v1/write`) and reload (`/-/reload`) endpoints require as
+    /// `Authorization: Bearer <token>`. Without it, the EMBERLENS_TOKEN
+    /// environment variable; without either, those endpoints answer only
+    /// when listening on a loopback address.
+    #[arg(long = "web.auth-token-file", value_name = "FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes (413 beyond).
+    #[arg(long = "web.max-request-body-bytes", default_value_t = emberlens_server::security::DEFAULT_MAX_BODY_BYTES)]
+    max_request_body_bytes: usize,
+    /// Regex for CORS origin allowed to read /api/v1/*; anchored at both
+    /// ends (Prometheus's flag and default).
+    #[arg(long = "web.cors.origin", default_value = emberlens_server::security::DEFAULT_CORS_ORIGIN)]
+    cors_origin: String,
+}
+
+/// The token from `--web.auth-token-file`, else from `EMBERLENS_TOKEN`
+/// (unset or empty: none).
+fn auth_token(
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<emberlens_server::security::AuthToken>> {
+    use emberlens_server::security::{AuthToken, TOKEN_ENV};
+    if let Some(path) = file {
+        return Ok(Some(AuthToken::from_file(path)?));
+    }
+    match std::env::var(TOKEN_ENV) {
+        Ok(t) if !t.trim().is_empty() => Ok(Some(AuthToken::new(&t, TOKEN_ENV)?)),
+        _ => Ok(None),
+    }
 }
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
@@ -420,6 +449,9 @@ async fn main() -> anyhow::Result<()> {
         scrape_interval,
         extra_targets,
         cross_origin_isolation: args.cross_origin_isolation,
+        auth_token: auth_token(args.auth_token_file.as_deref())?,
+        max_request_body_bytes: args.max_request_body_bytes,
+        cors_origin: args.cors_origin,
     };
     let listener = tokio::net::TcpListener::bind(&args.listen_address)
         .await

@@ -147,6 +147,8 @@ pub struct ScrapeManager {
     health: TargetHealth,
     reload_lock: tokio::sync::Mutex<()>,
     state: Mutex<State>,
+    /// Whether the last (re)load succeeded, and when it was tried (Unix ms).
+    last_reload: Mutex<(bool, i64)>,
 }
 
 impl ScrapeManager {
@@ -168,15 +170,26 @@ impl ScrapeManager {
             health,
             reload_lock: tokio::sync::Mutex::new(()),
             state: Mutex::new(State::default()),
+            last_reload: Mutex::new((false, 0)),
         }
     }
 
     /// (Re)loads the configuration and applies it; on error nothing changes.
     pub async fn reload(&self) -> Result<(), LoadError> {
         let _serial = self.reload_lock.lock().await;
-        let (yaml, cfg, dir) = self.source.load().await?;
+        let loaded = self.source.load().await;
+        if let Ok(mut last) = self.last_reload.lock() {
+            *last = (loaded.is_ok(), scrape::now_ms());
+        }
+        let (yaml, cfg, dir) = loaded?;
         self.rebuild(yaml, Arc::new((cfg, dir))).await;
         Ok(())
+    }
+
+    /// Whether the last (re)load succeeded and when it ran (Unix ms), for
+    /// `/api/v1/status/runtimeinfo`.
+    pub fn reload_status(&self) -> (bool, i64) {
+        self.last_reload.lock().map_or((false, 0), |l| *l)
     }
 
     /// Builds the targets of `loaded` (reading file-SD files) and applies them.
