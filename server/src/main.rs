@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Scrape, store and serve (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Inspect Prometheus TSDB blocks (like `promtool tsdb`).
     #[command(subcommand)]
     Tsdb(TsdbCommand),
@@ -386,7 +386,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let args = match cli.command {
-        Some(Command::Serve(a)) => a,
+        Some(Command::Serve(a)) => *a,
         Some(Command::Tsdb(cmd)) => return run_tsdb(cmd),
         Some(Command::Query(a)) => {
             if !run_query(a)? {
