@@ -237,3 +237,98 @@ scrape_configs:
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn we_replay_the_wal_prometheus_wrote() {
+    use emberlens_model::Storage;
+    let Some(prometheus) = program("prometheus") else {
+        return;
+    };
+    let a = exporter("a").await;
+    let dir = TempDir::new("prom-wal");
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: [\"{a}\"]\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let data = dir.0.join("data");
+    let mut prom = Child(
+        std::process::Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg("--log.level=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    // Every sample Prometheus holds, as a range vector.
+    let v: Value = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+        .query(&[
+            ("query", "{job=\"app\"}[1h]"),
+            ("time", &format!("{now:.3}")),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // A crash, not a shutdown: the last WAL page is left as it was.
+    let _ = prom.0.kill();
+    let _ = prom.0.wait();
+    let mut theirs: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for s in v["data"]["result"].as_array().unwrap() {
+        let labels: BTreeMap<String, String> = serde_json::from_value(s["metric"].clone()).unwrap();
+        let key = format!("{labels:?}");
+        for p in s["values"].as_array().unwrap() {
+            let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+            theirs
+                .entry(key.clone())
+                .or_default()
+                .push((t, p[1].as_str().unwrap().to_string()));
+        }
+    }
+    assert!(theirs.len() > 10, "Prometheus scraped too little: {v}");
+
+    let db = emberlens_server::store::Tsdb::open(&data, Default::default()).unwrap();
+    let now_ms = (now * 1000.0) as i64;
+    let m = emberlens_model::parse_selector(r#"{job="app"}"#).unwrap();
+    let mut ours: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for s in db.select(&m, now_ms - 3_600_000, now_ms).unwrap() {
+        let labels: BTreeMap<String, String> = s
+            .labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect();
+        ours.insert(
+            format!("{labels:?}"),
+            s.samples
+                .iter()
+                .filter(|x| !emberlens_model::is_stale_nan(x.v))
+                .map(|x| (x.t_ms, emberlens_model::format_value(x.v)))
+                .collect(),
+        );
+    }
+    assert_eq!(
+        ours, theirs,
+        "replaying Prometheus's (snappy-compressed) WAL"
+    );
+    assert!(
+        db.stats
+            .replay_skipped
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 10
+    );
+}
