@@ -10,6 +10,8 @@ pub mod fileset;
 pub mod manager;
 pub mod metrics;
 pub mod query_api;
+pub mod remote_api;
+pub mod remote_write;
 pub mod scrape;
 pub mod storage;
 pub mod targets;
@@ -55,6 +57,14 @@ pub struct ServeOptions {
     /// Serve the app cross-origin isolated (COOP and COEP headers), so it can
     /// cancel queries in its worker through shared memory.
     pub cross_origin_isolation: bool,
+    /// Accept `POST /api/v1/write` (`--web.enable-remote-write-receiver`).
+    pub enable_remote_write_receiver: bool,
+    /// `--storage.remote.read-sample-limit` (0: none).
+    pub remote_read_sample_limit: usize,
+    /// `--storage.remote.read-concurrent-limit` (0: none).
+    pub remote_read_concurrent_limit: usize,
+    /// `--storage.remote.read-max-bytes-in-frame`.
+    pub remote_read_max_bytes_in_frame: usize,
 }
 
 impl Default for ServeOptions {
@@ -67,6 +77,10 @@ impl Default for ServeOptions {
             scrape_interval: Duration::from_secs(5),
             extra_targets: Vec::new(),
             cross_origin_isolation: true,
+            enable_remote_write_receiver: false,
+            remote_read_sample_limit: remote_api::DEFAULT_READ_SAMPLE_LIMIT,
+            remote_read_concurrent_limit: remote_api::DEFAULT_READ_CONCURRENT_LIMIT,
+            remote_read_max_bytes_in_frame: emberlens_remote::frame::DEFAULT_MAX_BYTES_IN_FRAME,
         }
     }
 }
@@ -127,6 +141,11 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         metrics.clone(),
         health.clone(),
     ));
+    // Remote write: committed samples are queued under <data dir>/remote_write.
+    scrape.set_remote_write(Arc::new(remote_write::RemoteWrite::new(
+        &opts.data_dir,
+        metrics.clone(),
+    )));
     scrape.reload().await.map_err(std::io::Error::other)?;
     scrape.watch_file_sd(FILE_SD_POLL);
     let state = AppState {
@@ -134,6 +153,12 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         blocks,
         metrics,
         scrape,
+        remote: Arc::new(remote_api::RemoteApi::new(
+            opts.enable_remote_write_receiver,
+            opts.remote_read_sample_limit,
+            opts.remote_read_concurrent_limit,
+            opts.remote_read_max_bytes_in_frame,
+        )),
     };
     let app = web::router(
         state.clone(),

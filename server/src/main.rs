@@ -200,6 +200,24 @@ struct ServeArgs {
         value_name = "BOOL"
     )]
     cross_origin_isolation: bool,
+    /// Accept remote write requests on /api/v1/write (Prometheus's flag).
+    #[arg(long = "web.enable-remote-write-receiver")]
+    enable_remote_write_receiver: bool,
+    /// Most samples one remote read query may return (SAMPLES answers); 0 for no limit.
+    #[arg(
+        long = "storage.remote.read-sample-limit",
+        default_value_t = 50_000_000
+    )]
+    remote_read_sample_limit: usize,
+    /// Most remote reads served at once; 0 for no limit.
+    #[arg(long = "storage.remote.read-concurrent-limit", default_value_t = 10)]
+    remote_read_concurrent_limit: usize,
+    /// Bytes at which a streamed remote read frame is closed.
+    #[arg(
+        long = "storage.remote.read-max-bytes-in-frame",
+        default_value_t = 1_048_576
+    )]
+    remote_read_max_bytes_in_frame: usize,
 }
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
@@ -350,6 +368,10 @@ async fn main() -> anyhow::Result<()> {
         scrape_interval,
         extra_targets,
         cross_origin_isolation: args.cross_origin_isolation,
+        enable_remote_write_receiver: args.enable_remote_write_receiver,
+        remote_read_sample_limit: args.remote_read_sample_limit,
+        remote_read_concurrent_limit: args.remote_read_concurrent_limit,
+        remote_read_max_bytes_in_frame: args.remote_read_max_bytes_in_frame,
     };
     let listener = tokio::net::TcpListener::bind(&args.listen_address)
         .await

@@ -17,6 +17,7 @@ use std::time::Duration;
 use emberlens_config::{Config, ConfigError};
 
 use crate::metrics::Metrics;
+use crate::remote_write::{RemoteWrite, TeeStore};
 use crate::scrape::{self, LastScrape, Target, TargetHealth};
 use crate::storage::MemStorage;
 use crate::targets::{self, DroppedTarget, FileSdSignature, TargetSet};
@@ -147,6 +148,8 @@ pub struct ScrapeManager {
     health: TargetHealth,
     reload_lock: tokio::sync::Mutex<()>,
     state: Mutex<State>,
+    /// Remote write, when the server runs it (set once, before the first reload).
+    remote_write: std::sync::OnceLock<Arc<RemoteWrite>>,
 }
 
 impl ScrapeManager {
@@ -168,13 +171,28 @@ impl ScrapeManager {
             health,
             reload_lock: tokio::sync::Mutex::new(()),
             state: Mutex::new(State::default()),
+            remote_write: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Hands committed scrape samples to `rw` from now on, and applies each
+    /// loaded configuration's `remote_write` section to it. Set once.
+    pub fn set_remote_write(&self, rw: Arc<RemoteWrite>) {
+        let _ = self.remote_write.set(rw);
+    }
+
+    /// The remote-write fan-out, when set.
+    pub fn remote_write(&self) -> Option<Arc<RemoteWrite>> {
+        self.remote_write.get().cloned()
     }
 
     /// (Re)loads the configuration and applies it; on error nothing changes.
     pub async fn reload(&self) -> Result<(), LoadError> {
         let _serial = self.reload_lock.lock().await;
         let (yaml, cfg, dir) = self.source.load().await?;
+        if let Some(rw) = self.remote_write.get() {
+            rw.apply(&cfg).await;
+        }
         self.rebuild(yaml, Arc::new((cfg, dir))).await;
         Ok(())
     }
@@ -296,7 +314,7 @@ impl ScrapeManager {
         tokio::spawn(scrape::run_loop(
             scrape::client_for(&self.client, &target),
             target.clone(),
-            self.store.clone(),
+            Arc::new(TeeStore::new(self.store.clone(), self.remote_write())),
             self.metrics.clone(),
             self.health.clone(),
             last.clone(),

@@ -48,6 +48,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The configuration and the scrape loops.
     pub scrape: Arc<ScrapeManager>,
+    /// Remote read/write settings and limits.
+    pub remote: Arc<crate::remote_api::RemoteApi>,
 }
 
 impl AppState {
@@ -83,6 +85,8 @@ pub fn router(state: AppState, ui_dir: PathBuf, isolate: bool) -> Router {
             "/api/v1/query_range",
             get(crate::query_api::query_range_handler).post(crate::query_api::query_range_handler),
         )
+        .route("/api/v1/read", post(crate::remote_api::read_handler))
+        .route("/api/v1/write", post(crate::remote_api::write_handler))
         .route("/api/v1/status/config", get(config_handler))
         .route("/api/v1/targets", get(targets_handler))
         .route("/-/reload", post(reload_handler).put(reload_handler))
@@ -420,6 +424,7 @@ mod tests {
             blocks: None,
             metrics,
             scrape,
+            remote: Default::default(),
         }
     }
 
