@@ -9,6 +9,10 @@
 //! - `emberlens_samples_appended_total`: samples committed to storage.
 //! - `emberlens_remote_storage_samples{,_in,_failed,_retried,_dropped}_total{remote_name, url}`:
 //!   remote write, as Prometheus's `prometheus_remote_storage_*` counters.
+//! - `emberlens_remote_read_queries_total{response_type}`: remote read
+//!   queries answered (`samples` or `streamed_xor_chunks`).
+//! - `emberlens_remote_write_received_samples_total`: samples the remote
+//!   write receiver appended.
 //! - `process_*`: CPU seconds, resident and virtual memory, open fds, start
 //!   time, read from `/proc/self` on Linux (nothing elsewhere).
 
@@ -45,6 +49,13 @@ pub struct RemoteLabels {
     pub url: String,
 }
 
+/// Labels of `emberlens_remote_read_queries_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadLabels {
+    /// `samples` or `streamed_xor_chunks`.
+    pub response_type: String,
+}
+
 /// The registry and handles to the metrics the server updates.
 #[derive(Debug)]
 pub struct Metrics {
@@ -66,6 +77,10 @@ pub struct Metrics {
     pub remote_samples_retried: Family<RemoteLabels, Counter>,
     /// Remote write: samples dropped by `write_relabel_configs`.
     pub remote_samples_dropped: Family<RemoteLabels, Counter>,
+    /// Remote read queries answered, by response type.
+    pub remote_read_queries: Family<ReadLabels, Counter>,
+    /// Samples received by the remote write receiver and appended.
+    pub remote_write_received: Counter,
 }
 
 impl Default for Metrics {
@@ -129,6 +144,18 @@ impl Metrics {
             "emberlens_remote_storage_samples_dropped",
             "Samples dropped by write_relabel_configs",
         );
+        let remote_read_queries = Family::<ReadLabels, Counter>::default();
+        registry.register(
+            "emberlens_remote_read_queries",
+            "Remote read queries answered, by response type",
+            remote_read_queries.clone(),
+        );
+        let remote_write_received = Counter::default();
+        registry.register(
+            "emberlens_remote_write_received_samples",
+            "Samples appended by the remote write receiver",
+            remote_write_received.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector));
         Metrics {
             registry,
@@ -140,6 +167,8 @@ impl Metrics {
             remote_samples_failed,
             remote_samples_retried,
             remote_samples_dropped,
+            remote_read_queries,
+            remote_write_received,
         }
     }
 

@@ -169,6 +169,17 @@ pub async fn read_handler(State(state): State<AppState>, body: Bytes) -> Respons
         Ok(Err(e)) => return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(e) => return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
+    let kind = match response_type {
+        ResponseType::Samples => "samples",
+        ResponseType::StreamedXorChunks => "streamed_xor_chunks",
+    };
+    state
+        .metrics
+        .remote_read_queries
+        .get_or_create(&crate::metrics::ReadLabels {
+            response_type: kind.to_string(),
+        })
+        .inc_by(results.len() as u64);
     match response_type {
         ResponseType::Samples => samples_response(&results, remote.read_sample_limit),
         ResponseType::StreamedXorChunks => {
@@ -254,6 +265,10 @@ pub async fn write_handler(State(state): State<AppState>, body: Bytes) -> Respon
     };
     let store = TeeStore::new(state.store.clone(), state.scrape.remote_write());
     let done = tokio::task::spawn_blocking(move || append_write_request(&store, &req)).await;
+    if let Ok(Ok((n, _))) = &done {
+        state.metrics.remote_write_received.inc_by(*n as u64);
+    }
+    let done = done.map(|r| r.map(|(_, refused)| refused));
     match done {
         Ok(Ok(refused)) if refused.is_empty() => StatusCode::NO_CONTENT.into_response(),
         Ok(Ok(refused)) => plain_error(StatusCode::BAD_REQUEST, &refused.join("\n")),
@@ -265,13 +280,13 @@ pub async fn write_handler(State(state): State<AppState>, body: Bytes) -> Respon
     }
 }
 
-/// Appends every sample of `req`; returns the messages of the refused
-/// (out-of-order, duplicate) series, one per series. Other storage errors
-/// abort the request.
+/// Appends every sample of `req`; returns the number of samples stored and
+/// the messages of the refused (out-of-order, duplicate) series, one per
+/// series. Other storage errors abort the request.
 pub fn append_write_request<S: Appendable>(
     store: &S,
     req: &WriteRequest,
-) -> Result<Vec<String>, StorageError> {
+) -> Result<(usize, Vec<String>), StorageError> {
     let mut app = store.appender();
     let mut refused = Vec::new();
     let mut invalid = 0usize;
@@ -306,6 +321,6 @@ pub fn append_write_request<S: Appendable>(
             "invalid metric names or labels in remote write; skipped"
         );
     }
-    app.commit()?;
-    Ok(refused)
+    let n = app.commit()?;
+    Ok((n, refused))
 }
