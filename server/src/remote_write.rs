@@ -164,6 +164,7 @@ pub struct RemoteWrite {
 #[derive(Debug)]
 struct Endpoint {
     cfg: RemoteWriteConfig,
+    dir_name: String,
     external: Labels,
     labels: RemoteLabels,
     queue: Arc<DiskQueue>,
@@ -196,10 +197,17 @@ impl RemoteWrite {
                 return;
             };
             let mut old: Vec<Arc<Endpoint>> = std::mem::take(&mut *queues);
-            for rw in &cfg.remote_write {
+            let mut used = std::collections::HashSet::new();
+            for (i, rw) in cfg.remote_write.iter().enumerate() {
+                // Two unnamed endpoints with one URL get distinct queues.
+                let mut dir_name = queue_dir_name(rw);
+                if !used.insert(dir_name.clone()) {
+                    dir_name = format!("{dir_name}-{i}");
+                    used.insert(dir_name.clone());
+                }
                 if let Some(i) = old
                     .iter()
-                    .position(|e| e.cfg == *rw && e.external == external)
+                    .position(|e| e.cfg == *rw && e.external == external && e.dir_name == dir_name)
                 {
                     queues.push(old.swap_remove(i));
                     continue;
@@ -207,8 +215,7 @@ impl RemoteWrite {
                 // A changed endpoint's old writer must be gone before the
                 // new one opens the same directory: it is removed from the
                 // list here, under the lock, so nothing more reaches it.
-                let dir_name = queue_dir_name(rw);
-                if let Some(i) = old.iter().position(|e| queue_dir_name(&e.cfg) == dir_name) {
+                if let Some(i) = old.iter().position(|e| e.dir_name == dir_name) {
                     stopped.push(old.swap_remove(i));
                 }
                 let labels = RemoteLabels {
@@ -219,6 +226,7 @@ impl RemoteWrite {
                     Ok(queue) => {
                         let e = Arc::new(Endpoint {
                             cfg: rw.clone(),
+                            dir_name: dir_name.clone(),
                             external: external.clone(),
                             labels,
                             queue: Arc::new(queue),
@@ -425,7 +433,15 @@ fn segments(dir: &Path) -> std::io::Result<Vec<u64>> {
 impl DiskQueue {
     fn open(dir: &Path) -> std::io::Result<DiskQueue> {
         std::fs::create_dir_all(dir)?;
-        let next = segments(dir)?.last().map_or(1, |s| s + 1);
+        let existing = segments(dir)?;
+        let next = existing.last().map_or(1, |s| s + 1);
+        // Segments left empty by earlier runs carry nothing.
+        for s in existing {
+            let p = seg_path(dir, s);
+            if std::fs::metadata(&p).is_ok_and(|m| m.len() == 0) {
+                std::fs::remove_file(p)?;
+            }
+        }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -604,10 +620,9 @@ impl Reader {
         Reader { pos, file: None }
     }
 
-    /// Moves to the next existing segment after the current one, if any
-    /// that the writer may no longer append to the current one.
-    fn advance(&mut self, q: &DiskQueue) -> bool {
-        let current = q.current_segment();
+    /// Moves to the next existing segment when the writer had already left
+    /// the one being read (`current`, taken before the read that hit its end).
+    fn advance(&mut self, q: &DiskQueue, current: u64) -> bool {
         if self.pos.seg >= current {
             return false;
         }
@@ -625,11 +640,14 @@ impl Reader {
 
     fn next(&mut self, q: &DiskQueue) -> ReadOutcome {
         loop {
+            // Taken before reading: a segment the writer has left is
+            // complete, so reaching its end means moving on is safe.
+            let current = q.current_segment();
             if self.file.is_none() {
                 match File::open(seg_path(&q.dir, self.pos.seg)) {
                     Ok(f) => self.file = Some(f),
                     Err(_) => {
-                        if self.advance(q) {
+                        if self.advance(q, current) {
                             continue;
                         }
                         return ReadOutcome::Empty;
@@ -646,15 +664,15 @@ impl Reader {
                 }
                 Ok(None) => {
                     // End of the written part: move on if the writer has.
-                    if self.advance(q) {
+                    if self.advance(q, current) {
                         continue;
                     }
                     return ReadOutcome::Empty;
                 }
                 Err(reason) => {
-                    if self.pos.seg < q.current_segment() {
+                    if self.pos.seg < current {
                         tracing::warn!(dir = %q.dir.display(), segment = self.pos.seg, offset = self.pos.offset, reason = %reason, "skipping the rest of a damaged remote-write queue segment");
-                        self.advance(q);
+                        self.advance(q, current);
                         continue;
                     }
                     // Damage in the segment being written: skip to its end.

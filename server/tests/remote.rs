@@ -680,3 +680,156 @@ async fn queued_samples_survive_kill_9_and_arrive_after_restart() {
         want
     );
 }
+
+// ------------------------------------------------------------------ sender behaviour
+
+#[derive(Clone, Default)]
+struct Sink {
+    /// Status codes to answer, in order; 204 once exhausted.
+    script: std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
+    /// Samples of the requests answered 2xx.
+    samples: std::sync::Arc<std::sync::Mutex<Vec<(String, i64, f64)>>>,
+    /// Headers of the last request.
+    headers: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A remote-write endpoint that answers from a script; returns its URL.
+async fn sink(script: Vec<u16>) -> (String, Sink) {
+    use axum::http::HeaderMap;
+    let s = Sink {
+        script: std::sync::Arc::new(std::sync::Mutex::new(script)),
+        ..Sink::default()
+    };
+    let state = s.clone();
+    let app = Router::new().route(
+        "/write",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let st = state.clone();
+            async move {
+                st.requests
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                *st.headers.lock().unwrap() = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                let code = {
+                    let mut sc = st.script.lock().unwrap();
+                    if sc.is_empty() { 204 } else { sc.remove(0) }
+                };
+                if code < 300 {
+                    let req =
+                        emberlens_remote::codec::decode_write_request(&body, 1 << 26).unwrap();
+                    let mut out = st.samples.lock().unwrap();
+                    for ts in &req.timeseries {
+                        let l = emberlens_remote::convert::labels_from_proto(&ts.labels);
+                        for x in &ts.samples {
+                            out.push((l.to_string(), x.timestamp, x.value));
+                        }
+                    }
+                }
+                (
+                    axum::http::StatusCode::from_u16(code).unwrap(),
+                    "scripted answer",
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/write"), s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sender_retries_5xx_drops_4xx_and_reload_adds_endpoints() {
+    let (retry_url, retry) = sink(vec![500, 503]).await;
+    let (bad_url, bad) = sink(vec![400; 100]).await;
+    let data = TempDir::new("rw-sender");
+    let config = data.0.join("emberlens.yml");
+    let endpoint = |url: &str, name: &str| {
+        format!(
+            "  - url: {url}\n    name: {name}\n    headers: {{X-Scope-OrgID: team-a}}\n    basic_auth: {{username: u, password: p}}\n    queue_config: {{batch_send_deadline: 100ms, min_backoff: 20ms, max_backoff: 100ms}}\n"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!("remote_write:\n{}", endpoint(&retry_url, "retry")),
+    )
+    .unwrap();
+    let (base, _running) = emberlens(ServeOptions {
+        config_file: Some(config.clone()),
+        enable_remote_write_receiver: true,
+        ..opts(&data.0)
+    })
+    .await;
+    let (_, series) = generated("sender_metric", 2, 5);
+    assert_eq!(push(&base, &series).await.status(), 204);
+    let got = wait_for(Duration::from_secs(10), || async {
+        let s = retry.samples.lock().unwrap().clone();
+        (s.len() >= 10).then_some(s)
+    })
+    .await
+    .expect("delivered after two 5xx answers");
+    assert_eq!(got.len(), 10, "{got:?}");
+    assert_eq!(retry.requests.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let headers = retry.headers.lock().unwrap().clone();
+    let h = |k: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(h("content-encoding"), "snappy");
+    assert_eq!(h("content-type"), "application/x-protobuf");
+    assert_eq!(h("x-prometheus-remote-write-version"), "0.1.0");
+    assert!(h("user-agent").starts_with("Emberlens/"), "{headers:?}");
+    assert_eq!(h("x-scope-orgid"), "team-a");
+    assert_eq!(h("authorization"), "Basic dTpw");
+
+    // Reload with a second endpoint that refuses everything with 400.
+    std::fs::write(
+        &config,
+        format!(
+            "remote_write:\n{}{}",
+            endpoint(&retry_url, "retry"),
+            endpoint(&bad_url, "bad")
+        ),
+    )
+    .unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, more) = generated("sender_more", 1, 3);
+    assert_eq!(push(&base, &more).await.status(), 204);
+    let metrics = wait_for(Duration::from_secs(10), || async {
+        let m = reqwest::get(format!("{base}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (metric_value(
+            &m,
+            "emberlens_remote_storage_samples_failed_total{remote_name=\"bad\"",
+        ) >= 3.0
+            && retry.samples.lock().unwrap().len() >= 13)
+            .then_some(m)
+    })
+    .await
+    .expect("the 400 endpoint's samples counted as failed, the other one still delivering");
+    // Dropped, not retried: one request per batch.
+    assert_eq!(bad.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(bad.samples.lock().unwrap().is_empty());
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "emberlens_remote_storage_samples_retried_total{remote_name=\"bad\""
+        ),
+        0.0
+    );
+}
