@@ -1,6 +1,8 @@
 //! Writes the seed corpus of the `remote_*` fuzz targets (`fuzz/corpus/`):
 //! `cargo test -p emberlens-remote --test fuzz_seeds -- --ignored`.
-//! Ignored by default: it writes into the repository.
+//! Ignored by default: it writes into the repository. A native-only test
+//! helper, so the file system is fine here.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::path::PathBuf;
 
