@@ -55,7 +55,11 @@ fn write_fuzz_seeds() {
             unit: String::new(),
         }],
     };
-    save("remote_write", "snappy", &encode_write_request(&write).unwrap());
+    save(
+        "remote_write",
+        "snappy",
+        &encode_write_request(&write).unwrap(),
+    );
     save("remote_write", "raw", &write.encode_to_vec());
 
     let read = ReadRequest {
@@ -86,7 +90,11 @@ fn write_fuzz_seeds() {
         }],
         accepted_response_types: vec![1, 0],
     };
-    save("remote_read", "snappy", &encode_read_request(&read).unwrap());
+    save(
+        "remote_read",
+        "snappy",
+        &encode_read_request(&read).unwrap(),
+    );
     save("remote_read", "raw", &read.encode_to_vec());
 
     let mut body = Vec::new();
