@@ -10,7 +10,11 @@ use prost::Message;
 
 fuzz_target!(|data: &[u8]| {
     let raw = ReadRequest::decode(data).ok();
-    for req in decode_read_request(data, 1 << 20).ok().into_iter().chain(raw) {
+    for req in decode_read_request(data, 1 << 20)
+        .ok()
+        .into_iter()
+        .chain(raw)
+    {
         for q in &req.queries {
             if let Ok(ms) = matchers_from_proto(&q.matchers) {
                 for m in &ms {

@@ -10,7 +10,11 @@ use prost::Message;
 
 fuzz_target!(|data: &[u8]| {
     let raw = WriteRequest::decode(data).ok();
-    for req in decode_write_request(data, 1 << 20).ok().into_iter().chain(raw) {
+    for req in decode_write_request(data, 1 << 20)
+        .ok()
+        .into_iter()
+        .chain(raw)
+    {
         for ts in &req.timeseries {
             let s = timeseries_to_series(ts);
             let _ = (s.labels.to_string().len(), s.samples.len());
