@@ -117,7 +117,8 @@ impl<S: Appendable> Appendable for TeeStore<S> {
     fn appender(&self) -> impl Appender + '_ {
         TeeAppender {
             inner: self.inner.appender(),
-            remote: self.remote.as_deref(),
+            // With no endpoint configured, nothing is collected at all.
+            remote: self.remote.as_deref().filter(|r| r.is_active()),
             batch: Vec::new(),
         }
     }
@@ -157,6 +158,8 @@ pub struct RemoteWrite {
     root: PathBuf,
     metrics: Arc<Metrics>,
     queues: RwLock<Vec<Arc<Endpoint>>>,
+    /// Whether any endpoint is configured (read on every appender).
+    active: std::sync::atomic::AtomicBool,
     /// Serialises [`RemoteWrite::apply`].
     applying: tokio::sync::Mutex<()>,
 }
@@ -179,8 +182,14 @@ impl RemoteWrite {
             root: data_dir.join("remote_write"),
             metrics,
             queues: RwLock::new(Vec::new()),
+            active: std::sync::atomic::AtomicBool::new(false),
             applying: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Whether any endpoint is configured.
+    pub fn is_active(&self) -> bool {
+        self.active.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Applies the configuration's `remote_write` section: unchanged
@@ -245,6 +254,8 @@ impl RemoteWrite {
                 }
             }
             stopped.extend(old);
+            self.active
+                .store(!queues.is_empty(), std::sync::atomic::Ordering::Relaxed);
         }
         for e in &stopped {
             e.shutdown().await;
@@ -323,6 +334,8 @@ impl RemoteWrite {
             Ok(mut q) => std::mem::take(&mut *q),
             Err(_) => return,
         };
+        self.active
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         for e in all {
             e.shutdown().await;
         }

@@ -833,3 +833,54 @@ async fn sender_retries_5xx_drops_4xx_and_reload_adds_endpoints() {
         0.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_429_is_retried_only_with_retry_on_http_429() {
+    let (retry_url, retry) = sink(vec![429]).await;
+    let (drop_url, dropped) = sink(vec![429]).await;
+    let data = TempDir::new("rw-429");
+    let config = data.0.join("emberlens.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "remote_write:\n  - url: {retry_url}\n    name: retry\n    queue_config: {{batch_send_deadline: 100ms, min_backoff: 20ms, retry_on_http_429: true}}\n  - url: {drop_url}\n    name: drop\n    queue_config: {{batch_send_deadline: 100ms, min_backoff: 20ms}}\n"
+        ),
+    )
+    .unwrap();
+    let (base, _running) = emberlens(ServeOptions {
+        config_file: Some(config),
+        enable_remote_write_receiver: true,
+        ..opts(&data.0)
+    })
+    .await;
+    let (_, series) = generated("rate_limited", 1, 4);
+    assert_eq!(push(&base, &series).await.status(), 204);
+    let metrics = wait_for(Duration::from_secs(10), || async {
+        let m = reqwest::get(format!("{base}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (retry.samples.lock().unwrap().len() == 4
+            && metric_value(
+                &m,
+                "emberlens_remote_storage_samples_failed_total{remote_name=\"drop\"",
+            ) == 4.0)
+            .then_some(m)
+    })
+    .await
+    .expect("429 retried for one endpoint, dropped for the other");
+    assert_eq!(retry.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        dropped.requests.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "emberlens_remote_storage_samples_retried_total{remote_name=\"retry\""
+        ),
+        4.0
+    );
+}
