@@ -327,6 +327,15 @@ impl ScrapeManager {
         }
     }
 
+    /// The loaded configuration's `global.external_labels`.
+    pub fn external_labels(&self) -> emberlens_model::Labels {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| Some(s.config.as_ref()?.0.global.external_labels.clone()))
+            .unwrap_or_default()
+    }
+
     /// The loaded configuration's YAML, secrets shown as `<secret>`.
     pub fn yaml(&self) -> String {
         let text = self

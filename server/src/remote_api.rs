@@ -21,9 +21,11 @@
 //!
 //! At most `--storage.remote.read-concurrent-limit` (10) reads run at
 //! once; more wait their turn. A bad matcher answers 400, a storage error
-//! 500, with Prometheus's plain-text bodies. Query hints are ignored, and so
-//! are external labels (Prometheus adds them to the answer and matches on
-//! them; Emberlens answers with the series as stored).
+//! 500, with Prometheus's plain-text bodies. Query hints are ignored.
+//! External labels (`global.external_labels`) work as in Prometheus: an
+//! equality matcher that an external label satisfies is dropped before the
+//! storage is asked, and every answered series gets the external labels it
+//! lacks.
 //!
 //! # Remote write receiver
 //!
@@ -149,8 +151,16 @@ pub async fn read_handler(State(state): State<AppState>, body: Bytes) -> Respons
             ),
         );
     };
+    let external = state.scrape.external_labels();
     let mut queries = Vec::with_capacity(req.queries.len());
     for q in &req.queries {
+        let mut q = q.clone();
+        q.matchers.retain(|m| {
+            let ext = external.get(&m.name);
+            !(m.r#type == emberlens_remote::prompb::MatcherType::Eq as i32
+                && !ext.is_empty()
+                && ext == m.value)
+        });
         match matchers_from_proto(&q.matchers) {
             Ok(m) => queries.push((m, q.start_timestamp_ms, q.end_timestamp_ms)),
             Err(e) => return plain_error(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -164,11 +174,16 @@ pub async fn read_handler(State(state): State<AppState>, body: Bytes) -> Respons
             .collect::<Result<Vec<Vec<Series>>, StorageError>>()
     })
     .await;
-    let results = match selected {
+    let mut results = match selected {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(e) => return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
+    if !external.is_empty() {
+        for s in results.iter_mut().flatten() {
+            s.labels = crate::remote_write::with_external(&s.labels, &external);
+        }
+    }
     let kind = match response_type {
         ResponseType::Samples => "samples",
         ResponseType::StreamedXorChunks => "streamed_xor_chunks",

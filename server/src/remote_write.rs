@@ -358,7 +358,7 @@ impl Endpoint {
 }
 
 /// `labels` with the external labels it lacks.
-fn with_external(labels: &Labels, external: &Labels) -> Labels {
+pub fn with_external(labels: &Labels, external: &Labels) -> Labels {
     if external.is_empty() {
         return labels.clone();
     }

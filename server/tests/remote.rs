@@ -884,3 +884,55 @@ async fn http_429_is_retried_only_with_retry_on_http_429() {
         4.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_read_matches_and_adds_external_labels() {
+    let data = TempDir::new("rr-ext");
+    let config = data.0.join("emberlens.yml");
+    std::fs::write(&config, "global:\n  external_labels: {site: s1}\n").unwrap();
+    let (base, _running) = emberlens(ServeOptions {
+        config_file: Some(config),
+        enable_remote_write_receiver: true,
+        ..opts(&data.0)
+    })
+    .await;
+    let (t0, series) = generated("rr_ext", 1, 3);
+    assert_eq!(push(&base, &series).await.status(), 204);
+    let ask = |site: &str| ReadRequest {
+        queries: vec![Query {
+            start_timestamp_ms: t0,
+            end_timestamp_ms: now_ms(),
+            matchers: vec![
+                LabelMatcher {
+                    r#type: prompb::MatcherType::Eq as i32,
+                    name: "__name__".into(),
+                    value: "rr_ext".into(),
+                },
+                LabelMatcher {
+                    r#type: prompb::MatcherType::Eq as i32,
+                    name: "site".into(),
+                    value: site.into(),
+                },
+            ],
+            hints: None,
+        }],
+        accepted_response_types: vec![],
+    };
+    for (site, want) in [("s1", 1), ("s2", 0)] {
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/api/v1/read"))
+            .body(encode_read_request(&ask(site)).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let r = decode_read_response(&resp.bytes().await.unwrap(), 1 << 26).unwrap();
+        let ts = &r.results[0].timeseries;
+        assert_eq!(ts.len(), want, "site={site}");
+        if want == 1 {
+            let l = emberlens_remote::convert::labels_from_proto(&ts[0].labels);
+            assert_eq!(l.get("site"), "s1");
+            assert_eq!(ts[0].samples.len(), 3);
+        }
+    }
+}
