@@ -10,6 +10,8 @@ pub mod fileset;
 pub mod manager;
 pub mod metrics;
 pub mod query_api;
+pub mod remote_api;
+pub mod remote_write;
 pub mod scrape;
 pub mod security;
 pub mod snapshot;
@@ -63,6 +65,14 @@ pub struct ServeOptions {
     /// Origins allowed to read the API cross-origin, a regex anchored at
     /// both ends (`--web.cors.origin`).
     pub cors_origin: String,
+    /// Accept `POST /api/v1/write` (`--web.enable-remote-write-receiver`).
+    pub enable_remote_write_receiver: bool,
+    /// `--storage.remote.read-sample-limit` (0: none).
+    pub remote_read_sample_limit: usize,
+    /// `--storage.remote.read-concurrent-limit` (0: none).
+    pub remote_read_concurrent_limit: usize,
+    /// `--storage.remote.read-max-bytes-in-frame`.
+    pub remote_read_max_bytes_in_frame: usize,
 }
 
 impl Default for ServeOptions {
@@ -78,6 +88,10 @@ impl Default for ServeOptions {
             auth_token: None,
             max_request_body_bytes: security::DEFAULT_MAX_BODY_BYTES,
             cors_origin: security::DEFAULT_CORS_ORIGIN.to_string(),
+            enable_remote_write_receiver: false,
+            remote_read_sample_limit: remote_api::DEFAULT_READ_SAMPLE_LIMIT,
+            remote_read_concurrent_limit: remote_api::DEFAULT_READ_CONCURRENT_LIMIT,
+            remote_read_max_bytes_in_frame: emberlens_remote::frame::DEFAULT_MAX_BYTES_IN_FRAME,
         }
     }
 }
@@ -153,6 +167,11 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         metrics.clone(),
         health.clone(),
     ));
+    // Remote write: committed samples are queued under <data dir>/remote_write.
+    scrape.set_remote_write(Arc::new(remote_write::RemoteWrite::new(
+        &opts.data_dir,
+        metrics.clone(),
+    )));
     scrape.reload().await.map_err(std::io::Error::other)?;
     scrape.watch_file_sd(FILE_SD_POLL);
     let state = AppState {
@@ -160,6 +179,12 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         metrics,
         scrape,
         info: Arc::new(server_info(&opts, addr)),
+        remote: Arc::new(remote_api::RemoteApi::new(
+            opts.enable_remote_write_receiver,
+            opts.remote_read_sample_limit,
+            opts.remote_read_concurrent_limit,
+            opts.remote_read_max_bytes_in_frame,
+        )),
     };
     let app = security::protect(
         web::router(

@@ -229,6 +229,24 @@ struct ServeArgs {
     /// ends (Prometheus's flag and default).
     #[arg(long = "web.cors.origin", default_value = emberlens_server::security::DEFAULT_CORS_ORIGIN)]
     cors_origin: String,
+    /// Accept remote write requests on /api/v1/write (Prometheus's flag).
+    #[arg(long = "web.enable-remote-write-receiver")]
+    enable_remote_write_receiver: bool,
+    /// Most samples one remote read query may return (SAMPLES answers); 0 for no limit.
+    #[arg(
+        long = "storage.remote.read-sample-limit",
+        default_value_t = 50_000_000
+    )]
+    remote_read_sample_limit: usize,
+    /// Most remote reads served at once; 0 for no limit.
+    #[arg(long = "storage.remote.read-concurrent-limit", default_value_t = 10)]
+    remote_read_concurrent_limit: usize,
+    /// Bytes at which a streamed remote read frame is closed.
+    #[arg(
+        long = "storage.remote.read-max-bytes-in-frame",
+        default_value_t = 1_048_576
+    )]
+    remote_read_max_bytes_in_frame: usize,
 }
 
 /// The token from `--web.auth-token-file`, else from `EMBERLENS_TOKEN`
@@ -452,6 +470,10 @@ async fn main() -> anyhow::Result<()> {
         auth_token: auth_token(args.auth_token_file.as_deref())?,
         max_request_body_bytes: args.max_request_body_bytes,
         cors_origin: args.cors_origin,
+        enable_remote_write_receiver: args.enable_remote_write_receiver,
+        remote_read_sample_limit: args.remote_read_sample_limit,
+        remote_read_concurrent_limit: args.remote_read_concurrent_limit,
+        remote_read_max_bytes_in_frame: args.remote_read_max_bytes_in_frame,
     };
     let listener = tokio::net::TcpListener::bind(&args.listen_address)
         .await

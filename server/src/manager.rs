@@ -17,6 +17,7 @@ use std::time::Duration;
 use emberlens_config::{Config, ConfigError};
 
 use crate::metrics::Metrics;
+use crate::remote_write::{RemoteWrite, TeeStore};
 use crate::scrape::{self, LastScrape, Target, TargetHealth};
 use crate::store::Tsdb;
 use crate::targets::{self, DroppedTarget, FileSdSignature, TargetSet};
@@ -149,6 +150,8 @@ pub struct ScrapeManager {
     state: Mutex<State>,
     /// Whether the last (re)load succeeded, and when it was tried (Unix ms).
     last_reload: Mutex<(bool, i64)>,
+    /// Remote write, when the server runs it (set once, before the first reload).
+    remote_write: std::sync::OnceLock<Arc<RemoteWrite>>,
 }
 
 impl ScrapeManager {
@@ -171,7 +174,19 @@ impl ScrapeManager {
             reload_lock: tokio::sync::Mutex::new(()),
             state: Mutex::new(State::default()),
             last_reload: Mutex::new((false, 0)),
+            remote_write: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Hands committed scrape samples to `rw` from now on, and applies each
+    /// loaded configuration's `remote_write` section to it. Set once.
+    pub fn set_remote_write(&self, rw: Arc<RemoteWrite>) {
+        let _ = self.remote_write.set(rw);
+    }
+
+    /// The remote-write fan-out, when set.
+    pub fn remote_write(&self) -> Option<Arc<RemoteWrite>> {
+        self.remote_write.get().cloned()
     }
 
     /// (Re)loads the configuration and applies it; on error nothing changes.
@@ -182,6 +197,9 @@ impl ScrapeManager {
             *last = (loaded.is_ok(), scrape::now_ms());
         }
         let (yaml, cfg, dir) = loaded?;
+        if let Some(rw) = self.remote_write.get() {
+            rw.apply(&cfg).await;
+        }
         self.rebuild(yaml, Arc::new((cfg, dir))).await;
         Ok(())
     }
@@ -309,7 +327,7 @@ impl ScrapeManager {
         tokio::spawn(scrape::run_loop(
             scrape::client_for(&self.client, &target),
             target.clone(),
-            self.store.clone(),
+            Arc::new(TeeStore::new(self.store.clone(), self.remote_write())),
             self.metrics.clone(),
             self.health.clone(),
             last.clone(),
@@ -320,6 +338,15 @@ impl ScrapeManager {
             last,
             stop: Some(stop),
         }
+    }
+
+    /// The loaded configuration's `global.external_labels`.
+    pub fn external_labels(&self) -> emberlens_model::Labels {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| Some(s.config.as_ref()?.0.global.external_labels.clone()))
+            .unwrap_or_default()
     }
 
     /// The loaded configuration's YAML, secrets shown as `<secret>`.

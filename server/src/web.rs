@@ -47,6 +47,8 @@ pub struct AppState {
     pub scrape: Arc<ScrapeManager>,
     /// Start time, flags and retention, for the status endpoints.
     pub info: Arc<crate::api::ServerInfo>,
+    /// Remote read/write settings and limits.
+    pub remote: Arc<crate::remote_api::RemoteApi>,
 }
 
 impl AppState {
@@ -126,6 +128,8 @@ pub fn router(state: AppState, ui_dir: PathBuf, isolate: bool) -> Router {
             "/api/v1/query_range",
             get(crate::query_api::query_range_handler).post(crate::query_api::query_range_handler),
         )
+        .route("/api/v1/read", post(crate::remote_api::read_handler))
+        .route("/api/v1/write", post(crate::remote_api::write_handler))
         .route("/api/v1/status/config", get(config_handler))
         .route("/api/v1/targets", get(targets_handler))
         .route(
@@ -593,6 +597,7 @@ mod tests {
             metrics,
             scrape,
             info: Arc::default(),
+            remote: Default::default(),
         }
     }
 
