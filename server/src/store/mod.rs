@@ -268,7 +268,8 @@ impl Tsdb {
         repair: bool,
     ) -> Result<bool, StoreError> {
         let bytes = read_segment(path)?;
-        let mut r = SegmentReader::new(path, &bytes);
+        let name = path.display().to_string();
+        let mut r = SegmentReader::new(&name, &bytes);
         let min_valid = self.head.min_valid_time();
         loop {
             let rec = match r.next_record() {
@@ -277,7 +278,7 @@ impl Tsdb {
                 Err(e) => {
                     self.stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
                     if !repair {
-                        return Err(e.into());
+                        return Err(WalError::from(e).into());
                     }
                     let keep = r.good_end();
                     tracing::warn!(error = %e, keep_bytes = keep, "cutting the WAL at a corrupt record");
@@ -439,8 +440,9 @@ impl Tsdb {
         let mut written: HashSet<u64> = HashSet::new();
         for path in sources {
             let bytes = read_segment(path)?;
-            let mut r = SegmentReader::new(path, &bytes);
-            while let Some(rec) = r.next_record()? {
+            let name = path.display().to_string();
+            let mut r = SegmentReader::new(&name, &bytes);
+            while let Some(rec) = r.next_record().map_err(WalError::from)? {
                 let mut buf = Vec::new();
                 match decode_record(&rec) {
                     Ok(Record::Series(list)) => {

@@ -29,6 +29,7 @@ pub mod postings;
 pub mod source;
 pub mod testing;
 pub mod tombstones;
+pub mod wal;
 pub mod writer;
 
 pub use block::Block;
