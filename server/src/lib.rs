@@ -8,6 +8,7 @@
 pub mod fileset;
 pub mod manager;
 pub mod metrics;
+pub mod profiles;
 pub mod query_api;
 pub mod scrape;
 pub mod snapshot;
@@ -25,6 +26,8 @@ use tokio::net::TcpListener;
 
 use crate::manager::{ConfigSource, ScrapeManager};
 use crate::metrics::Metrics;
+use crate::profiles::scrape::{ProfileScraping, ProfileStatus};
+use crate::profiles::store::ProfileStore;
 use crate::scrape::{Target, TargetHealth};
 use crate::store::{Tsdb, TsdbOptions};
 use crate::web::AppState;
@@ -95,8 +98,19 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
     let store = Arc::new(store);
-    spawn_store_tasks(&store);
-    let metrics = Arc::new(Metrics::with_store(&store));
+    let profile_dir = opts.data_dir.clone();
+    let retention_ms = opts.tsdb.retention_ms;
+    let profiles =
+        tokio::task::spawn_blocking(move || ProfileStore::open(&profile_dir, retention_ms))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+    let profiles = Arc::new(profiles);
+    spawn_store_tasks(&store, &profiles);
+    let mut metrics = Metrics::with_store(&store);
+    metrics.register_profile_store(&profiles);
+    let metrics = Arc::new(metrics);
+    let profile_status = ProfileStatus::default();
     let health = TargetHealth::default();
     // Like Prometheus, no proxy unless a scrape config sets `proxy_url`
     // (reqwest would otherwise read HTTP_PROXY from the environment).
@@ -123,20 +137,29 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
             interval: opts.scrape_interval,
         },
     };
-    let scrape = Arc::new(ScrapeManager::new(
-        source,
-        extra_targets,
-        client,
-        store.clone(),
-        metrics.clone(),
-        health.clone(),
-    ));
+    let scrape = Arc::new(
+        ScrapeManager::new(
+            source,
+            extra_targets,
+            client,
+            store.clone(),
+            metrics.clone(),
+            health.clone(),
+        )
+        .with_profiles(ProfileScraping {
+            store: profiles.clone(),
+            metrics: metrics.clone(),
+            status: profile_status.clone(),
+        }),
+    );
     scrape.reload().await.map_err(std::io::Error::other)?;
     scrape.watch_file_sd(FILE_SD_POLL);
     let state = AppState {
         store,
         metrics,
         scrape,
+        profiles,
+        profile_status,
     };
     let app = web::router(
         state.clone(),
@@ -155,10 +178,10 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
 /// How often the head is checked for a block to cut (as Prometheus).
 const COMPACT_EVERY: Duration = Duration::from_secs(60);
 
-/// The store's timers: WAL `fsync` and compaction + retention, on the
-/// blocking pool. They end when the store is closed (the last `Arc`
-/// besides theirs is gone).
-fn spawn_store_tasks(store: &Arc<Tsdb>) {
+/// The store's timers: WAL `fsync` and compaction + retention (of blocks
+/// and of profiles), on the blocking pool. They end when the store is
+/// closed (the last `Arc` besides theirs is gone).
+fn spawn_store_tasks(store: &Arc<Tsdb>, profiles: &Arc<ProfileStore>) {
     let weak = Arc::downgrade(store);
     let fsync = store.options().wal_fsync.max(Duration::from_millis(10));
     tokio::spawn(async move {
@@ -174,6 +197,7 @@ fn spawn_store_tasks(store: &Arc<Tsdb>) {
         }
     });
     let weak = Arc::downgrade(store);
+    let weak_profiles = Arc::downgrade(profiles);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(COMPACT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -192,6 +216,13 @@ fn spawn_store_tasks(store: &Arc<Tsdb>) {
             .await;
             if let Ok(Err(e)) = r {
                 tracing::error!(error = %e, "compaction failed; retrying in a minute");
+            }
+            if let Some(p) = weak_profiles.upgrade() {
+                let r =
+                    tokio::task::spawn_blocking(move || p.apply_retention(scrape::now_ms())).await;
+                if let Ok(Err(e)) = r {
+                    tracing::error!(error = %e, "profile retention failed; retrying in a minute");
+                }
             }
         }
     });
