@@ -421,8 +421,8 @@ mod tests {
         assert_eq!(m1.duration_ms, 2_000);
         assert_eq!(m1.sample_types, ["samples/count"]);
         let sel = emberlens_model::parse_selector("{__name__=\"memory\",job=\"a\"}").unwrap();
-        assert_eq!(store.list(&[sel], 0, 10_000), [m2.clone()]);
-        assert_eq!(store.list(&[], 0, 4_999), [m1.clone()]);
+        assert_eq!(store.list(&[sel], 0, 10_000), vec![m2.clone()]);
+        assert_eq!(store.list(&[], 0, 4_999), vec![m1.clone()]);
         drop(store);
         // A torn line, an entry without its file and an orphan file.
         let mut f = std::fs::OpenOptions::new()
@@ -442,12 +442,12 @@ mod tests {
                 .exists()
         );
         assert_eq!(store.apply_retention(12_000).unwrap(), 1);
-        assert_eq!(store.list(&[], i64::MIN, i64::MAX), [m2.clone()]);
+        assert_eq!(store.list(&[], i64::MIN, i64::MAX), vec![m2.clone()]);
         assert!(!dir.join("profiles").join(m1.file_name()).exists());
         let store = ProfileStore::open(&dir, 10_000).unwrap();
         assert_eq!(store.stats().profiles, 1);
         let snap = dir.join("snap");
-        assert_eq!(store.snapshot_into(&snap).unwrap(), [m2.clone()]);
+        assert_eq!(store.snapshot_into(&snap).unwrap(), vec![m2.clone()]);
         assert_eq!(
             std::fs::read(snap.join(m2.file_name())).unwrap(),
             store.read(&m2.id).unwrap()
