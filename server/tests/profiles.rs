@@ -118,7 +118,7 @@ async fn scraped_profiles_are_listed_fetched_merged_and_snapshotted() {
         ServeOptions {
             data_dir: data.0.join("data"),
             ui_dir: "none".into(),
-            config_file: Some(config),
+            config_file: Some(config.clone()),
             ..ServeOptions::default()
         },
     )
@@ -344,6 +344,46 @@ async fn scraped_profiles_are_listed_fetched_merged_and_snapshotted() {
     assert_eq!(
         std::fs::read(snap.join(cpu_entry["file"].as_str().unwrap())).unwrap(),
         cpu
+    );
+
+    // A reload without `profiling_config` stops the profile loops (the
+    // metrics loop of the changed target restarts without them).
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 2s, scrape_timeout: 2s}}\n\
+             scrape_configs:\n\
+             \x20 - job_name: fake\n\
+             \x20   static_configs: [{{targets: [\"{target}\"], labels: {{env: test}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, v) = get_json(&format!("{base}/api/v1/profiles/targets")).await;
+        if v["data"] == serde_json::json!([]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "profile loops after the reload: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A scrape in flight at the reload may still land; then nothing more.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let settled = list(&base, None, "").await.len();
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(
+        list(&base, None, "").await.len(),
+        settled,
+        "profiles stored after the reload"
     );
 }
 

@@ -54,8 +54,16 @@ pub struct ProfileTargetStatus {
     pub last_size: u64,
 }
 
-/// Status per (target URL, profile type), for `/api/v1/profiles/targets`.
-pub type ProfileStatus = Arc<RwLock<BTreeMap<(String, String), ProfileTargetStatus>>>;
+/// Key of a loop in [`ProfileStatus`]: target URL, profile type, and a
+/// number unique to the loop (a restarted loop of the same target and type
+/// never touches its predecessor's entry).
+pub type ProfileLoopKey = (String, String, u64);
+
+/// Status per loop, for `/api/v1/profiles/targets`.
+pub type ProfileStatus = Arc<RwLock<BTreeMap<ProfileLoopKey, ProfileTargetStatus>>>;
+
+/// Numbers the loops (see [`ProfileLoopKey`]).
+static NEXT_LOOP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// What profile loops share: the store, the metrics and the status map.
 #[derive(Clone, Debug)]
@@ -68,10 +76,27 @@ pub struct ProfileScraping {
     pub status: ProfileStatus,
 }
 
-/// The running profile loops of one target; dropping it stops them.
-#[derive(Debug, Default)]
+/// The running profile loops of one target; dropping it stops them and
+/// removes them from the status map (a loop that was mid-scrape removes
+/// its entry again when it ends).
+#[derive(Debug)]
 pub struct ProfileLoops {
     stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    status: ProfileStatus,
+    keys: Vec<ProfileLoopKey>,
+}
+
+impl Drop for ProfileLoops {
+    fn drop(&mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        if let Ok(mut s) = self.status.write() {
+            for k in &self.keys {
+                s.remove(k);
+            }
+        }
+    }
 }
 
 impl ProfileScraping {
@@ -79,18 +104,29 @@ impl ProfileScraping {
     /// `None` when it has none.
     pub fn start(&self, client: &reqwest::Client, target: &Arc<Target>) -> Option<ProfileLoops> {
         let profiling = target.profiling.as_ref()?;
-        let mut loops = ProfileLoops::default();
+        let mut loops = ProfileLoops {
+            stops: Vec::new(),
+            status: self.status.clone(),
+            keys: Vec::new(),
+        };
         for endpoint in &profiling.endpoints {
             let (stop, stopped) = tokio::sync::oneshot::channel();
+            let key = (
+                target.url.clone(),
+                endpoint.name.clone(),
+                NEXT_LOOP.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            );
             tokio::spawn(run_loop(
                 self.clone(),
                 client.clone(),
                 target.clone(),
                 endpoint.clone(),
                 profiling.delta_profiling_ms,
+                key.clone(),
                 stopped,
             ));
             loops.stops.push(stop);
+            loops.keys.push(key);
         }
         Some(loops)
     }
@@ -117,10 +153,10 @@ async fn run_loop(
     target: Arc<Target>,
     endpoint: ProfileEndpoint,
     delta_ms: i64,
+    key: ProfileLoopKey,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let url = profile_url(&target, &endpoint, delta_ms).unwrap_or_else(|| target.url.clone());
-    let key = (target.url.clone(), endpoint.name.clone());
     let labels = ProfileLabels {
         job: target.job().to_string(),
         r#type: endpoint.name.clone(),
