@@ -5,12 +5,16 @@
 //! here is a library so integration tests can run the real server in-process
 //! on a loopback port.
 
+pub mod api;
 pub mod fileset;
 pub mod manager;
 pub mod metrics;
 pub mod profiles;
 pub mod query_api;
+pub mod remote_api;
+pub mod remote_write;
 pub mod scrape;
+pub mod security;
 pub mod snapshot;
 pub mod store;
 pub mod targets;
@@ -56,6 +60,22 @@ pub struct ServeOptions {
     /// Serve the app cross-origin isolated (COOP and COEP headers), so it can
     /// cancel queries in its worker through shared memory.
     pub cross_origin_isolation: bool,
+    /// The token the admin, write and reload endpoints need
+    /// (`--web.auth-token-file` or `EMBERLENS_TOKEN`); see [`security`].
+    pub auth_token: Option<security::AuthToken>,
+    /// Largest request body accepted (`--web.max-request-body-bytes`).
+    pub max_request_body_bytes: usize,
+    /// Origins allowed to read the API cross-origin, a regex anchored at
+    /// both ends (`--web.cors.origin`).
+    pub cors_origin: String,
+    /// Accept `POST /api/v1/write` (`--web.enable-remote-write-receiver`).
+    pub enable_remote_write_receiver: bool,
+    /// `--storage.remote.read-sample-limit` (0: none).
+    pub remote_read_sample_limit: usize,
+    /// `--storage.remote.read-concurrent-limit` (0: none).
+    pub remote_read_concurrent_limit: usize,
+    /// `--storage.remote.read-max-bytes-in-frame`.
+    pub remote_read_max_bytes_in_frame: usize,
 }
 
 impl Default for ServeOptions {
@@ -68,6 +88,13 @@ impl Default for ServeOptions {
             scrape_interval: Duration::from_secs(5),
             extra_targets: Vec::new(),
             cross_origin_isolation: true,
+            auth_token: None,
+            max_request_body_bytes: security::DEFAULT_MAX_BODY_BYTES,
+            cors_origin: security::DEFAULT_CORS_ORIGIN.to_string(),
+            enable_remote_write_receiver: false,
+            remote_read_sample_limit: remote_api::DEFAULT_READ_SAMPLE_LIMIT,
+            remote_read_concurrent_limit: remote_api::DEFAULT_READ_CONCURRENT_LIMIT,
+            remote_read_max_bytes_in_frame: emberlens_remote::frame::DEFAULT_MAX_BYTES_IN_FRAME,
         }
     }
 }
@@ -91,6 +118,15 @@ pub struct Running {
 pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result<Running> {
     std::fs::create_dir_all(&opts.data_dir)?;
     let addr = listener.local_addr()?;
+    let security = security::SecurityOptions {
+        token: opts.auth_token.clone(),
+        loopback: addr.ip().is_loopback(),
+        max_body_bytes: opts.max_request_body_bytes,
+        cors_origin: security::cors_regex(&opts.cors_origin).map_err(std::io::Error::other)?,
+    };
+    if !security.loopback && security.token.is_none() {
+        tracing::warn!(%addr, "listening on a non-loopback address without a token: the admin, write and reload endpoints answer 403 (set --web.auth-token-file or EMBERLENS_TOKEN)");
+    }
     let data_dir = opts.data_dir.clone();
     let tsdb_opts = opts.tsdb.clone();
     let store = tokio::task::spawn_blocking(move || Tsdb::open(&data_dir, tsdb_opts))
@@ -152,6 +188,11 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
             status: profile_status.clone(),
         }),
     );
+    // Remote write: committed samples are queued under <data dir>/remote_write.
+    scrape.set_remote_write(Arc::new(remote_write::RemoteWrite::new(
+        &opts.data_dir,
+        metrics.clone(),
+    )));
     scrape.reload().await.map_err(std::io::Error::other)?;
     scrape.watch_file_sd(FILE_SD_POLL);
     let state = AppState {
@@ -160,11 +201,21 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         scrape,
         profiles,
         profile_status,
+        info: Arc::new(server_info(&opts, addr)),
+        remote: Arc::new(remote_api::RemoteApi::new(
+            opts.enable_remote_write_receiver,
+            opts.remote_read_sample_limit,
+            opts.remote_read_concurrent_limit,
+            opts.remote_read_max_bytes_in_frame,
+        )),
     };
-    let app = web::router(
-        state.clone(),
-        opts.ui_dir.clone(),
-        opts.cross_origin_isolation,
+    let app = security::protect(
+        web::router(
+            state.clone(),
+            opts.ui_dir.clone(),
+            opts.cross_origin_isolation,
+        ),
+        security,
     );
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(Running {
@@ -226,4 +277,58 @@ fn spawn_store_tasks(store: &Arc<Tsdb>, profiles: &Arc<ProfileStore>) {
             }
         }
     });
+}
+
+/// The start time and the flags as `/api/v1/status/flags` shows them.
+fn server_info(opts: &ServeOptions, addr: SocketAddr) -> api::ServerInfo {
+    let ms = |d: Duration| emberlens_model::format_duration_ms(d.as_millis() as i64);
+    let flags = [
+        ("web.listen-address", addr.to_string()),
+        ("storage.tsdb.path", opts.data_dir.display().to_string()),
+        (
+            "storage.tsdb.retention.time",
+            ms(Duration::from_millis(opts.tsdb.retention_ms.max(0) as u64)),
+        ),
+        (
+            "storage.tsdb.retention.size",
+            opts.tsdb.retention_bytes.to_string(),
+        ),
+        (
+            "storage.tsdb.min-block-duration",
+            ms(Duration::from_millis(opts.tsdb.block_range_ms.max(0) as u64)),
+        ),
+        (
+            "storage.tsdb.max-block-duration",
+            ms(Duration::from_millis(opts.tsdb.max_block_ms.max(0) as u64)),
+        ),
+        ("storage.tsdb.wal-fsync-interval", ms(opts.tsdb.wal_fsync)),
+        (
+            "config.file",
+            opts.config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("web.ui-path", opts.ui_dir.display().to_string()),
+        ("scrape.interval", ms(opts.scrape_interval)),
+        (
+            "web.cross-origin-isolation",
+            opts.cross_origin_isolation.to_string(),
+        ),
+        ("web.cors.origin", opts.cors_origin.clone()),
+        (
+            "web.max-request-body-bytes",
+            opts.max_request_body_bytes.to_string(),
+        ),
+        // Whether a token is set, never the token.
+        ("web.auth-token", opts.auth_token.is_some().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    api::ServerInfo {
+        start_ms: scrape::now_ms(),
+        flags,
+        retention: Duration::from_millis(opts.tsdb.retention_ms.max(0) as u64),
+    }
 }

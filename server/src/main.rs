@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Scrape, store and serve (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Inspect Prometheus TSDB blocks (like `promtool tsdb`).
     #[command(subcommand)]
     Tsdb(TsdbCommand),
@@ -215,6 +215,53 @@ struct ServeArgs {
         value_name = "BOOL"
     )]
     cross_origin_isolation: bool,
+    /// File holding the token that the admin (`/api/v1/admin/*`), remote
+    /// write (`/api/v1/write`) and reload (`/-/reload`) endpoints require as
+    /// `Authorization: Bearer <token>`. Without it, the EMBERLENS_TOKEN
+    /// environment variable; without either, those endpoints answer only
+    /// when listening on a loopback address.
+    #[arg(long = "web.auth-token-file", value_name = "FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes (413 beyond).
+    #[arg(long = "web.max-request-body-bytes", default_value_t = emberlens_server::security::DEFAULT_MAX_BODY_BYTES)]
+    max_request_body_bytes: usize,
+    /// Regex for CORS origin allowed to read /api/v1/*; anchored at both
+    /// ends (Prometheus's flag and default).
+    #[arg(long = "web.cors.origin", default_value = emberlens_server::security::DEFAULT_CORS_ORIGIN)]
+    cors_origin: String,
+    /// Accept remote write requests on /api/v1/write (Prometheus's flag).
+    #[arg(long = "web.enable-remote-write-receiver")]
+    enable_remote_write_receiver: bool,
+    /// Most samples one remote read query may return (SAMPLES answers); 0 for no limit.
+    #[arg(
+        long = "storage.remote.read-sample-limit",
+        default_value_t = 50_000_000
+    )]
+    remote_read_sample_limit: usize,
+    /// Most remote reads served at once; 0 for no limit.
+    #[arg(long = "storage.remote.read-concurrent-limit", default_value_t = 10)]
+    remote_read_concurrent_limit: usize,
+    /// Bytes at which a streamed remote read frame is closed.
+    #[arg(
+        long = "storage.remote.read-max-bytes-in-frame",
+        default_value_t = 1_048_576
+    )]
+    remote_read_max_bytes_in_frame: usize,
+}
+
+/// The token from `--web.auth-token-file`, else from `EMBERLENS_TOKEN`
+/// (unset or empty: none).
+fn auth_token(
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<emberlens_server::security::AuthToken>> {
+    use emberlens_server::security::{AuthToken, TOKEN_ENV};
+    if let Some(path) = file {
+        return Ok(Some(AuthToken::from_file(path)?));
+    }
+    match std::env::var(TOKEN_ENV) {
+        Ok(t) if !t.trim().is_empty() => Ok(Some(AuthToken::new(&t, TOKEN_ENV)?)),
+        _ => Ok(None),
+    }
 }
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
@@ -357,7 +404,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let args = match cli.command {
-        Some(Command::Serve(a)) => a,
+        Some(Command::Serve(a)) => *a,
         Some(Command::Tsdb(cmd)) => return run_tsdb(cmd),
         Some(Command::Query(a)) => {
             if !run_query(a)? {
@@ -420,6 +467,13 @@ async fn main() -> anyhow::Result<()> {
         scrape_interval,
         extra_targets,
         cross_origin_isolation: args.cross_origin_isolation,
+        auth_token: auth_token(args.auth_token_file.as_deref())?,
+        max_request_body_bytes: args.max_request_body_bytes,
+        cors_origin: args.cors_origin,
+        enable_remote_write_receiver: args.enable_remote_write_receiver,
+        remote_read_sample_limit: args.remote_read_sample_limit,
+        remote_read_concurrent_limit: args.remote_read_concurrent_limit,
+        remote_read_max_bytes_in_frame: args.remote_read_max_bytes_in_frame,
     };
     let listener = tokio::net::TcpListener::bind(&args.listen_address)
         .await

@@ -23,6 +23,7 @@ use emberlens_config::{Config, ConfigError};
 
 use crate::metrics::Metrics;
 use crate::profiles::scrape::{ProfileLoops, ProfileScraping};
+use crate::remote_write::{RemoteWrite, TeeStore};
 use crate::scrape::{self, LastScrape, Target, TargetHealth};
 use crate::store::Tsdb;
 use crate::targets::{self, DroppedTarget, FileSdSignature, TargetSet};
@@ -178,6 +179,10 @@ pub struct ScrapeManager {
     state: Mutex<State>,
     /// Where profile loops store; `None`: `profiling_config` is not acted on.
     profiles: Option<ProfileScraping>,
+    /// Whether the last (re)load succeeded, and when it was tried (Unix ms).
+    last_reload: Mutex<(bool, i64)>,
+    /// Remote write, when the server runs it (set once, before the first reload).
+    remote_write: std::sync::OnceLock<Arc<RemoteWrite>>,
 }
 
 impl ScrapeManager {
@@ -200,6 +205,8 @@ impl ScrapeManager {
             reload_lock: tokio::sync::Mutex::new(()),
             state: Mutex::new(State::default()),
             profiles: None,
+            last_reload: Mutex::new((false, 0)),
+            remote_write: std::sync::OnceLock::new(),
         }
     }
 
@@ -211,12 +218,36 @@ impl ScrapeManager {
         self
     }
 
+    /// Hands committed scrape samples to `rw` from now on, and applies each
+    /// loaded configuration's `remote_write` section to it. Set once.
+    pub fn set_remote_write(&self, rw: Arc<RemoteWrite>) {
+        let _ = self.remote_write.set(rw);
+    }
+
+    /// The remote-write fan-out, when set.
+    pub fn remote_write(&self) -> Option<Arc<RemoteWrite>> {
+        self.remote_write.get().cloned()
+    }
+
     /// (Re)loads the configuration and applies it; on error nothing changes.
     pub async fn reload(&self) -> Result<(), LoadError> {
         let _serial = self.reload_lock.lock().await;
-        let (yaml, cfg, dir) = self.source.load().await?;
+        let loaded = self.source.load().await;
+        if let Ok(mut last) = self.last_reload.lock() {
+            *last = (loaded.is_ok(), scrape::now_ms());
+        }
+        let (yaml, cfg, dir) = loaded?;
+        if let Some(rw) = self.remote_write.get() {
+            rw.apply(&cfg).await;
+        }
         self.rebuild(yaml, Arc::new((cfg, dir))).await;
         Ok(())
+    }
+
+    /// Whether the last (re)load succeeded and when it ran (Unix ms), for
+    /// `/api/v1/status/runtimeinfo`.
+    pub fn reload_status(&self) -> (bool, i64) {
+        self.last_reload.lock().map_or((false, 0), |l| *l)
     }
 
     /// Builds the targets of `loaded` (reading file-SD files) and applies them.
@@ -341,7 +372,7 @@ impl ScrapeManager {
         tokio::spawn(scrape::run_loop(
             client,
             target.clone(),
-            self.store.clone(),
+            Arc::new(TeeStore::new(self.store.clone(), self.remote_write())),
             self.metrics.clone(),
             self.health.clone(),
             last.clone(),
@@ -353,6 +384,15 @@ impl ScrapeManager {
             stop: Some(stop),
             _profiles: profiles,
         }
+    }
+
+    /// The loaded configuration's `global.external_labels`.
+    pub fn external_labels(&self) -> emberlens_model::Labels {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| Some(s.config.as_ref()?.0.global.external_labels.clone()))
+            .unwrap_or_default()
     }
 
     /// The loaded configuration's YAML, secrets shown as `<secret>`.

@@ -7,6 +7,12 @@
 //!   static files count as `/ui`) and status code.
 //! - `emberlens_scrape_duration_seconds{job}`: histogram of scrape durations.
 //! - `emberlens_samples_appended_total`: samples committed to storage.
+//! - `emberlens_remote_storage_samples{,_in,_failed,_retried,_dropped}_total{remote_name, url}`:
+//!   remote write, as Prometheus's `prometheus_remote_storage_*` counters.
+//! - `emberlens_remote_read_queries_total{response_type}`: remote read
+//!   queries answered (`samples` or `streamed_xor_chunks`).
+//! - `emberlens_remote_write_received_samples_total`: samples the remote
+//!   write receiver appended.
 //! - `process_*`: CPU seconds, resident and virtual memory, open fds, start
 //!   time, read from `/proc/self` on Linux (nothing elsewhere).
 //! - `emberlens_profile_scrapes_total{job, type}` and
@@ -52,6 +58,22 @@ pub struct ProfileLabels {
     pub r#type: String,
 }
 
+/// Labels of the remote-write metrics (Prometheus's).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RemoteLabels {
+    /// The endpoint's `name`, or its queue directory's name.
+    pub remote_name: String,
+    /// The endpoint's URL.
+    pub url: String,
+}
+
+/// Labels of `emberlens_remote_read_queries_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadLabels {
+    /// `samples` or `streamed_xor_chunks`.
+    pub response_type: String,
+}
+
 /// The registry and handles to the metrics the server updates.
 #[derive(Debug)]
 pub struct Metrics {
@@ -67,6 +89,20 @@ pub struct Metrics {
     pub profile_scrapes: Family<ProfileLabels, Counter>,
     /// Profile scrapes that failed, by job and type.
     pub profile_scrape_failures: Family<ProfileLabels, Counter>,
+    /// Remote write: samples delivered.
+    pub remote_samples: Family<RemoteLabels, Counter>,
+    /// Remote write: samples queued.
+    pub remote_samples_in: Family<RemoteLabels, Counter>,
+    /// Remote write: samples dropped after a non-recoverable error.
+    pub remote_samples_failed: Family<RemoteLabels, Counter>,
+    /// Remote write: samples in requests that were retried.
+    pub remote_samples_retried: Family<RemoteLabels, Counter>,
+    /// Remote write: samples dropped by `write_relabel_configs`.
+    pub remote_samples_dropped: Family<RemoteLabels, Counter>,
+    /// Remote read queries answered, by response type.
+    pub remote_read_queries: Family<ReadLabels, Counter>,
+    /// Samples received by the remote write receiver and appended.
+    pub remote_write_received: Counter,
 }
 
 impl Default for Metrics {
@@ -120,6 +156,48 @@ impl Metrics {
             "Profile scrapes that failed (fetch, status, size, or not pprof), by job and profile type",
             profile_scrape_failures.clone(),
         );
+        let remote = |registry: &mut Registry, name: &str, help: &str| {
+            let f = Family::<RemoteLabels, Counter>::default();
+            registry.register(name, help, f.clone());
+            f
+        };
+        let remote_samples = remote(
+            &mut registry,
+            "emberlens_remote_storage_samples",
+            "Samples sent to remote storage and acknowledged",
+        );
+        let remote_samples_in = remote(
+            &mut registry,
+            "emberlens_remote_storage_samples_in",
+            "Samples queued for remote storage",
+        );
+        let remote_samples_failed = remote(
+            &mut registry,
+            "emberlens_remote_storage_samples_failed",
+            "Samples dropped after a non-recoverable remote write error",
+        );
+        let remote_samples_retried = remote(
+            &mut registry,
+            "emberlens_remote_storage_samples_retried",
+            "Samples in remote write requests that failed and were retried",
+        );
+        let remote_samples_dropped = remote(
+            &mut registry,
+            "emberlens_remote_storage_samples_dropped",
+            "Samples dropped by write_relabel_configs",
+        );
+        let remote_read_queries = Family::<ReadLabels, Counter>::default();
+        registry.register(
+            "emberlens_remote_read_queries",
+            "Remote read queries answered, by response type",
+            remote_read_queries.clone(),
+        );
+        let remote_write_received = Counter::default();
+        registry.register(
+            "emberlens_remote_write_received_samples",
+            "Samples appended by the remote write receiver",
+            remote_write_received.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector));
         Metrics {
             registry,
@@ -128,6 +206,13 @@ impl Metrics {
             samples_appended,
             profile_scrapes,
             profile_scrape_failures,
+            remote_samples,
+            remote_samples_in,
+            remote_samples_failed,
+            remote_samples_retried,
+            remote_samples_dropped,
+            remote_read_queries,
+            remote_write_received,
         }
     }
 

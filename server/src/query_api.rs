@@ -82,7 +82,7 @@ fn status_of(e: &EvalError) -> StatusCode {
 }
 
 /// All parameters from the query string and, for POST, the form body.
-fn params(query: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn params(query: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();

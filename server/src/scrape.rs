@@ -18,15 +18,21 @@
 //! this one (or the scrape failed) gets a staleness marker, and so does every
 //! series of a target whose loop is stopped (a reload removed it). Series
 //! exposed with their own timestamps are left alone, as in Prometheus.
+//!
+//! Metadata: the `# TYPE`, `# HELP` and `# UNIT` lines of every scrape whose
+//! body parses replace the target's metadata (by metric family name, before
+//! relabeling, as Prometheus's scrape cache keeps it; `untyped` is reported
+//! as `unknown`); a scrape that fails before parsing keeps the previous one. `/api/v1/metadata`
+//! and `/api/v1/targets/metadata` read it from the targets' last reports.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use emberlens_config::{RelabelConfig, Secret};
 use emberlens_model::{Appendable, Appender, Labels, METRIC_NAME, stale_nan};
-use emberlens_textparse::Entry;
+use emberlens_textparse::{Entry, MetricType};
 
 use crate::metrics::{JobLabels, Metrics};
 
@@ -228,6 +234,57 @@ pub struct ScrapeReport {
     pub duration: Duration,
     /// Why it failed.
     pub error: Option<String>,
+    /// The target's metadata: this scrape's if it succeeded, else the
+    /// previous one's.
+    pub metadata: TargetMetadata,
+}
+
+/// One metric family's metadata, as Prometheus's API shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MetricMetadata {
+    /// `counter`, `gauge`, `histogram`, `summary` or `unknown`.
+    pub kind: &'static str,
+    /// The `# HELP` text.
+    pub help: String,
+    /// The `# UNIT` (OpenMetrics), else empty.
+    pub unit: String,
+}
+
+/// A target's metadata by metric family name (shared, cheap to clone).
+pub type TargetMetadata = Arc<BTreeMap<String, MetricMetadata>>;
+
+fn type_name(t: MetricType) -> &'static str {
+    match t {
+        MetricType::Counter => "counter",
+        MetricType::Gauge => "gauge",
+        MetricType::Histogram => "histogram",
+        MetricType::Summary => "summary",
+        MetricType::Untyped => "unknown",
+    }
+}
+
+/// The metadata lines of an exposition, by family name.
+fn metadata_of(entries: &[Entry]) -> BTreeMap<String, MetricMetadata> {
+    fn entry<'a>(
+        out: &'a mut BTreeMap<String, MetricMetadata>,
+        metric: &str,
+    ) -> &'a mut MetricMetadata {
+        out.entry(metric.to_string())
+            .or_insert_with(|| MetricMetadata {
+                kind: "unknown",
+                ..MetricMetadata::default()
+            })
+    }
+    let mut out = BTreeMap::new();
+    for e in entries {
+        match e {
+            Entry::Help { metric, text } => entry(&mut out, metric).help.clone_from(text),
+            Entry::Type { metric, kind } => entry(&mut out, metric).kind = type_name(*kind),
+            Entry::Unit { metric, unit } => entry(&mut out, metric).unit.clone_from(unit),
+            Entry::Sample(_) => {}
+        }
+    }
+    out
 }
 
 /// The latest report per target URL, for logs and tests.
@@ -275,6 +332,7 @@ pub fn now_ms() -> i64 {
 #[derive(Debug, Default)]
 pub struct ScrapeState {
     previous: HashSet<Labels>,
+    metadata: TargetMetadata,
 }
 
 /// Scrapes `target` once at `t_ms` and appends the result to `store`.
@@ -295,6 +353,9 @@ pub async fn scrape_once<S: Appendable>(
             .unwrap_or(Err(ScrapeError::Timeout(target.timeout))),
     };
     let parsed = fetched.and_then(|body| Ok(emberlens_textparse::parse(&body)?));
+    if let Ok(entries) = &parsed {
+        state.metadata = Arc::new(metadata_of(entries));
+    }
     let duration = started.elapsed();
     metrics
         .scrape_duration
@@ -386,6 +447,7 @@ pub async fn scrape_once<S: Appendable>(
         samples_appended,
         duration,
         error,
+        metadata: state.metadata.clone(),
     }
 }
 

@@ -84,31 +84,84 @@ pub fn resolve(base_dir: &Path, file: &str) -> PathBuf {
     }
 }
 
+/// The files a file-SD pattern names: itself, or, when its last path
+/// segment holds `*` or `?` (as Prometheus's `filepath.Glob` patterns such as
+/// `targets/*.json`), the matching files of that directory, sorted.
+pub fn sd_files(base_dir: &Path, pattern: &str) -> Vec<PathBuf> {
+    let path = resolve(base_dir, pattern);
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return vec![path];
+    };
+    if !name.contains(['*', '?']) {
+        return vec![path];
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| !n.starts_with('.') && wildcard_match(name, n))
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// `*` matches any run of characters, `?` one character.
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
 fn file_sd_groups(sc: &ScrapeConfig, base_dir: &Path) -> Vec<TargetGroup> {
     let mut out = Vec::new();
     for sd in &sc.file_sd_configs {
-        for file in &sd.files {
-            let Some(format) = FileSdFormat::from_path(file) else {
-                continue;
-            };
-            let path = resolve(base_dir, file);
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(file = %path.display(), error = %e, job = %sc.job_name, "reading a file-SD file");
+        for pattern in &sd.files {
+            for path in sd_files(base_dir, pattern) {
+                let Some(format) = path.to_str().and_then(FileSdFormat::from_path) else {
                     continue;
-                }
-            };
-            match parse_file_sd(&bytes, format) {
-                Ok(groups) => {
-                    let filepath = path.display().to_string();
-                    out.extend(groups.into_iter().map(|mut g| {
-                        g.labels = g.labels.with("__meta_filepath", &filepath);
-                        g
-                    }));
-                }
-                Err(e) => {
-                    tracing::warn!(file = %path.display(), error = %e, job = %sc.job_name, "parsing a file-SD file");
+                };
+                let bytes = match std::fs::read(&path) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, job = %sc.job_name, "reading a file-SD file");
+                        continue;
+                    }
+                };
+                match parse_file_sd(&bytes, format) {
+                    Ok(groups) => {
+                        let filepath = path.display().to_string();
+                        out.extend(groups.into_iter().map(|mut g| {
+                            g.labels = g.labels.with("__meta_filepath", &filepath);
+                            g
+                        }));
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, job = %sc.job_name, "parsing a file-SD file");
+                    }
                 }
             }
         }
@@ -127,8 +180,15 @@ pub fn file_sd_signature(cfg: &Config, base_dir: &Path) -> FileSdSignature {
         .iter()
         .flat_map(|sc| &sc.file_sd_configs)
         .flat_map(|sd| &sd.files)
-        .map(|f| {
-            let path = resolve(base_dir, f);
+        .flat_map(|f| {
+            let mut files = sd_files(base_dir, f);
+            // A glob matching nothing still counts: a file appearing changes it.
+            if files.is_empty() {
+                files.push(resolve(base_dir, f));
+            }
+            files
+        })
+        .map(|path| {
             let meta = std::fs::metadata(&path)
                 .ok()
                 .and_then(|m| Some((m.modified().ok()?, m.len())));
@@ -280,6 +340,26 @@ mod tests {
     #[allow(clippy::unwrap_used)] // test input is a constant
     fn build_text(yaml: &str) -> TargetSet {
         build(&Config::parse(yaml).unwrap(), Path::new("."))
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn file_sd_globs_match_the_last_segment() {
+        assert!(wildcard_match("tg_*.json", "tg_a.json"));
+        assert!(wildcard_match("*.json", "x.y.json"));
+        assert!(wildcard_match("a?c*", "abcdef"));
+        assert!(!wildcard_match("tg_*.json", "tg_a.yml"));
+        assert!(!wildcard_match("a*b*c", "ab"));
+        let dir = std::env::temp_dir().join(format!("emberlens-sdglob-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["tg_b.json", "tg_a.json", "other.json", ".tg_hidden.json"] {
+            std::fs::write(dir.join(f), "[]").unwrap();
+        }
+        let got = sd_files(&dir, "tg_*.json");
+        assert_eq!(got, [dir.join("tg_a.json"), dir.join("tg_b.json")]);
+        assert_eq!(sd_files(&dir, "plain.json"), [dir.join("plain.json")]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub struct AppState {
     pub profiles: Arc<crate::profiles::store::ProfileStore>,
     /// Profile scrape loops' latest state.
     pub profile_status: crate::profiles::scrape::ProfileStatus,
+    /// Start time, flags and retention, for the status endpoints.
+    pub info: Arc<crate::api::ServerInfo>,
+    /// Remote read/write settings and limits.
+    pub remote: Arc<crate::remote_api::RemoteApi>,
 }
 
 impl AppState {
@@ -72,6 +76,38 @@ impl Storage for Queryable {
         max_t_ms: i64,
     ) -> Result<Vec<emberlens_model::Series>, emberlens_model::StorageError> {
         self.0.select(matchers, min_t_ms, max_t_ms)
+    }
+
+    fn series_labels(
+        &self,
+        matchers: &[emberlens_model::Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<Labels>, emberlens_model::StorageError> {
+        self.0.series_labels(matchers, min_t_ms, max_t_ms)
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[emberlens_model::Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<String>, emberlens_model::StorageError> {
+        self.0.label_names(matchers, min_t_ms, max_t_ms)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[emberlens_model::Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<String>, emberlens_model::StorageError> {
+        self.0.label_values(name, matchers, min_t_ms, max_t_ms)
+    }
+
+    fn stats(&self) -> Result<emberlens_model::StorageStats, emberlens_model::StorageError> {
+        self.0.stats()
     }
 }
 
@@ -98,6 +134,8 @@ pub fn router(state: AppState, ui_dir: PathBuf, isolate: bool) -> Router {
             "/api/v1/query_range",
             get(crate::query_api::query_range_handler).post(crate::query_api::query_range_handler),
         )
+        .route("/api/v1/read", post(crate::remote_api::read_handler))
+        .route("/api/v1/write", post(crate::remote_api::write_handler))
         .route("/api/v1/status/config", get(config_handler))
         .route("/api/v1/targets", get(targets_handler))
         .route(
@@ -128,7 +166,8 @@ pub fn router(state: AppState, ui_dir: PathBuf, isolate: bool) -> Router {
         )
         .route("/-/reload", post(reload_handler).put(reload_handler))
         .route("/-/healthy", get(|| async { "Emberlens is Healthy.\n" }))
-        .route("/-/ready", get(|| async { "Emberlens is Ready.\n" }));
+        .route("/-/ready", get(|| async { "Emberlens is Ready.\n" }))
+        .merge(crate::api::routes());
     let with_ui = if ui_dir.join("index.html").is_file() {
         let files = ServeDir::new(&ui_dir);
         if isolate {
@@ -529,10 +568,14 @@ fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Prometheus's error shape.
+/// Prometheus's error shape, its keys in Prometheus's order.
 pub fn api_error(status: StatusCode, error_type: &str, msg: &str) -> Response {
-    let body = serde_json::json!({"status": "error", "errorType": error_type, "error": msg});
-    json_response(status, body.to_string())
+    let body = format!(
+        r#"{{"status":"error","errorType":{},"error":{}}}"#,
+        json_string(error_type),
+        json_string(msg)
+    );
+    json_response(status, body)
 }
 
 fn missing_ui_page() -> Html<&'static str> {
@@ -588,6 +631,8 @@ mod tests {
             scrape,
             profiles,
             profile_status: Default::default(),
+            info: Arc::default(),
+            remote: Default::default(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! job values inherited from `global`, and Prometheus's validation.
 //!
 //! Sections of `prometheus.yml` that Emberlens does not act on (`alerting`,
-//! `remote_write`, `remote_read`, `storage`, `tracing`, `runtime`, `otlp`,
+//! `remote_read`, `storage`, `tracing`, `runtime`, `otlp`,
 //! and service discovery other than `static_configs` / `file_sd_configs`,
 //! such as `docker_sd_configs`) are accepted without checking their contents
 //! and listed in [`Config::ignored`], so the server can warn about them
@@ -106,6 +106,22 @@ pub mod defaults {
     pub const EVALUATION_INTERVAL_MS: i64 = 60_000;
     /// `metrics_path`.
     pub const METRICS_PATH: &str = "/metrics";
+    /// `remote_write[].remote_timeout`: 30s.
+    pub const REMOTE_TIMEOUT_MS: i64 = 30_000;
+    /// `remote_write[].queue_config.capacity`.
+    pub const QUEUE_CAPACITY: u64 = 2500;
+    /// `remote_write[].queue_config.max_shards`.
+    pub const QUEUE_MAX_SHARDS: u64 = 200;
+    /// `remote_write[].queue_config.min_shards`.
+    pub const QUEUE_MIN_SHARDS: u64 = 1;
+    /// `remote_write[].queue_config.max_samples_per_send`.
+    pub const QUEUE_MAX_SAMPLES_PER_SEND: u64 = 500;
+    /// `remote_write[].queue_config.batch_send_deadline`: 5s.
+    pub const QUEUE_BATCH_SEND_DEADLINE_MS: i64 = 5_000;
+    /// `remote_write[].queue_config.min_backoff`: 30ms.
+    pub const QUEUE_MIN_BACKOFF_MS: i64 = 30;
+    /// `remote_write[].queue_config.max_backoff`: 5s.
+    pub const QUEUE_MAX_BACKOFF_MS: i64 = 5_000;
     /// `file_sd_configs[].refresh_interval`: 5m.
     pub const FILE_SD_REFRESH_MS: i64 = 300_000;
     /// `profiling_config.delta_profiling_duration`: 14s, as Grafana Alloy.
@@ -121,6 +137,8 @@ pub struct Config {
     pub rule_files: Vec<String>,
     /// `scrape_configs`, with global values inherited.
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// `remote_write`.
+    pub remote_write: Vec<RemoteWriteConfig>,
     /// Accepted but unused settings, as field paths (`alerting`,
     /// `scrape_configs[0] (job "d").docker_sd_configs`): for a warning.
     pub ignored: Vec<String>,
@@ -329,6 +347,79 @@ impl Default for HttpClientConfig {
     }
 }
 
+/// One `remote_write` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteWriteConfig {
+    /// Endpoint URL (`http` or `https`).
+    pub url: String,
+    /// `name`, unique among the remote writes when set.
+    pub name: Option<String>,
+    /// Timeout of one send.
+    pub remote_timeout_ms: i64,
+    /// Extra request headers (none of Prometheus's reserved ones).
+    pub headers: BTreeMap<String, String>,
+    /// Relabeling applied to each series before it is queued.
+    pub write_relabel_configs: Vec<RelabelConfig>,
+    /// `queue_config`.
+    pub queue: QueueConfig,
+    /// Authentication and transport.
+    pub http: HttpClientConfig,
+}
+
+/// `remote_write[].queue_config`, with Prometheus 2.42's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueConfig {
+    /// Samples buffered per shard in Prometheus (2500).
+    pub capacity: u64,
+    /// Most parallel senders (200).
+    pub max_shards: u64,
+    /// Fewest parallel senders (1).
+    pub min_shards: u64,
+    /// Most samples in one request (500).
+    pub max_samples_per_send: u64,
+    /// How long a partial batch may wait before it is sent (5s).
+    pub batch_send_deadline_ms: i64,
+    /// First retry delay (30ms), doubled after each failure.
+    pub min_backoff_ms: i64,
+    /// Longest retry delay (5s).
+    pub max_backoff_ms: i64,
+    /// Retry on HTTP 429 instead of dropping the batch (false).
+    pub retry_on_http_429: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            capacity: defaults::QUEUE_CAPACITY,
+            max_shards: defaults::QUEUE_MAX_SHARDS,
+            min_shards: defaults::QUEUE_MIN_SHARDS,
+            max_samples_per_send: defaults::QUEUE_MAX_SAMPLES_PER_SEND,
+            batch_send_deadline_ms: defaults::QUEUE_BATCH_SEND_DEADLINE_MS,
+            min_backoff_ms: defaults::QUEUE_MIN_BACKOFF_MS,
+            max_backoff_ms: defaults::QUEUE_MAX_BACKOFF_MS,
+            retry_on_http_429: false,
+        }
+    }
+}
+
+/// Headers a `remote_write` may not set (Prometheus's `reservedHeaders`).
+pub const RESERVED_HEADERS: [&str; 14] = [
+    "Authorization",
+    "Host",
+    "Content-Encoding",
+    "Content-Length",
+    "Content-Type",
+    "User-Agent",
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Www-Authenticate",
+    "Retry-After",
+    "X-Prometheus-Remote-Write-Version",
+    "X-Prometheus-Remote-Read-Version",
+];
+
 /// The profile types of `profiling_config.pprof_config`, named as in Grafana
 /// Alloy's `pyroscope.scrape` (and Phlare's YAML before it), with their
 /// default paths and whether they are on by default.
@@ -421,7 +512,7 @@ struct RawConfig {
     scrape_config_files: Option<Vec<Text>>,
     scrape_configs: Option<Vec<Option<RawScrape>>>,
     alerting: Option<Opaque>,
-    remote_write: Option<Opaque>,
+    remote_write: Option<Vec<Option<RawRemoteWrite>>>,
     remote_read: Option<Opaque>,
     storage: Option<Opaque>,
     tracing: Option<Opaque>,
@@ -500,6 +591,48 @@ struct RawTls {
     server_name: Option<Text>,
     insecure_skip_verify: Option<bool>,
     min_version: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemoteWrite {
+    url: Option<Text>,
+    name: Option<Text>,
+    remote_timeout: Option<Text>,
+    headers: Option<BTreeMap<String, Text>>,
+    write_relabel_configs: Option<Vec<Option<RawRelabel>>>,
+    queue_config: Option<RawQueueConfig>,
+    metadata_config: Option<Opaque>,
+    send_exemplars: Option<bool>,
+    send_native_histograms: Option<bool>,
+    sigv4: Option<Opaque>,
+    azuread: Option<Opaque>,
+    oauth2: Option<Opaque>,
+    basic_auth: Option<RawBasicAuth>,
+    authorization: Option<RawAuthorization>,
+    bearer_token: Option<Text>,
+    bearer_token_file: Option<Text>,
+    tls_config: Option<RawTls>,
+    proxy_url: Option<Text>,
+    no_proxy: Option<Text>,
+    proxy_from_environment: Option<bool>,
+    proxy_connect_header: Option<Opaque>,
+    follow_redirects: Option<bool>,
+    enable_http2: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawQueueConfig {
+    capacity: Option<u64>,
+    max_shards: Option<u64>,
+    min_shards: Option<u64>,
+    max_samples_per_send: Option<u64>,
+    batch_send_deadline: Option<Text>,
+    min_backoff: Option<Text>,
+    max_backoff: Option<Text>,
+    retry_on_http_429: Option<bool>,
+    sample_age_limit: Option<Text>,
 }
 
 #[derive(Deserialize)]
@@ -690,7 +823,6 @@ fn resolve(raw: RawConfig, job_lines: &[usize]) -> Result<Config, ConfigError> {
     let mut ignored = Vec::new();
     for (name, present) in [
         ("alerting", raw.alerting.is_some()),
-        ("remote_write", raw.remote_write.is_some()),
         ("remote_read", raw.remote_read.is_some()),
         ("storage", raw.storage.is_some()),
         ("tracing", raw.tracing.is_some()),
@@ -755,11 +887,174 @@ fn resolve(raw: RawConfig, job_lines: &[usize]) -> Result<Config, ConfigError> {
         }
         scrape_configs.push(sc);
     }
+    let remote_write = resolve_remote_writes(raw.remote_write.unwrap_or_default(), &mut ignored)?;
     Ok(Config {
         global,
         rule_files,
         scrape_configs,
+        remote_write,
         ignored,
+    })
+}
+
+fn resolve_remote_writes(
+    raw: Vec<Option<RawRemoteWrite>>,
+    ignored: &mut Vec<String>,
+) -> Result<Vec<RemoteWriteConfig>, ConfigError> {
+    let mut out: Vec<RemoteWriteConfig> = Vec::new();
+    for (i, rw) in raw.into_iter().enumerate() {
+        let at = format!("remote_write[{i}]");
+        let Some(rw) = rw else {
+            return Err(ConfigError::new(
+                &at,
+                "empty or null remote write config section",
+            ));
+        };
+        let rw = resolve_remote_write(&at, rw, ignored)?;
+        if let Some(name) = &rw.name
+            && out.iter().any(|o| o.name.as_ref() == Some(name))
+        {
+            return Err(ConfigError::new(
+                &at,
+                format!("found multiple remote write configs with job name {name:?}"),
+            ));
+        }
+        out.push(rw);
+    }
+    Ok(out)
+}
+
+fn resolve_remote_write(
+    at: &str,
+    rw: RawRemoteWrite,
+    ignored: &mut Vec<String>,
+) -> Result<RemoteWriteConfig, ConfigError> {
+    let f = |name: &str| format!("{at}.{name}");
+    let url = text(rw.url).unwrap_or_default();
+    if url.is_empty() {
+        return Err(ConfigError::new(&f("url"), "url for remote_write is empty"));
+    }
+    // Emberlens sends over HTTP(S) only; Prometheus fails at send time otherwise.
+    let scheme_ok = url
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && !rest.is_empty());
+    if !scheme_ok {
+        return Err(ConfigError::new(
+            &f("url"),
+            format!("{url:?} is not an http or https URL"),
+        ));
+    }
+    for (name, present) in [
+        ("metadata_config", rw.metadata_config.is_some()),
+        ("send_exemplars", rw.send_exemplars.is_some()),
+        (
+            "send_native_histograms",
+            rw.send_native_histograms.is_some(),
+        ),
+        ("sigv4", rw.sigv4.is_some()),
+        ("azuread", rw.azuread.is_some()),
+        ("oauth2", rw.oauth2.is_some()),
+        ("no_proxy", rw.no_proxy.is_some()),
+        (
+            "proxy_from_environment",
+            rw.proxy_from_environment.is_some(),
+        ),
+        ("proxy_connect_header", rw.proxy_connect_header.is_some()),
+        (
+            "queue_config.sample_age_limit",
+            rw.queue_config
+                .as_ref()
+                .is_some_and(|q| q.sample_age_limit.is_some()),
+        ),
+    ] {
+        if present {
+            ignored.push(f(name));
+        }
+    }
+    let mut headers = BTreeMap::new();
+    for (k, v) in rw.headers.unwrap_or_default() {
+        if let Some(r) = RESERVED_HEADERS.iter().find(|r| r.eq_ignore_ascii_case(&k)) {
+            return Err(ConfigError::new(
+                &f("headers"),
+                format!("{r} is a reserved header. It must not be changed"),
+            ));
+        }
+        headers.insert(k, v.0);
+    }
+    let mut write_relabel_configs = Vec::new();
+    for (j, r) in rw
+        .write_relabel_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let rat = format!("{at}.write_relabel_configs[{j}]");
+        let Some(r) = r else {
+            return Err(ConfigError::new(
+                &rat,
+                "empty or null relabeling rule in remote write config",
+            ));
+        };
+        write_relabel_configs.push(resolve_relabel(&rat, r)?);
+    }
+    let q = rw.queue_config.unwrap_or_default();
+    let d = QueueConfig::default();
+    let dur = |name: &str, t: Option<Text>, default: i64| -> Result<i64, ConfigError> {
+        Ok(duration(&f(&format!("queue_config.{name}")), t)?.unwrap_or(default))
+    };
+    let queue = QueueConfig {
+        capacity: q.capacity.unwrap_or(d.capacity),
+        max_shards: q.max_shards.unwrap_or(d.max_shards),
+        min_shards: q.min_shards.unwrap_or(d.min_shards),
+        max_samples_per_send: q.max_samples_per_send.unwrap_or(d.max_samples_per_send),
+        batch_send_deadline_ms: dur(
+            "batch_send_deadline",
+            q.batch_send_deadline,
+            d.batch_send_deadline_ms,
+        )?,
+        min_backoff_ms: dur("min_backoff", q.min_backoff, d.min_backoff_ms)?,
+        max_backoff_ms: dur("max_backoff", q.max_backoff, d.max_backoff_ms)?,
+        retry_on_http_429: q.retry_on_http_429.unwrap_or(d.retry_on_http_429),
+    };
+    // Prometheus accepts these and then never sends (0 samples per send) or
+    // spins; Emberlens refuses them up front.
+    if queue.max_samples_per_send == 0 {
+        return Err(ConfigError::new(
+            &f("queue_config.max_samples_per_send"),
+            "must be at least 1",
+        ));
+    }
+    if queue.max_backoff_ms < queue.min_backoff_ms {
+        return Err(ConfigError::new(
+            &f("queue_config.max_backoff"),
+            "must not be below min_backoff",
+        ));
+    }
+    let remote_timeout_ms =
+        duration(&f("remote_timeout"), rw.remote_timeout)?.unwrap_or(defaults::REMOTE_TIMEOUT_MS);
+    let http = resolve_http(
+        &f,
+        rw.basic_auth,
+        rw.authorization,
+        rw.bearer_token,
+        rw.bearer_token_file,
+        rw.tls_config,
+        rw.proxy_url,
+        rw.follow_redirects,
+        rw.enable_http2,
+    )?;
+    Ok(RemoteWriteConfig {
+        url,
+        name: text(rw.name).filter(|n| !n.is_empty()),
+        remote_timeout_ms: if remote_timeout_ms == 0 {
+            defaults::REMOTE_TIMEOUT_MS
+        } else {
+            remote_timeout_ms
+        },
+        headers,
+        write_relabel_configs,
+        queue,
+        http,
     })
 }
 

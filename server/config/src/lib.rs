@@ -27,8 +27,18 @@
 //!   `basic_auth`, `authorization`, `bearer_token(_file)`, `tls_config`,
 //!   `proxy_url`, `follow_redirects`, `enable_http2`, `relabel_configs`,
 //!   `metric_relabel_configs`, the limits, and `profiling_config` (below).
+//! - `remote_write[]`: `url`, `name`, `remote_timeout` (30s), `headers`
+//!   (Prometheus's reserved ones refused), `write_relabel_configs`, the HTTP
+//!   client settings of a scrape config, and `queue_config` with Prometheus
+//!   2.42's defaults (`capacity` 2500, `max_shards` 200, `min_shards` 1,
+//!   `max_samples_per_send` 500, `batch_send_deadline` 5s, `min_backoff`
+//!   30ms, `max_backoff` 5s, `retry_on_http_429` false); duplicate names are
+//!   refused. Beyond Prometheus, a non-HTTP(S) URL, `max_samples_per_send: 0`
+//!   and `max_backoff` below `min_backoff` are refused. `metadata_config`,
+//!   `send_exemplars`, `sigv4`, `azuread`, `oauth2` are accepted and listed
+//!   in [`Config::ignored`].
 //! - Accepted and listed in [`Config::ignored`] without their contents being
-//!   checked: `alerting`, `remote_write`, `remote_read`, `storage`,
+//!   checked: `alerting`, `remote_read`, `storage`,
 //!   `tracing`, `runtime`, `otlp`, `scrape_config_files`, `oauth2`,
 //!   `query_log_file` and the other service discoveries (`docker_sd_configs`,
 //!   `kubernetes_sd_configs`, …), so a file written for Prometheus loads.
@@ -91,8 +101,8 @@ pub mod units;
 
 pub use config::{
     Authorization, BasicAuth, Config, ConfigError, FileSdConfig, GlobalConfig, HttpClientConfig,
-    PROFILE_TYPES, ProfileEndpoint, ProfilingConfig, Scheme, ScrapeConfig, Secret, TargetGroup,
-    Text, TlsConfig, defaults,
+    PROFILE_TYPES, ProfileEndpoint, ProfilingConfig, QueueConfig, RESERVED_HEADERS,
+    RemoteWriteConfig, Scheme, ScrapeConfig, Secret, TargetGroup, Text, TlsConfig, defaults,
 };
 pub use file_sd::{FileSdFormat, parse_file_sd};
 pub use redact::redact_secrets;

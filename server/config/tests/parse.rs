@@ -102,7 +102,6 @@ fn ignored_sections_are_listed() {
         c.ignored,
         [
             "alerting",
-            "remote_write",
             "scrape_configs[0] (job \"k\").kubernetes_sd_configs"
         ]
     );
@@ -197,5 +196,76 @@ fn no_panic_on_odd_input() {
         "a: &x [*x]\n",
     ] {
         let _ = Config::parse(text);
+    }
+}
+
+#[test]
+fn remote_write_takes_prometheus_defaults() {
+    let c = parse("remote_write:\n- url: http://127.0.0.1:9201/api/v1/write\n");
+    let rw = &c.remote_write[0];
+    assert_eq!(rw.url, "http://127.0.0.1:9201/api/v1/write");
+    assert_eq!(rw.name, None);
+    assert_eq!(rw.remote_timeout_ms, 30_000);
+    // As Prometheus 2.42's /api/v1/status/config shows them.
+    assert_eq!(rw.queue, emberlens_config::QueueConfig::default());
+    assert_eq!(
+        (
+            rw.queue.capacity,
+            rw.queue.max_shards,
+            rw.queue.min_shards,
+            rw.queue.max_samples_per_send,
+            rw.queue.batch_send_deadline_ms,
+            rw.queue.min_backoff_ms,
+            rw.queue.max_backoff_ms,
+            rw.queue.retry_on_http_429,
+        ),
+        (2500, 200, 1, 500, 5_000, 30, 5_000, false)
+    );
+    assert!(c.ignored.is_empty(), "{:?}", c.ignored);
+}
+
+#[test]
+fn remote_write_settings_and_refusals() {
+    let c = parse(
+        "remote_write:\n- url: https://m/push\n  name: central\n  headers: {X-Scope-OrgID: a}\n  bearer_token: t\n  write_relabel_configs:\n  - {source_labels: [__name__], regex: go_.*, action: drop}\n  queue_config: {max_samples_per_send: 7, min_backoff: 1s, max_backoff: 2s, retry_on_http_429: true}\n  metadata_config: {send: false}\n",
+    );
+    let rw = &c.remote_write[0];
+    assert_eq!(rw.name.as_deref(), Some("central"));
+    assert_eq!(
+        rw.headers.get("X-Scope-OrgID").map(String::as_str),
+        Some("a")
+    );
+    assert_eq!(rw.write_relabel_configs.len(), 1);
+    assert_eq!(rw.queue.max_samples_per_send, 7);
+    assert_eq!(
+        (rw.queue.min_backoff_ms, rw.queue.max_backoff_ms),
+        (1000, 2000)
+    );
+    assert!(rw.queue.retry_on_http_429);
+    assert_eq!(rw.http.authorization.as_ref().unwrap().kind, "Bearer");
+    assert_eq!(c.ignored, ["remote_write[0].metadata_config"]);
+    for (text, want) in [
+        (
+            "remote_write:\n- name: a\n",
+            "remote_write[0].url: url for remote_write is empty",
+        ),
+        (
+            "remote_write:\n- url: http://x\n  headers: {content-type: x}\n",
+            "remote_write[0].headers: Content-Type is a reserved header. It must not be changed",
+        ),
+        (
+            "remote_write:\n- {url: http://x, name: a}\n- {url: http://y, name: a}\n",
+            "remote_write[1]: found multiple remote write configs with job name \"a\"",
+        ),
+        (
+            "remote_write:\n- url: ftp://x\n",
+            "remote_write[0].url: \"ftp://x\" is not an http or https URL",
+        ),
+        (
+            "remote_write:\n- url: http://x\n  queue_config: {max_samples_per_send: 0}\n",
+            "remote_write[0].queue_config.max_samples_per_send: must be at least 1",
+        ),
+    ] {
+        assert_eq!(err(text), want, "{text}");
     }
 }

@@ -123,6 +123,17 @@ impl MemSeries {
         true
     }
 
+    /// Whether any of its chunks overlaps `[min_t, max_t]`.
+    fn overlaps(&self, min_t: i64, max_t: i64) -> bool {
+        let c = self.lock();
+        let open = c.open.as_ref().map(|o| (o.min_t, o.max_t));
+        c.closed
+            .iter()
+            .map(|k| (k.min_t, k.max_t))
+            .chain(open)
+            .any(|(lo, hi)| hi >= min_t && lo <= max_t)
+    }
+
     /// Samples in `[min_t, max_t]`.
     fn samples(&self, min_t: i64, max_t: i64) -> Vec<Sample> {
         let c = self.lock();
@@ -413,6 +424,39 @@ impl Head {
                 })
             })
             .collect()
+    }
+
+    /// Labels of the series matching `matchers` with a chunk overlapping
+    /// `[min_t, max_t]`, sorted (no chunk is decoded).
+    pub fn series_labels(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Vec<Labels> {
+        let (lo, hi) = self.time_range();
+        if hi < min_t || lo > max_t {
+            return Vec::new();
+        }
+        self.matching(matchers)
+            .into_iter()
+            .filter(|s| s.overlaps(min_t, max_t))
+            .map(|s| s.labels.clone())
+            .collect()
+    }
+
+    /// Every label name in the head's postings, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.read().postings.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Every value of label `name` in the head's postings, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .read()
+            .postings
+            .get(name)
+            .map(|values| values.keys().cloned().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
     }
 
     /// Every series' chunks inside `[mint, maxt)`, sorted by labels, for a block.

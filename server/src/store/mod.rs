@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use emberlens_model::{
-    Appendable, Appender, Labels, Matcher, Sample, Series, Storage, StorageError,
+    Appendable, Appender, Labels, Matcher, Sample, Series, Storage, StorageError, StorageStats,
 };
 use emberlens_tsdb::block::Block;
 use emberlens_tsdb::compact::compact;
@@ -810,6 +810,94 @@ impl Storage for Tsdb {
             by_labels.entry(s.labels.clone()).or_default().push(s);
         }
         Ok(by_labels.into_values().map(merge_series).collect())
+    }
+
+    /// Blocks from their indexes, the head from its postings: no chunk is
+    /// decoded.
+    fn series_labels(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<Labels>, StorageError> {
+        let mut all = self
+            .blocks_db()
+            .series_labels(matchers, min_t_ms, max_t_ms)
+            .map_err(|e| StorageError::Read(e.to_string()))?;
+        let head = self.head.series_labels(matchers, min_t_ms, max_t_ms);
+        if all.is_empty() {
+            return Ok(head);
+        }
+        if !head.is_empty() {
+            all.extend(head);
+            all.sort();
+            all.dedup();
+        }
+        Ok(all)
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut names: std::collections::BTreeSet<String> = self
+            .blocks_db()
+            .label_names(matchers, min_t_ms, max_t_ms)?
+            .into_iter()
+            .collect();
+        if matchers.is_empty() {
+            let (lo, hi) = self.head.time_range();
+            if hi >= min_t_ms && lo <= max_t_ms {
+                names.extend(self.head.label_names());
+            }
+        } else {
+            for l in self.head.series_labels(matchers, min_t_ms, max_t_ms) {
+                names.extend(l.iter().map(|l| l.name.clone()));
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut values: std::collections::BTreeSet<String> = self
+            .blocks_db()
+            .label_values(name, matchers, min_t_ms, max_t_ms)?
+            .into_iter()
+            .collect();
+        if matchers.is_empty() {
+            let (lo, hi) = self.head.time_range();
+            if hi >= min_t_ms && lo <= max_t_ms {
+                values.extend(self.head.label_values(name));
+            }
+        } else {
+            for l in self.head.series_labels(matchers, min_t_ms, max_t_ms) {
+                let v = l.get(name);
+                if !v.is_empty() {
+                    values.insert(v.to_string());
+                }
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+
+    fn stats(&self) -> Result<StorageStats, StorageError> {
+        let blocks = self.blocks_db().stats()?;
+        let (lo, hi) = self.head.time_range();
+        let (_, chunks, _) = self.head.stats();
+        let head = StorageStats {
+            min_t_ms: (lo <= hi).then_some(lo),
+            max_t_ms: (lo <= hi).then_some(hi),
+            chunks: Some(chunks as u64),
+        };
+        Ok(blocks.merge(head))
     }
 }
 

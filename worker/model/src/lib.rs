@@ -38,6 +38,7 @@ pub use labels::{Label, Labels, METRIC_NAME};
 pub use selector::{MatchOp, Matcher, SelectorError, parse_selector};
 pub use storage::{
     Appendable, Appender, HistogramSample, Sample, Series, StartTimestamps, Storage, StorageError,
+    StorageStats,
 };
 pub use time::{TimeError, format_timestamp_secs, format_value, parse_time_ms};
 

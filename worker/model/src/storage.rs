@@ -113,6 +113,124 @@ pub trait Storage: crate::par::MaybeSync {
         min_t_ms: i64,
         max_t_ms: i64,
     ) -> Result<Vec<Series>, StorageError>;
+
+    /// The labels of every series matching all `matchers` (none: every
+    /// series) with data in `[min_t_ms, max_t_ms]`, sorted, no duplicates:
+    /// what `/api/v1/series` lists.
+    ///
+    /// The default goes through [`Storage::select`], so it decodes samples.
+    /// Stores with an index override it to read no chunks; there "data in
+    /// range" means a chunk whose time span overlaps the range and is not
+    /// wholly deleted, as in Prometheus's series API, so a series whose
+    /// chunk spans the range without a sample inside it is listed too.
+    fn series_labels(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<Labels>, StorageError> {
+        Ok(self
+            .select(matchers, min_t_ms, max_t_ms)?
+            .into_iter()
+            .map(|s| s.labels)
+            .collect())
+    }
+
+    /// The label names of the series [`Storage::series_labels`] lists,
+    /// sorted and unique (`__name__` included). Stores may answer with a
+    /// superset when `matchers` is empty (Prometheus lists every name of
+    /// every block that overlaps the range).
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut names = std::collections::BTreeSet::new();
+        for labels in self.series_labels(matchers, min_t_ms, max_t_ms)? {
+            for l in labels.iter() {
+                if !names.contains(l.name.as_str()) {
+                    names.insert(l.name.clone());
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    /// The values of label `name` in the series [`Storage::series_labels`]
+    /// lists, sorted and unique (series without the label add nothing).
+    /// Same superset allowance as [`Storage::label_names`].
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut values = std::collections::BTreeSet::new();
+        for labels in self.series_labels(matchers, min_t_ms, max_t_ms)? {
+            let v = labels.get(name);
+            if !v.is_empty() && !values.contains(v) {
+                values.insert(v.to_string());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+
+    /// Time span and chunk count of everything stored, for status pages.
+    /// The default selects every sample (stores with metadata override it).
+    fn stats(&self) -> Result<StorageStats, StorageError> {
+        let mut out = StorageStats::default();
+        for s in self.select(&[], i64::MIN, i64::MAX)? {
+            let first = [
+                s.samples.first().map(|x| x.t_ms),
+                s.histograms.first().map(|h| h.t_ms),
+            ];
+            let last = [
+                s.samples.last().map(|x| x.t_ms),
+                s.histograms.last().map(|h| h.t_ms),
+            ];
+            for t in first.into_iter().flatten() {
+                out.min_t_ms = Some(out.min_t_ms.map_or(t, |m| m.min(t)));
+            }
+            for t in last.into_iter().flatten() {
+                out.max_t_ms = Some(out.max_t_ms.map_or(t, |m| m.max(t)));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What [`Storage::stats`] reports; `None` where the store does not know.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Oldest sample's timestamp (Unix ms); `None` when empty.
+    pub min_t_ms: Option<i64>,
+    /// Newest sample's timestamp (Unix ms); `None` when empty.
+    pub max_t_ms: Option<i64>,
+    /// Chunks held, for stores that keep samples in chunks.
+    pub chunks: Option<u64>,
+}
+
+impl StorageStats {
+    /// Both stores' figures together (spans joined, chunks added; a figure
+    /// one side does not know stays unknown only if neither knows it).
+    pub fn merge(self, other: StorageStats) -> StorageStats {
+        fn join(a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64) -> Option<i64> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(f(a, b)),
+                (a, b) => a.or(b),
+            }
+        }
+        StorageStats {
+            min_t_ms: join(self.min_t_ms, other.min_t_ms, i64::min),
+            max_t_ms: join(self.max_t_ms, other.max_t_ms, i64::max),
+            chunks: match (self.chunks, other.chunks) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            },
+        }
+    }
 }
 
 /// Writes samples; a batch becomes visible to readers on [`Appender::commit`].

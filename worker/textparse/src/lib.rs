@@ -8,6 +8,7 @@
 //! ```text
 //! # HELP name docstring          (escapes \\ and \n)
 //! # TYPE name counter|gauge|histogram|summary|untyped
+//! # UNIT name unit               (OpenMetrics)
 //! # any other comment            (ignored)
 //! name{label="value",...} value [timestamp_ms]
 //! {"quoted.name", label="value"} value
@@ -69,6 +70,14 @@ pub enum Entry {
         metric: String,
         /// Declared type.
         kind: MetricType,
+    },
+    /// `# UNIT name unit` (OpenMetrics; a plain comment in text 0.0.4, but
+    /// harmless to read there too).
+    Unit {
+        /// Metric family name.
+        metric: String,
+        /// The unit, e.g. `seconds`.
+        unit: String,
     },
     /// A sample line.
     Sample(ParsedSample),
@@ -179,7 +188,7 @@ impl<'a> Cursor<'a> {
             self.pos += 1;
         }
         let keyword = &self.s[word_start..self.pos];
-        if keyword != "HELP" && keyword != "TYPE" {
+        if keyword != "HELP" && keyword != "TYPE" && keyword != "UNIT" {
             return Ok(None);
         }
         if !matches!(self.peek(), Some(' ' | '\t')) {
@@ -196,6 +205,10 @@ impl<'a> Cursor<'a> {
             return Ok(Some(Entry::Help { metric, text }));
         }
         self.skip_blank();
+        if keyword == "UNIT" {
+            let unit = self.s[self.pos..].trim_end().to_string();
+            return Ok(Some(Entry::Unit { metric, unit }));
+        }
         let type_at = self.pos;
         let word = self.s[self.pos..].trim_end();
         let kind = match word {
@@ -427,6 +440,7 @@ mod tests {
                 .map(|e| match e {
                     Entry::Help { metric, text } => format!("HELP {metric} {text:?}"),
                     Entry::Type { metric, kind } => format!("TYPE {metric} {kind:?}"),
+                    Entry::Unit { metric, unit } => format!("UNIT {metric} {unit}"),
                     Entry::Sample(s) => format!("{} {:?} {:?}", s.labels, s.value, s.timestamp_ms),
                 })
                 .collect::<Vec<_>>()
@@ -530,6 +544,18 @@ http_request_duration_seconds_bucket{le="+Inf"} 144320
         check(
             "é 1",
             expect![[r#"error: line 1, column 1: expected a metric name, found 'é'"#]],
+        );
+    }
+
+    #[test]
+    fn unit_lines_are_read() {
+        check(
+            "# TYPE req_seconds counter\n# UNIT req_seconds seconds\n# UNIT x\nreq_seconds_total 1\n",
+            expect![[r#"
+                TYPE req_seconds Counter
+                UNIT req_seconds seconds
+                UNIT x 
+                req_seconds_total 1.0 None"#]],
         );
     }
 

@@ -1,7 +1,7 @@
 //! One block: `meta.json`, `index`, `chunks/`, `tombstones`.
 
 use emberlens_model::par::par_map;
-use emberlens_model::{HistogramSample, Matcher, Sample, Series};
+use emberlens_model::{HistogramSample, Labels, Matcher, Sample, Series};
 
 use crate::chunkenc::Encoding;
 use crate::chunkenc::histogram::{FloatHistogramIter, HistogramIter};
@@ -217,6 +217,43 @@ impl<S: ByteSource + Clone> Block<S> {
         // written by Prometheus; sort anyway so merged output is well defined.
         if !out.is_sorted_by(|a, b| a.labels <= b.labels) {
             out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
+        Ok(out)
+    }
+
+    /// The labels of the series matching `matchers` that have a chunk
+    /// overlapping `[min_t, max_t]` not wholly deleted by a tombstone,
+    /// sorted. Reads only the index (postings and series entries), no
+    /// chunk, as Prometheus's block querier does for the series API; so
+    /// a series whose chunk spans the range without a sample inside it is
+    /// included (where [`Block::select`] would drop it).
+    pub fn series_labels(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<Vec<Labels>, TsdbError> {
+        if max_t < self.meta.min_time || min_t >= self.meta.max_time {
+            return Ok(Vec::new());
+        }
+        let ids = postings_for_matchers(&self.index, matchers)?;
+        let live = |id: u32, e: SeriesEntry| -> Option<Labels> {
+            let deleted = self.tombstones.intervals(u64::from(id));
+            e.chunks
+                .iter()
+                .any(|c| {
+                    c.max_t >= min_t
+                        && c.min_t <= max_t
+                        && !deleted.iter().any(|&(a, b)| a <= c.min_t && c.max_t <= b)
+                })
+                .then_some(e.labels)
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for got in par_map(&ids, 256, |&id| self.index.series(id).map(|e| live(id, e))) {
+            out.extend(got?);
+        }
+        if !out.is_sorted() {
+            out.sort();
         }
         Ok(out)
     }

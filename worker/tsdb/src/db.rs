@@ -8,10 +8,10 @@
 //! ones"); ours is deterministic: the block that sorts first (by min time,
 //! then ULID) wins.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use emberlens_model::{Labels, Matcher, Sample, Series, Storage, StorageError};
+use emberlens_model::{Labels, Matcher, Sample, Series, Storage, StorageError, StorageStats};
 
 use crate::block::Block;
 use crate::error::TsdbError;
@@ -112,6 +112,41 @@ impl<S: ByteSource + Clone> Db<S> {
     }
 }
 
+impl<S: ByteSource + Clone> Db<S> {
+    /// The labels of series matching `matchers` with a chunk in
+    /// `[min_t, max_t]`, over all blocks, sorted and unique; reads only the
+    /// blocks' indexes ([`Block::series_labels`]).
+    pub fn series_labels(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<Vec<Labels>, TsdbError> {
+        let mut parts: Vec<Vec<Labels>> = Vec::new();
+        for b in &self.blocks {
+            let got = b.series_labels(matchers, min_t, max_t)?;
+            if !got.is_empty() {
+                parts.push(got);
+            }
+        }
+        if parts.len() <= 1 {
+            return Ok(parts.pop().unwrap_or_default());
+        }
+        let mut all: Vec<Labels> = parts.into_iter().flatten().collect();
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    /// The blocks overlapping `[min_t, max_t]`.
+    fn overlapping(&self, min_t: i64, max_t: i64) -> impl Iterator<Item = &Block<S>> {
+        self.blocks
+            .iter()
+            .filter(move |b| max_t >= b.meta().min_time && min_t < b.meta().max_time)
+            .map(|b| &**b)
+    }
+}
+
 /// Merges one series' parts from several blocks (same labels, in block
 /// order): floats and histograms each by [`merge_samples`]'s rule, then a
 /// timestamp that has both a float and a histogram keeps the one from the
@@ -199,8 +234,92 @@ impl<S: ByteSource + Clone + emberlens_model::par::MaybeSend> Storage for Db<S> 
         max_t_ms: i64,
     ) -> Result<Vec<Series>, StorageError> {
         self.select_series(matchers, min_t_ms, max_t_ms)
-            .map_err(|e| StorageError::Read(e.to_string()))
+            .map_err(read_error)
     }
+
+    fn series_labels(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<Labels>, StorageError> {
+        Db::series_labels(self, matchers, min_t_ms, max_t_ms).map_err(read_error)
+    }
+
+    /// Without matchers, straight from the postings tables of the blocks
+    /// overlapping the range (as Prometheus); else from [`Db::series_labels`].
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        if !matchers.is_empty() {
+            return label_names_of(
+                &Db::series_labels(self, matchers, min_t_ms, max_t_ms).map_err(read_error)?,
+            );
+        }
+        let mut names = BTreeSet::new();
+        for b in self.overlapping(min_t_ms, max_t_ms) {
+            names.extend(b.index().label_names());
+        }
+        Ok(names.into_iter().map(str::to_string).collect())
+    }
+
+    /// Without matchers, straight from the postings tables of the blocks
+    /// overlapping the range (as Prometheus); else from [`Db::series_labels`].
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_t_ms: i64,
+        max_t_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        if !matchers.is_empty() {
+            let mut values: Vec<String> = Db::series_labels(self, matchers, min_t_ms, max_t_ms)
+                .map_err(read_error)?
+                .iter()
+                .map(|l| l.get(name))
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect();
+            values.sort();
+            values.dedup();
+            return Ok(values);
+        }
+        let mut values = BTreeSet::new();
+        for b in self.overlapping(min_t_ms, max_t_ms) {
+            values.extend(b.index().label_values(name).filter(|v| !v.is_empty()));
+        }
+        Ok(values.into_iter().map(str::to_string).collect())
+    }
+
+    /// From the blocks' `meta.json`: the span (`maxTime` is exclusive, so
+    /// the newest possible sample is one less) and `numChunks`.
+    fn stats(&self) -> Result<StorageStats, StorageError> {
+        Ok(self
+            .blocks
+            .iter()
+            .map(|b| StorageStats {
+                min_t_ms: Some(b.meta().min_time),
+                max_t_ms: Some(b.meta().max_time.saturating_sub(1)),
+                chunks: Some(b.meta().stats.num_chunks),
+            })
+            .fold(StorageStats::default(), StorageStats::merge))
+    }
+}
+
+fn read_error(e: TsdbError) -> StorageError {
+    StorageError::Read(e.to_string())
+}
+
+/// Sorted unique label names of `series`.
+fn label_names_of(series: &[Labels]) -> Result<Vec<String>, StorageError> {
+    let mut names = BTreeSet::new();
+    for l in series {
+        names.extend(l.iter().map(|l| l.name.as_str()));
+    }
+    Ok(names.into_iter().map(str::to_string).collect())
 }
 
 #[cfg(test)]
