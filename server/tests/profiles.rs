@@ -422,7 +422,7 @@ async fn self_cpu_profile_has_samples() {
     });
     let url = format!("{base}/debug/pprof/profile?seconds=2");
     let profile = tokio::spawn(async move { get_bytes(&url).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, v) = get_json(&format!("{base}/debug/pprof/profile?seconds=1")).await;
     assert_eq!(status, 409, "one profile at a time: {v}");
     let (status, headers, body) = profile.await.unwrap();
@@ -433,8 +433,9 @@ async fn self_cpu_profile_has_samples() {
     let p = emberlens_pprof::decode(&body).unwrap();
     assert_eq!(p.sample_type_names(), ["samples/count", "cpu/nanoseconds"]);
     assert!(!p.sample.is_empty(), "no samples");
-    // 2 s of one busy thread at 100 Hz: well over 50 samples.
-    assert!(p.totals()[0] >= 50, "only {} samples", p.totals()[0]);
+    // 2 s of one busy thread at 100 Hz is ~200 samples on an idle machine;
+    // SIGPROF counts CPU time, so a loaded CI machine gives fewer.
+    assert!(p.totals()[0] >= 10, "only {} samples", p.totals()[0]);
     let (status, v) = get_json(&format!("{base}/debug/pprof/heap")).await;
     assert_eq!(
         (status, v["errorType"].as_str()),
