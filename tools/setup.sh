@@ -70,6 +70,10 @@ if [ "$want_browser" = 1 ]; then
     log "installing Debian prometheus (promtool and the reference server)"
     apt_install prometheus
   fi
+  if ! command -v go >/dev/null; then
+    log "installing Debian golang-go (go tool pprof, the reference for profiles)"
+    apt_install golang-go
+  fi
 fi
 
 # --- cargo-installed tools -------------------------------------------------

@@ -9,6 +9,7 @@ pub mod api;
 pub mod fileset;
 pub mod manager;
 pub mod metrics;
+pub mod profiles;
 pub mod query_api;
 pub mod remote_api;
 pub mod remote_write;
@@ -29,6 +30,8 @@ use tokio::net::TcpListener;
 
 use crate::manager::{ConfigSource, ScrapeManager};
 use crate::metrics::Metrics;
+use crate::profiles::scrape::{ProfileScraping, ProfileStatus};
+use crate::profiles::store::ProfileStore;
 use crate::scrape::{Target, TargetHealth};
 use crate::store::{Tsdb, TsdbOptions};
 use crate::web::AppState;
@@ -131,8 +134,19 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
     let store = Arc::new(store);
-    spawn_store_tasks(&store);
-    let metrics = Arc::new(Metrics::with_store(&store));
+    let profile_dir = opts.data_dir.clone();
+    let retention_ms = opts.tsdb.retention_ms;
+    let profiles =
+        tokio::task::spawn_blocking(move || ProfileStore::open(&profile_dir, retention_ms))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+    let profiles = Arc::new(profiles);
+    spawn_store_tasks(&store, &profiles);
+    let mut metrics = Metrics::with_store(&store);
+    metrics.register_profile_store(&profiles);
+    let metrics = Arc::new(metrics);
+    let profile_status = ProfileStatus::default();
     let health = TargetHealth::default();
     // Like Prometheus, no proxy unless a scrape config sets `proxy_url`
     // (reqwest would otherwise read HTTP_PROXY from the environment).
@@ -159,14 +173,21 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
             interval: opts.scrape_interval,
         },
     };
-    let scrape = Arc::new(ScrapeManager::new(
-        source,
-        extra_targets,
-        client,
-        store.clone(),
-        metrics.clone(),
-        health.clone(),
-    ));
+    let scrape = Arc::new(
+        ScrapeManager::new(
+            source,
+            extra_targets,
+            client,
+            store.clone(),
+            metrics.clone(),
+            health.clone(),
+        )
+        .with_profiles(ProfileScraping {
+            store: profiles.clone(),
+            metrics: metrics.clone(),
+            status: profile_status.clone(),
+        }),
+    );
     // Remote write: committed samples are queued under <data dir>/remote_write.
     scrape.set_remote_write(Arc::new(remote_write::RemoteWrite::new(
         &opts.data_dir,
@@ -178,6 +199,8 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
         store,
         metrics,
         scrape,
+        profiles,
+        profile_status,
         info: Arc::new(server_info(&opts, addr)),
         remote: Arc::new(remote_api::RemoteApi::new(
             opts.enable_remote_write_receiver,
@@ -206,10 +229,10 @@ pub async fn serve(listener: TcpListener, opts: ServeOptions) -> std::io::Result
 /// How often the head is checked for a block to cut (as Prometheus).
 const COMPACT_EVERY: Duration = Duration::from_secs(60);
 
-/// The store's timers: WAL `fsync` and compaction + retention, on the
-/// blocking pool. They end when the store is closed (the last `Arc`
-/// besides theirs is gone).
-fn spawn_store_tasks(store: &Arc<Tsdb>) {
+/// The store's timers: WAL `fsync` and compaction + retention (of blocks
+/// and of profiles), on the blocking pool. They end when the store is
+/// closed (the last `Arc` besides theirs is gone).
+fn spawn_store_tasks(store: &Arc<Tsdb>, profiles: &Arc<ProfileStore>) {
     let weak = Arc::downgrade(store);
     let fsync = store.options().wal_fsync.max(Duration::from_millis(10));
     tokio::spawn(async move {
@@ -225,6 +248,7 @@ fn spawn_store_tasks(store: &Arc<Tsdb>) {
         }
     });
     let weak = Arc::downgrade(store);
+    let weak_profiles = Arc::downgrade(profiles);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(COMPACT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -243,6 +267,13 @@ fn spawn_store_tasks(store: &Arc<Tsdb>) {
             .await;
             if let Ok(Err(e)) = r {
                 tracing::error!(error = %e, "compaction failed; retrying in a minute");
+            }
+            if let Some(p) = weak_profiles.upgrade() {
+                let r =
+                    tokio::task::spawn_blocking(move || p.apply_retention(scrape::now_ms())).await;
+                if let Ok(Err(e)) = r {
+                    tracing::error!(error = %e, "profile retention failed; retrying in a minute");
+                }
             }
         }
     });

@@ -8,6 +8,11 @@
 //! whose target is unchanged (same pool, labels, URL and scrape settings)
 //! keeps running untouched, a removed or changed one is stopped (its series
 //! get staleness markers), and a new one starts. Reloads are serialised.
+//!
+//! A target's profile loops ([`crate::profiles::scrape`]) belong to its
+//! metrics loop: they start with it and stop when it is dropped. The
+//! target's `profiling_config` is part of [`Target`], so changing it
+//! restarts the target's loops like any other scrape setting.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +22,7 @@ use std::time::Duration;
 use emberlens_config::{Config, ConfigError};
 
 use crate::metrics::Metrics;
+use crate::profiles::scrape::{ProfileLoops, ProfileScraping};
 use crate::remote_write::{RemoteWrite, TeeStore};
 use crate::scrape::{self, LastScrape, Target, TargetHealth};
 use crate::store::Tsdb;
@@ -61,11 +67,32 @@ pub enum LoadError {
 }
 
 /// The embedded default configuration's text for `listen` and `interval`.
+///
+/// With an interval of 2 s or more it also profiles Emberlens's own CPU
+/// (`/debug/pprof/profile?seconds=N`) at that interval, N being 2 s less
+/// than the interval (at least 1 s, at most Alloy's 14 s): the config
+/// requires the delta duration below the interval, and the margin leaves
+/// time to encode and store each profile. Shorter intervals (tests use
+/// 200 ms) leave no room for a delta profile, so none is configured.
 pub fn default_config_text(listen: &str, interval: Duration) -> String {
-    let interval = emberlens_model::format_duration_ms(interval.as_millis() as i64);
+    let interval_ms = interval.as_millis() as i64;
+    let profiling = if interval_ms >= 2_000 {
+        let delta_ms =
+            (interval_ms - 2_000).clamp(1_000, emberlens_config::defaults::DELTA_PROFILING_MS);
+        format!(
+            "    profiling_config:\n      delta_profiling_duration: {}\n      pprof_config:\n        process_cpu: {{enabled: true}}\n        memory: {{enabled: false}}\n        goroutine: {{enabled: false}}\n        mutex: {{enabled: false}}\n        block: {{enabled: false}}\n",
+            emberlens_model::format_duration_ms(delta_ms)
+        )
+    } else {
+        String::new()
+    };
     DEFAULT_CONFIG
         .replace("{{LISTEN}}", listen)
-        .replace("{{INTERVAL}}", &interval)
+        .replace(
+            "{{INTERVAL}}",
+            &emberlens_model::format_duration_ms(interval_ms),
+        )
+        .replace("{{PROFILING}}\n", &profiling)
 }
 
 impl ConfigSource {
@@ -106,6 +133,8 @@ struct Loop {
     target: Arc<Target>,
     last: LastScrape,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The target's profile loops (`profiling_config`), stopped with it.
+    _profiles: Option<ProfileLoops>,
 }
 
 impl Drop for Loop {
@@ -148,6 +177,8 @@ pub struct ScrapeManager {
     health: TargetHealth,
     reload_lock: tokio::sync::Mutex<()>,
     state: Mutex<State>,
+    /// Where profile loops store; `None`: `profiling_config` is not acted on.
+    profiles: Option<ProfileScraping>,
     /// Whether the last (re)load succeeded, and when it was tried (Unix ms).
     last_reload: Mutex<(bool, i64)>,
     /// Remote write, when the server runs it (set once, before the first reload).
@@ -173,9 +204,18 @@ impl ScrapeManager {
             health,
             reload_lock: tokio::sync::Mutex::new(()),
             state: Mutex::new(State::default()),
+            profiles: None,
             last_reload: Mutex::new((false, 0)),
             remote_write: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Scrapes the profile endpoints of targets whose scrape config has
+    /// `profiling_config` (one loop per target and endpoint, started and
+    /// stopped with the target's metrics loop).
+    pub fn with_profiles(mut self, profiles: ProfileScraping) -> Self {
+        self.profiles = Some(profiles);
+        self
     }
 
     /// Hands committed scrape samples to `rw` from now on, and applies each
@@ -324,8 +364,13 @@ impl ScrapeManager {
         let target = Arc::new(target);
         let last = LastScrape::default();
         let (stop, stopped) = tokio::sync::oneshot::channel();
+        let client = scrape::client_for(&self.client, &target);
+        let profiles = self
+            .profiles
+            .as_ref()
+            .and_then(|p| p.start(&client, &target));
         tokio::spawn(scrape::run_loop(
-            scrape::client_for(&self.client, &target),
+            client,
             target.clone(),
             Arc::new(TeeStore::new(self.store.clone(), self.remote_write())),
             self.metrics.clone(),
@@ -337,6 +382,7 @@ impl ScrapeManager {
             target,
             last,
             stop: Some(stop),
+            _profiles: profiles,
         }
     }
 
@@ -385,4 +431,36 @@ impl ScrapeManager {
 
 fn key(t: &Target) -> (String, String, String) {
     (t.pool.clone(), t.labels.to_string(), t.url.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_config_profiles_itself_when_the_interval_allows() {
+        for (secs_ms, delta) in [
+            (5_000, Some(3_000)),
+            (2_000, Some(1_000)),
+            (60_000, Some(14_000)),
+            (200, None),
+        ] {
+            let text = default_config_text("127.0.0.1:9190", Duration::from_millis(secs_ms));
+            let cfg = Config::parse(&text).unwrap_or_else(|e| panic!("{secs_ms} ms: {e}\n{text}"));
+            let sc = &cfg.scrape_configs[0];
+            match delta {
+                Some(d) => {
+                    let p = sc.profiling.as_ref().unwrap();
+                    assert_eq!(p.delta_profiling_ms, d, "{text}");
+                    let names: Vec<&str> = p.endpoints.iter().map(|e| e.name.as_str()).collect();
+                    assert_eq!(names, ["process_cpu"]);
+                    assert_eq!(
+                        p.endpoints[0].path_and_query(d),
+                        format!("/debug/pprof/profile?seconds={}", d / 1000)
+                    );
+                }
+                None => assert!(sc.profiling.is_none(), "{text}"),
+            }
+        }
+    }
 }

@@ -15,6 +15,11 @@
 //!   write receiver appended.
 //! - `process_*`: CPU seconds, resident and virtual memory, open fds, start
 //!   time, read from `/proc/self` on Linux (nothing elsewhere).
+//! - `emberlens_profile_scrapes_total{job, type}` and
+//!   `emberlens_profile_scrapes_failed_total{job, type}`: profile scrapes
+//!   stored and failed, by job and profile type; `emberlens_profiles_stored`,
+//!   `emberlens_profiles_stored_bytes` and
+//!   `emberlens_profiles_retention_deleted_total` from the profile store.
 //! - `emberlens_tsdb_*`: the store (head series, chunks and bytes, samples
 //!   appended and refused, blocks and their bytes, WAL bytes, cuts,
 //!   compactions, checkpoints, retention deletions, WAL failures and
@@ -44,6 +49,15 @@ pub struct JobLabels {
     pub job: String,
 }
 
+/// Labels of per-profile-type scrape metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProfileLabels {
+    /// Scrape job name.
+    pub job: String,
+    /// Profile type name (`process_cpu`, …).
+    pub r#type: String,
+}
+
 /// Labels of the remote-write metrics (Prometheus's).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RemoteLabels {
@@ -71,6 +85,10 @@ pub struct Metrics {
     pub scrape_duration: Family<JobLabels, Histogram>,
     /// Samples committed to storage.
     pub samples_appended: Counter,
+    /// Profiles scraped and stored, by job and type.
+    pub profile_scrapes: Family<ProfileLabels, Counter>,
+    /// Profile scrapes that failed, by job and type.
+    pub profile_scrape_failures: Family<ProfileLabels, Counter>,
     /// Remote write: samples delivered.
     pub remote_samples: Family<RemoteLabels, Counter>,
     /// Remote write: samples queued.
@@ -126,6 +144,18 @@ impl Metrics {
             "Samples committed to storage",
             samples_appended.clone(),
         );
+        let profile_scrapes = Family::<ProfileLabels, Counter>::default();
+        registry.register(
+            "emberlens_profile_scrapes",
+            "Profiles scraped and stored, by job and profile type",
+            profile_scrapes.clone(),
+        );
+        let profile_scrape_failures = Family::<ProfileLabels, Counter>::default();
+        registry.register(
+            "emberlens_profile_scrapes_failed",
+            "Profile scrapes that failed (fetch, status, size, or not pprof), by job and profile type",
+            profile_scrape_failures.clone(),
+        );
         let remote = |registry: &mut Registry, name: &str, help: &str| {
             let f = Family::<RemoteLabels, Counter>::default();
             registry.register(name, help, f.clone());
@@ -174,6 +204,8 @@ impl Metrics {
             http_requests,
             scrape_duration,
             samples_appended,
+            profile_scrapes,
+            profile_scrape_failures,
             remote_samples,
             remote_samples_in,
             remote_samples_failed,
@@ -182,6 +214,17 @@ impl Metrics {
             remote_read_queries,
             remote_write_received,
         }
+    }
+
+    /// Adds the profile store's gauges (read at scrape time).
+    pub fn register_profile_store(
+        &mut self,
+        store: &std::sync::Arc<crate::profiles::store::ProfileStore>,
+    ) {
+        self.registry
+            .register_collector(Box::new(ProfileStoreCollector(std::sync::Arc::downgrade(
+                store,
+            ))));
     }
 
     /// The OpenMetrics text of every registered metric.
@@ -320,6 +363,42 @@ impl Collector for ProcessCollector {
 /// The store's counters and sizes, read at scrape time.
 #[derive(Debug)]
 struct TsdbCollector(std::sync::Weak<crate::store::Tsdb>);
+
+#[derive(Debug)]
+struct ProfileStoreCollector(std::sync::Weak<crate::profiles::store::ProfileStore>);
+
+impl Collector for ProfileStoreCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(store) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let st = store.stats();
+        for (name, help, v) in [
+            (
+                "emberlens_profiles_stored",
+                "Profiles in the profile store",
+                st.profiles,
+            ),
+            (
+                "emberlens_profiles_stored_bytes",
+                "Bytes of the stored (gzipped) profiles",
+                st.bytes,
+            ),
+        ] {
+            let g = ConstGauge::new(v as i64);
+            let m = encoder.encode_descriptor(name, help, None, g.metric_type())?;
+            g.encode(m)?;
+        }
+        let c = ConstCounter::new(st.deleted);
+        let m = encoder.encode_descriptor(
+            "emberlens_profiles_retention_deleted",
+            "Profiles deleted by retention",
+            None,
+            c.metric_type(),
+        )?;
+        c.encode(m)
+    }
+}
 
 impl Collector for TsdbCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {

@@ -81,6 +81,9 @@ pub struct Target {
     /// Fail every scrape with this error without fetching (the pool is over
     /// its `target_limit`, as Prometheus's `setForcedError`).
     pub forced_error: Option<String>,
+    /// The scrape config's `profiling_config`: pprof endpoints scraped
+    /// besides the metrics (see [`crate::profiles::scrape`]).
+    pub profiling: Option<emberlens_config::ProfilingConfig>,
 }
 
 /// How a target's scrapes authenticate. Files are read at each scrape (as
@@ -138,6 +141,7 @@ impl Target {
             follow_redirects: true,
             proxy_url: None,
             forced_error: None,
+            profiling: None,
         }
     }
 
@@ -487,7 +491,28 @@ async fn fetch(client: &reqwest::Client, target: &Target) -> Result<String, Scra
             "X-Prometheus-Scrape-Timeout-Seconds",
             target.timeout.as_secs_f64().to_string(),
         );
-    match &target.auth {
+    req = with_auth(req, &target.auth).await?;
+    let mut resp = req.send().await.map_err(http)?;
+    if !resp.status().is_success() {
+        return Err(ScrapeError::Status(resp.status()));
+    }
+    let limit = target.body_size_limit;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(http)? {
+        if body.len() + chunk.len() > limit {
+            return Err(ScrapeError::BodyTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|e| ScrapeError::NotUtf8(e.utf8_error().valid_up_to()))
+}
+
+/// `req` with the target's credentials (files read now).
+async fn with_auth(
+    mut req: reqwest::RequestBuilder,
+    auth: &Option<Auth>,
+) -> Result<reqwest::RequestBuilder, ScrapeError> {
+    match auth {
         None => {}
         Some(Auth::Basic {
             username,
@@ -509,19 +534,15 @@ async fn fetch(client: &reqwest::Client, target: &Target) -> Result<String, Scra
             );
         }
     }
-    let mut resp = req.send().await.map_err(http)?;
-    if !resp.status().is_success() {
-        return Err(ScrapeError::Status(resp.status()));
-    }
-    let limit = target.body_size_limit;
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(http)? {
-        if body.len() + chunk.len() > limit {
-            return Err(ScrapeError::BodyTooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    String::from_utf8(body).map_err(|e| ScrapeError::NotUtf8(e.utf8_error().valid_up_to()))
+    Ok(req)
+}
+
+/// [`with_auth`] for other scrapers (profiles): the error as text.
+pub(crate) async fn authorize(
+    req: reqwest::RequestBuilder,
+    auth: &Option<Auth>,
+) -> Result<reqwest::RequestBuilder, String> {
+    with_auth(req, auth).await.map_err(|e| e.to_string())
 }
 
 /// The exposed labels with the target's labels applied (Prometheus's

@@ -4,8 +4,9 @@
 //! A snapshot is a directory `<data>/snapshots/<name>/` as Prometheus makes
 //! it: every block hard-linked (copied where links fail), plus the head
 //! written as one more block unless `skip_head=true`. Emberlens adds
-//! `profiles/` (stored profiles; empty until profiles are scraped) and
-//! `emberlens.json`, a manifest naming the blocks and their time ranges.
+//! `profiles/` (the stored profiles, hard-linked: `<id>.pb.gz`) and
+//! `emberlens.json`, a manifest naming the blocks and their time ranges and
+//! the profiles (id, type, labels, time, file).
 //! Unpacked, the directory opens in Prometheus and in `promtool tsdb`.
 //!
 //! Names are Prometheus's (`20060102T150405Z-<16 hex digits>`); downloads
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use emberlens_tsdb::meta::Compaction;
 use emberlens_tsdb::writer::write_block_chunks;
 
+use crate::profiles::store::ProfileStore;
 use crate::store::wal::WalError;
 use crate::store::{StoreError, Tsdb};
 use crate::web::format_rfc3339;
@@ -45,8 +47,12 @@ pub fn snapshots_dir(data: &Path) -> PathBuf {
     data.join("snapshots")
 }
 
-/// Creates a snapshot; returns its name.
-pub fn create(db: &Tsdb, skip_head: bool) -> Result<String, StoreError> {
+/// Creates a snapshot, with `profiles`' stored profiles; returns its name.
+pub fn create(
+    db: &Tsdb,
+    profiles: Option<&ProfileStore>,
+    skip_head: bool,
+) -> Result<String, StoreError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -87,8 +93,14 @@ pub fn create(db: &Tsdb, skip_head: bool) -> Result<String, StoreError> {
             }
         }
     }
-    let profiles = dir.join("profiles");
-    std::fs::create_dir_all(&profiles).map_err(|e| io(&profiles, e))?;
+    let profiles_dir = dir.join("profiles");
+    std::fs::create_dir_all(&profiles_dir).map_err(|e| io(&profiles_dir, e))?;
+    let stored = match profiles {
+        Some(store) => store
+            .snapshot_into(&profiles_dir)
+            .map_err(|e| StoreError::Write(e.to_string()))?,
+        None => Vec::new(),
+    };
     let manifest = serde_json::json!({
         "format": "emberlens-snapshot",
         "version": 1,
@@ -102,7 +114,16 @@ pub fn create(db: &Tsdb, skip_head: bool) -> Result<String, StoreError> {
             "numSeries": m.stats.num_series,
             "numSamples": m.stats.num_samples,
         })).collect::<Vec<_>>(),
-        "profiles": [],
+        "profiles": stored.iter().map(|m| serde_json::json!({
+            "id": m.id,
+            "type": m.type_name,
+            "labels": m.labels,
+            "time": format_rfc3339(m.time_ms),
+            "timeMs": m.time_ms,
+            "sampleTypes": m.sample_types,
+            "file": format!("profiles/{}", m.file_name()),
+            "size": m.size,
+        })).collect::<Vec<_>>(),
         "views": [],
         "dashboards": [],
     });

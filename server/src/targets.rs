@@ -280,6 +280,7 @@ fn populate(sc: &ScrapeConfig, discovered: &Labels, base_dir: &Path) -> Option<T
         follow_redirects: sc.http.follow_redirects,
         proxy_url: sc.http.proxy_url.clone(),
         forced_error: None,
+        profiling: sc.profiling.clone(),
     })
 }
 

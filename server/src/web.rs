@@ -1,5 +1,7 @@
 //! The HTTP surface: `/metrics`, the raw-samples API, the PromQL query API
-//! (`query_api`), health checks, and the built app as static files.
+//! (`query_api`), the profiles API and `/debug/pprof/profile`
+//! (`profiles::api`, `profiles::selfprof`), health checks, and the built
+//! app as static files.
 //!
 //! API errors use Prometheus's JSON error shape
 //! (`{"status":"error","errorType":"bad_data","error":"..."}`), so clients
@@ -45,6 +47,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The configuration and the scrape loops.
     pub scrape: Arc<ScrapeManager>,
+    /// Stored profiles (`<data>/profiles`).
+    pub profiles: Arc<crate::profiles::store::ProfileStore>,
+    /// Profile scrape loops' latest state.
+    pub profile_status: crate::profiles::scrape::ProfileStatus,
     /// Start time, flags and retention, for the status endpoints.
     pub info: Arc<crate::api::ServerInfo>,
     /// Remote read/write settings and limits.
@@ -137,6 +143,27 @@ pub fn router(state: AppState, ui_dir: PathBuf, isolate: bool) -> Router {
             post(snapshot_handler).put(snapshot_handler),
         )
         .route("/api/v1/snapshots/{file}", get(snapshot_download))
+        .route("/api/v1/profiles", get(crate::profiles::api::list_handler))
+        .route(
+            "/api/v1/profiles/merge",
+            get(crate::profiles::api::merge_handler),
+        )
+        .route(
+            "/api/v1/profiles/targets",
+            get(crate::profiles::api::targets_handler),
+        )
+        .route(
+            "/api/v1/profiles/{id}",
+            get(crate::profiles::api::get_handler),
+        )
+        .route(
+            "/debug/pprof/profile",
+            get(crate::profiles::selfprof::cpu_profile_handler),
+        )
+        .route(
+            "/debug/pprof/heap",
+            get(crate::profiles::selfprof::heap_profile_handler),
+        )
         .route("/-/reload", post(reload_handler).put(reload_handler))
         .route("/-/healthy", get(|| async { "Emberlens is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Emberlens is Ready.\n" }))
@@ -248,8 +275,12 @@ async fn snapshot_handler(
             }
         }
     }
-    let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || crate::snapshot::create(&store, skip_head)).await {
+    let (store, profiles) = (state.store.clone(), state.profiles.clone());
+    match tokio::task::spawn_blocking(move || {
+        crate::snapshot::create(&store, Some(&profiles), skip_head)
+    })
+    .await
+    {
         Ok(Ok(name)) => {
             let body = serde_json::json!({"status": "success", "data": {"name": name}});
             json_response(StatusCode::OK, body.to_string())
@@ -592,10 +623,14 @@ mod tests {
             metrics.clone(),
             crate::scrape::TargetHealth::default(),
         ));
+        let profiles =
+            Arc::new(crate::profiles::store::ProfileStore::open(&dir, i64::MAX).unwrap());
         AppState {
             store,
             metrics,
             scrape,
+            profiles,
+            profile_status: Default::default(),
             info: Arc::default(),
             remote: Default::default(),
         }

@@ -4,10 +4,14 @@
 
 use std::path::PathBuf;
 
-/// `../shared/fixtures` next to the repository, if present. Without it the
-/// test is skipped with a message, except under `CI=true`, where it fails.
+/// `../shared/fixtures` next to the repository (or `$EMBERLENS_SHARED/fixtures`,
+/// for a checkout elsewhere), if present. Without it the test is skipped
+/// with a message, except under `CI=true`, where it fails.
 pub fn shared_fixtures() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+    let root = std::env::var_os("EMBERLENS_SHARED").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
+        |s| PathBuf::from(s).join("fixtures"),
+    );
     if root.is_dir() {
         return Some(root.canonicalize().unwrap());
     }
