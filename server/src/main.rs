@@ -4,6 +4,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+
+/// mimalloc instead of glibc's malloc: scraping allocates small label
+/// strings from every core, and glibc's arena locks and consolidation cost
+/// a third of the ingest CPU (measured with perf at 1,000 targets ×
+/// 1,000 series).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use emberlens_server::{ServeOptions, serve};
 

@@ -25,7 +25,7 @@
 //! as `unknown`); a scrape that fails before parsing keeps the previous one. `/api/v1/metadata`
 //! and `/api/v1/targets/metadata` read it from the targets' last reports.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -331,7 +331,7 @@ pub fn now_ms() -> i64 {
 /// The series a target's previous scrape wrote (for staleness markers).
 #[derive(Debug, Default)]
 pub struct ScrapeState {
-    previous: HashSet<Labels>,
+    previous: rustc_hash::FxHashSet<Labels>,
     metadata: TargetMetadata,
 }
 
@@ -396,11 +396,18 @@ pub async fn scrape_once<S: Appendable>(
 
     let mut app = store.appender();
     let mut rejected = 0usize;
-    let mut current = HashSet::new();
+    let mut current: rustc_hash::FxHashSet<Labels> = Default::default();
     let (up, samples_scraped, post_relabel, error) = match processed {
         Ok((scraped, kept)) => {
             let n = kept.len();
             for (labels, t, v, explicit) in kept {
+                // The previous scrape's handle to the same labels, when there
+                // is one: the store holds that one too, so this scrape's copy
+                // is freed and lookups compare pointers, not strings.
+                let labels = match state.previous.get(&labels) {
+                    Some(prev) => prev.clone(),
+                    None => labels,
+                };
                 if app.append(&labels, t, v).is_err() {
                     rejected += 1;
                 }

@@ -13,7 +13,7 @@
 //!   each series has its own `Mutex`. Appends to different series never
 //!   wait on each other.
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
@@ -488,7 +488,7 @@ impl Head {
                     ix.by_labels.remove(&s.labels);
                 }
             }
-            let dead: std::collections::HashSet<u64> = dead.into_iter().collect();
+            let dead: FxHashSet<u64> = dead.into_iter().collect();
             ix.postings.retain(|_, values| {
                 values.retain(|_, list| {
                     list.retain(|r| !dead.contains(r));

@@ -908,7 +908,7 @@ impl Appendable for Tsdb {
         TsdbAppender {
             db: self,
             samples: Vec::new(),
-            pending: HashMap::new(),
+            pending: rustc_hash::FxHashMap::default(),
         }
     }
 }
@@ -918,7 +918,7 @@ struct TsdbAppender<'a> {
     db: &'a Tsdb,
     samples: Vec<(Arc<MemSeries>, i64, f64)>,
     /// Newest pending sample per series reference.
-    pending: HashMap<u64, Sample>,
+    pending: rustc_hash::FxHashMap<u64, Sample>,
 }
 
 impl Appender for TsdbAppender<'_> {
@@ -957,7 +957,7 @@ impl Appender for TsdbAppender<'_> {
         }
         let db = self.db;
         let mut unlogged: Vec<&Arc<MemSeries>> = Vec::new();
-        let mut seen: HashSet<u64> = HashSet::new();
+        let mut seen: rustc_hash::FxHashSet<u64> = Default::default();
         for (s, _, _) in &self.samples {
             if !s.is_logged() && seen.insert(s.series_ref) {
                 unlogged.push(s);

@@ -24,8 +24,17 @@ pub struct Label {
 /// The pairs are shared (`Arc`): a clone is a reference-count increment,
 /// which the query engine relies on (it copies a series' labels into every
 /// step's result).
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, Default, Eq, PartialOrd, Ord, Hash)]
 pub struct Labels(Arc<[Label]>);
+
+/// Equal when the pairs are; two handles to the same pairs are equal without
+/// comparing them (stores and scrape loops look series up by labels they
+/// handed out themselves).
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
 
 impl Labels {
     /// Builds a label set from pairs in any order. Empty values are dropped;
