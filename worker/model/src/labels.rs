@@ -24,8 +24,15 @@ pub struct Label {
 /// The pairs are shared (`Arc`): a clone is a reference-count increment,
 /// which the query engine relies on (it copies a series' labels into every
 /// step's result).
-#[derive(Clone, Debug, Default, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, Default, Eq, PartialOrd, Ord)]
 pub struct Labels(Arc<[Label]>);
+
+/// Hashes the pairs (as the derived impl would), consistent with `eq`.
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 /// Equal when the pairs are; two handles to the same pairs are equal without
 /// comparing them (stores and scrape loops look series up by labels they
