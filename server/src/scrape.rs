@@ -333,6 +333,12 @@ pub fn now_ms() -> i64 {
 pub struct ScrapeState {
     previous: rustc_hash::FxHashSet<Labels>,
     metadata: TargetMetadata,
+    /// The labels as exposed → the labels stored (`None`: dropped by metric
+    /// relabeling), for the series of the last scrape: a series seen before
+    /// skips target labels, relabeling and limit checks (as Prometheus's
+    /// scrape cache). A target's rules never change within its loop (a
+    /// changed target is a new loop with a new state).
+    cache: rustc_hash::FxHashMap<Labels, Option<Labels>>,
 }
 
 /// Scrapes `target` once at `t_ms` and appends the result to `store`.
@@ -365,23 +371,38 @@ pub async fn scrape_once<S: Appendable>(
         .observe(duration.as_secs_f64());
 
     // Relabel everything before appending: a sample limit fails the whole scrape.
+    let mut cache = std::mem::take(&mut state.cache);
+    let mut next_cache: rustc_hash::FxHashMap<Labels, Option<Labels>> = Default::default();
     let processed = parsed.and_then(|entries| {
         let mut scraped = 0usize;
         let mut kept = Vec::new();
         for entry in entries {
             let Entry::Sample(s) = entry else { continue };
             scraped += 1;
-            let labels = sample_labels(target, &s.labels);
-            let Some(labels) = relabel_sample(labels, &target.metric_relabel) else {
+            let stored = match cache.remove_entry(&s.labels) {
+                Some((exposed, stored)) => {
+                    next_cache.insert(exposed, stored.clone());
+                    stored
+                }
+                None => {
+                    let stored =
+                        relabel_sample(sample_labels(target, &s.labels), &target.metric_relabel);
+                    if let Some(labels) = &stored {
+                        if labels.metric_name().is_empty() {
+                            return Err(ScrapeError::NameLabelMandatory);
+                        }
+                        target
+                            .label_limits
+                            .check(labels)
+                            .map_err(ScrapeError::LabelLimit)?;
+                    }
+                    next_cache.insert(s.labels.clone(), stored.clone());
+                    stored
+                }
+            };
+            let Some(labels) = stored else {
                 continue;
             };
-            if labels.metric_name().is_empty() {
-                return Err(ScrapeError::NameLabelMandatory);
-            }
-            target
-                .label_limits
-                .check(&labels)
-                .map_err(ScrapeError::LabelLimit)?;
             let (t, explicit) = match s.timestamp_ms {
                 Some(t) if target.honor_timestamps => (t, true),
                 _ => (t_ms, false),
@@ -393,6 +414,13 @@ pub async fn scrape_once<S: Appendable>(
         }
         Ok((scraped, kept))
     });
+    // Only a successful scrape refreshes the cache; a failed one keeps it.
+    state.cache = if processed.is_ok() {
+        next_cache
+    } else {
+        cache.extend(next_cache);
+        cache
+    };
 
     let mut app = store.appender();
     let mut rejected = 0usize;
