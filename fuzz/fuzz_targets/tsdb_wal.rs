@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let mut r = SegmentReader::new("00000000", data);
     while let Ok(Some(rec)) = r.next_record() {
         let mut seg = Vec::new();
-        encode_fragments(&mut seg, 0, &rec);
+        encode_fragments(&mut seg, 0, &rec, false);
         let again = SegmentReader::new("again", &seg)
             .next_record()
             .expect("re-fragmented record reads")

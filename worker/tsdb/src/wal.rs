@@ -61,8 +61,10 @@ pub fn segment_name(i: u64) -> String {
 }
 
 /// Appends `rec` as fragments to `out`, whose first byte lands at segment
-/// offset `pos`; pads pages that fill up.
-pub fn encode_fragments(out: &mut Vec<u8>, mut pos: usize, rec: &[u8]) {
+/// offset `pos`; pads pages that fill up. `snappy`: `rec` is already
+/// snappy-compressed (each fragment's type then carries the flag).
+pub fn encode_fragments(out: &mut Vec<u8>, mut pos: usize, rec: &[u8], snappy: bool) {
+    let flag = if snappy { SNAPPY } else { 0 };
     let mut rest = rec;
     let mut first = true;
     loop {
@@ -81,7 +83,7 @@ pub fn encode_fragments(out: &mut Vec<u8>, mut pos: usize, rec: &[u8]) {
             (false, false) => REC_MIDDLE,
         };
         let part = &rest[..n];
-        out.push(typ);
+        out.push(typ | flag);
         out.extend_from_slice(&(n as u16).to_be_bytes());
         out.extend_from_slice(&crc32(part).to_be_bytes());
         out.extend_from_slice(part);
@@ -438,13 +440,18 @@ mod tests {
         let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         for rec in [&b"x"[..], &big, &[][..], &b"tail"[..]] {
             let pos = out.len();
-            encode_fragments(&mut out, pos, rec);
+            encode_fragments(&mut out, pos, rec, false);
         }
+        // And a snappy-compressed one, as Prometheus writes by default.
+        let packed = snap::raw::Encoder::new().compress_vec(&big).unwrap();
+        let pos = out.len();
+        encode_fragments(&mut out, pos, &packed, true);
         let mut r = SegmentReader::new("seg", &out);
         assert_eq!(r.next_record().unwrap().unwrap(), b"x");
         assert_eq!(r.next_record().unwrap().unwrap(), big);
         assert_eq!(r.next_record().unwrap().unwrap(), b"");
         assert_eq!(r.next_record().unwrap().unwrap(), b"tail");
+        assert_eq!(r.next_record().unwrap().unwrap(), big);
         assert_eq!(r.next_record().unwrap(), None);
         // Garbage never panics, and names the offset.
         let err = SegmentReader::new("seg", &[9, 0, 5, 1, 2, 3, 4, 1])
