@@ -17,6 +17,10 @@
 #   EMBERLENS_BIN=PATH FAKE_EXPORTER_BIN=PATH   use these instead of building
 #                              (cargo build --release, into $CARGO_TARGET_DIR)
 #   KEEP=1                     keep the temporary directory (data dirs, logs)
+#   TMPDIR=DIR                 where the temporary directory goes (/tmp); the
+#                              run stops early, and measures what it has, when
+#                              less than MIN_FREE_MB (1024) is left there, or
+#                              less than MIN_MEM_MB (2048) of memory available
 #
 # The fake exporter (server/examples/fake_exporter.rs) serves /metrics/<i>:
 # counters, gauges and histograms whose values move on every scrape. Each
@@ -27,7 +31,7 @@
 # before any query; samples from each server's /metrics
 # (prometheus_tsdb_head_samples_appended_total, emberlens_samples_appended_total);
 # series from prometheus_tsdb_head_series and, for Emberlens,
-# count({__name__=~".+"}); block bytes are the sizes of the final block
+# the sum of count by (__name__) ({__name__=~".+"}); block bytes are the sizes of the final block
 # directories (compaction sources excluded) over their meta.json numSamples.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -60,7 +64,7 @@ fi
 ours="${EMBERLENS_BIN:-$target_dir/release/emberlens}"
 exporter_bin="${FAKE_EXPORTER_BIN:-$target_dir/release/examples/fake_exporter}"
 
-tmp=$(mktemp -d /tmp/bench-scrape.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-scrape.XXXXXX")
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do
@@ -140,28 +144,26 @@ while :; do
   for pid in "$ember_pid" "$prom_pid" "$exporter_pid"; do
     kill -0 "$pid" 2>/dev/null || { echo "bench: process $pid exited" >&2; tail -20 "$tmp"/*.log >&2; exit 1; }
   done
-  printf '%5ds  emberlens: %12s samples %7d MiB RSS %7.1f cpu s | prometheus: %12s samples %7d MiB RSS %7.1f cpu s | load %s\n' \
+  printf '%5ds  emberlens: %12s samples %6d MiB RSS %7.1f cpu s %6s MiB disk | prometheus: %12s samples %6d MiB RSS %7.1f cpu s %6s MiB disk | load %s\n' \
     "$(( $(date +%s) - start ))" \
     "$(metric_sum "$ember_url" emberlens_samples_appended_total)" "$(( $(status_kb "$ember_pid" VmRSS) / 1024 ))" "$(cpu_s "$ember_pid")" \
+    "$(du -sm "$tmp/ember" | cut -f1)" \
     "$(metric_sum "$prom_url" prometheus_tsdb_head_samples_appended_total)" "$(( $(status_kb "$prom_pid" VmRSS) / 1024 ))" "$(cpu_s "$prom_pid")" \
+    "$(du -sm "$tmp/prom" | cut -f1)" \
     "$(cut -d' ' -f1 /proc/loadavg)"
+  free_mb=$(df -Pm "$tmp" | awk 'NR == 2 { print $4 }')
+  if [ "$free_mb" -lt "${MIN_FREE_MB:-1024}" ]; then
+    echo "bench: only $free_mb MiB left in $tmp; stopping the run early" >&2
+    break
+  fi
+  mem_mb=$(awk '$1 == "MemAvailable:" { print int($2 / 1024) }' /proc/meminfo)
+  if [ "$mem_mb" -lt "${MIN_MEM_MB:-2048}" ]; then
+    echo "bench: only $mem_mb MiB of memory available; stopping the run early" >&2
+    break
+  fi
 done
 
-# Measure: processes first (no query has touched memory yet), then the APIs.
-e_cpu=$(cpu_s "$ember_pid"); p_cpu=$(cpu_s "$prom_pid")
-e_rss=$(status_kb "$ember_pid" VmRSS); p_rss=$(status_kb "$prom_pid" VmRSS)
-e_hwm=$(status_kb "$ember_pid" VmHWM); p_hwm=$(status_kb "$prom_pid" VmHWM)
-e_samples=$(metric_sum "$ember_url" emberlens_samples_appended_total)
-p_samples=$(metric_sum "$prom_url" prometheus_tsdb_head_samples_appended_total)
-p_series=$(metric_sum "$prom_url" prometheus_tsdb_head_series)
-e_series=$(query "$ember_url" 'count({__name__=~".+"})' | jq -r '.[0].value[1] // 0')
-p_series_q=$(query "$prom_url" 'count({__name__=~".+"})' | jq -r '.[0].value[1] // 0')
-by_name='sort_by(.metric.__name__) | map("\(.metric.__name__) \(.value[1])") | .[]'
-query "$ember_url" 'count by (__name__) ({__name__=~".+"})' | jq -r "$by_name" >"$tmp/ember.names"
-query "$prom_url" 'count by (__name__) ({__name__=~".+"})' | jq -r "$by_name" >"$tmp/prom.names"
-if cmp -s "$tmp/ember.names" "$tmp/prom.names"; then same_series="yes"; else same_series="NO (diff below)"; fi
-
-blocks_stats() { # blocks_stats DIR -> "blocks samples all_bytes chunk_bytes"
+blocks_stats() { # blocks_stats DIR -> "blocks samples all_bytes chunk_bytes levels"
   python3 - "$1" <<'EOF'
 import json, os, re, sys
 root = sys.argv[1]
@@ -176,6 +178,7 @@ parents = {p["ulid"] for m in metas.values() for p in m.get("compaction", {}).ge
 def size(path):
     return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
 n = samples = total = chunks = 0
+levels = {}
 for d, m in metas.items():
     if d in parents:
         continue
@@ -183,16 +186,36 @@ for d, m in metas.items():
     samples += m["stats"]["numSamples"]
     total += size(os.path.join(root, d))
     chunks += size(os.path.join(root, d, "chunks"))
-print(n, samples, total, chunks)
+    span = (m["maxTime"] - m["minTime"]) // 1000
+    key = f"L{m['compaction']['level']}({span}s)"
+    levels[key] = levels.get(key, 0) + 1
+print(n, samples, total, chunks, ",".join(f"{v}x{k}" for k, v in sorted(levels.items())) or "-")
 EOF
 }
-read -r e_blocks e_bsamples e_bytes e_cbytes < <(blocks_stats "$tmp/ember")
-read -r p_blocks p_bsamples p_bytes p_cbytes < <(blocks_stats "$tmp/prom")
-e_levels=$(jq -r '.compaction.level' "$tmp"/ember/*/meta.json 2>/dev/null | sort | uniq -c | awk '{printf "%sxL%s ", $1, $2}')
-p_levels=$(jq -r '.compaction.level' "$tmp"/prom/*/meta.json 2>/dev/null | sort | uniq -c | awk '{printf "%sxL%s ", $1, $2}')
+
+# Measure: processes first (no query has touched memory yet), then the
+# counters and the blocks, then the (slow) queries over every series.
+e_cpu=$(cpu_s "$ember_pid"); p_cpu=$(cpu_s "$prom_pid")
+e_rss=$(status_kb "$ember_pid" VmRSS); p_rss=$(status_kb "$prom_pid" VmRSS)
+e_hwm=$(status_kb "$ember_pid" VmHWM); p_hwm=$(status_kb "$prom_pid" VmHWM)
+e_samples=$(metric_sum "$ember_url" emberlens_samples_appended_total)
+p_samples=$(metric_sum "$prom_url" prometheus_tsdb_head_samples_appended_total)
+p_series=$(metric_sum "$prom_url" prometheus_tsdb_head_series)
+read -r e_blocks e_bsamples e_bytes e_cbytes e_levels < <(blocks_stats "$tmp/ember")
+read -r p_blocks p_bsamples p_bytes p_cbytes p_levels < <(blocks_stats "$tmp/prom")
+elapsed=$(( $(date +%s) - start ))
+by_name='sort_by(.metric.__name__) | map("\(.metric.__name__) \(.value[1])") | .[]'
+names() { # names URL FILE: series per metric name ("query failed" on error)
+  query "$1" 'count by (__name__) ({__name__=~".+"})' | jq -r "$by_name" >"$2" || echo "query failed" >"$2"
+}
+names "$ember_url" "$tmp/ember.names"
+names "$prom_url" "$tmp/prom.names"
+e_series=$(awk '{ s += $2 } END { print s + 0 }' "$tmp/ember.names")
+p_series_q=$(awk '{ s += $2 } END { print s + 0 }' "$tmp/prom.names")
+if cmp -s "$tmp/ember.names" "$tmp/prom.names"; then same_series="yes"; else same_series="NO (diff below)"; fi
 
 echo
-echo "after $(( $(date +%s) - start ))s; loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg); series identical by name: $same_series"
+echo "after ${elapsed}s; loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg); series identical by name: $same_series"
 python3 - "$e_cpu" "$p_cpu" "$e_samples" "$p_samples" "$e_series" "$p_series" "$p_series_q" \
   "$e_rss" "$p_rss" "$e_hwm" "$p_hwm" "$e_blocks" "$p_blocks" "$e_bsamples" "$p_bsamples" \
   "$e_bytes" "$p_bytes" "$e_cbytes" "$p_cbytes" "$e_levels" "$p_levels" <<'EOF'
@@ -219,8 +242,8 @@ rows = [
 print(f"{'':36} {'emberlens':>14} {'prometheus':>14} {'ratio E/P':>10}")
 for name, e, p, fmt in rows:
     print(f"{name:36} {fmt.format(e):>14} {fmt.format(p):>14} {div(e, p):>10.2f}")
-print(f"block levels: emberlens {elev or '-'}; prometheus {plev or '-'}")
-print(f"prometheus count({{__name__=~\".+\"}}) = {pserq:,.0f}")
+print(f"blocks (level(span)): emberlens {elev}; prometheus {plev}")
+print(f"prometheus: count by (__name__) summed = {pserq:,.0f}")
 ok = div(ebytes, ebs) <= 1.4
 print("goal <= 1.4 block bytes/sample (all files):", "met" if ok else "NOT met")
 EOF
