@@ -213,20 +213,29 @@ names "$prom_url" "$tmp/prom.names"
 e_series=$(awk '{ s += $2 } END { print s + 0 }' "$tmp/ember.names")
 p_series_q=$(awk '{ s += $2 } END { print s + 0 }' "$tmp/prom.names")
 if cmp -s "$tmp/ember.names" "$tmp/prom.names"; then same_series="yes"; else same_series="NO (diff below)"; fi
+scrapes() { # scrapes URL FUNC: sum over targets of FUNC_over_time(up[run]) (count: done, sum: up)
+  query "$1" "sum(${2}_over_time(up[${elapsed}s]))" | jq -r '.[0].value[1] // 0' || echo 0
+}
+e_done=$(scrapes "$ember_url" count); p_done=$(scrapes "$prom_url" count)
+e_up=$(scrapes "$ember_url" sum); p_up=$(scrapes "$prom_url" sum)
 
 echo
 echo "after ${elapsed}s; loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg); series identical by name: $same_series"
 python3 - "$e_cpu" "$p_cpu" "$e_samples" "$p_samples" "$e_series" "$p_series" "$p_series_q" \
   "$e_rss" "$p_rss" "$e_hwm" "$p_hwm" "$e_blocks" "$p_blocks" "$e_bsamples" "$p_bsamples" \
-  "$e_bytes" "$p_bytes" "$e_cbytes" "$p_cbytes" "$e_levels" "$p_levels" <<'EOF'
+  "$e_bytes" "$p_bytes" "$e_cbytes" "$p_cbytes" "$e_done" "$p_done" "$e_up" "$p_up" \
+  "$e_levels" "$p_levels" "$(( targets * elapsed / $(secs "$interval") ))" <<'EOF'
 import sys
 a = sys.argv[1:]
-f = [float(x) for x in a[:19]]
-(ec, pc, es, ps, eser, pser, pserq, erss, prss, ehwm, phwm, eb, pb, ebs, pbs, ebytes, pbytes, ecb, pcb) = f
-elev, plev = a[19], a[20]
+f = [float(x) for x in a[:23]]
+(ec, pc, es, ps, eser, pser, pserq, erss, prss, ehwm, phwm, eb, pb, ebs, pbs, ebytes, pbytes, ecb, pcb,
+ edone, pdone, eup, pup) = f
+elev, plev, expected = a[23], a[24], int(a[25])
 def div(x, y):
     return x / y if y else float("nan")
 rows = [
+    (f"scrapes done (~{expected:,} expected)", edone, pdone, "{:,.0f}"),
+    ("scrapes up", eup, pup, "{:,.0f}"),
     ("samples appended", es, ps, "{:,.0f}"),
     ("head series", eser, pser, "{:,.0f}"),
     ("CPU seconds (utime+stime)", ec, pc, "{:,.1f}"),
