@@ -132,8 +132,9 @@ status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 metric_sum() { # metric_sum URL NAME: sum of NAME's samples on URL/metrics
   curl -fsS "$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%.0f", s }'
 }
-query() { # query URL PROMQL: the answer's data.result as JSON
-  curl -fsS --max-time 300 "$1/api/v1/query" --data-urlencode "query=$2" | jq -c '.data.result'
+query() { # query URL PROMQL [TIME]: the answer's data.result as JSON
+  curl -fsS --max-time 300 "$1/api/v1/query" --data-urlencode "query=$2" \
+    ${3:+--data-urlencode "time=$3"} | jq -c '.data.result'
 }
 
 start=$(date +%s)
@@ -203,7 +204,7 @@ p_samples=$(metric_sum "$prom_url" prometheus_tsdb_head_samples_appended_total)
 p_series=$(metric_sum "$prom_url" prometheus_tsdb_head_series)
 read -r e_blocks e_bsamples e_bytes e_cbytes e_levels < <(blocks_stats "$tmp/ember")
 read -r p_blocks p_bsamples p_bytes p_cbytes p_levels < <(blocks_stats "$tmp/prom")
-elapsed=$(( $(date +%s) - start ))
+end_s=$(date +%s); elapsed=$(( end_s - start ))
 by_name='sort_by(.metric.__name__) | map("\(.metric.__name__) \(.value[1])") | .[]'
 names() { # names URL FILE: series per metric name ("query failed" on error)
   query "$1" 'count by (__name__) ({__name__=~".+"})' | jq -r "$by_name" >"$2" || echo "query failed" >"$2"
@@ -214,7 +215,7 @@ e_series=$(awk '{ s += $2 } END { print s + 0 }' "$tmp/ember.names")
 p_series_q=$(awk '{ s += $2 } END { print s + 0 }' "$tmp/prom.names")
 if cmp -s "$tmp/ember.names" "$tmp/prom.names"; then same_series="yes"; else same_series="NO (diff below)"; fi
 scrapes() { # scrapes URL FUNC: sum over targets of FUNC_over_time(up[run]) (count: done, sum: up)
-  query "$1" "sum(${2}_over_time(up[${elapsed}s]))" | jq -r '.[0].value[1] // 0' || echo 0
+  query "$1" "sum(${2}_over_time(up[${elapsed}s]))" "$end_s" | jq -r '.[0].value[1] // 0' || echo 0
 }
 e_done=$(scrapes "$ember_url" count); p_done=$(scrapes "$prom_url" count)
 e_up=$(scrapes "$ember_url" sum); p_up=$(scrapes "$prom_url" sum)
