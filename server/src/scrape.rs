@@ -12,7 +12,9 @@
 //! `exported_<name>`; with `honor_labels: true` the exposed label wins. Then
 //! `metric_relabel_configs` run on each sample (a dropped sample is not
 //! counted in `scrape_samples_post_metric_relabeling`). Explicit timestamps
-//! are used unless `honor_timestamps: false`.
+//! are used unless `honor_timestamps: false`; otherwise a sample's time is
+//! the scrape's start, moved onto the loop's schedule when within 2 ms of it
+//! ([`scrape_timestamp`]), so regular scrapes compress to a bit per timestamp.
 //!
 //! Staleness: a series that was in the previous scrape and is missing from
 //! this one (or the scrape failed) gets a staleness marker, and so does every
@@ -626,6 +628,35 @@ pub fn scrape_offset(target: &Target, now_ms: i64) -> Duration {
     Duration::from_millis((phase + interval - into_interval) % interval)
 }
 
+/// Scrape timestamps this close to the loop's schedule are moved onto it,
+/// as Prometheus does by default (`--scrape.adjust-timestamps`): a target
+/// scraped every interval then stores timestamps whose delta-of-delta is 0,
+/// one bit per sample in an XOR chunk, where a millisecond of jitter costs
+/// 16 bits.
+pub const TIMESTAMP_TOLERANCE_MS: i64 = 2;
+
+/// The timestamp of a scrape that starts at `now_ms`: the loop's schedule
+/// (`schedule_ms`, its last timestamp, moved on by the nearest whole number
+/// of intervals) when that is within [`TIMESTAMP_TOLERANCE_MS`] of now,
+/// otherwise now, which becomes the new schedule (the first scrape, a
+/// delayed tick, a clock step). Intervals up to 100 times the tolerance are
+/// not aligned, as in Prometheus. Aligned timestamps always move forward.
+pub fn scrape_timestamp(schedule_ms: &mut Option<i64>, interval_ms: i64, now_ms: i64) -> i64 {
+    if interval_ms <= 100 * TIMESTAMP_TOLERANCE_MS {
+        return now_ms;
+    }
+    if let Some(last) = *schedule_ms {
+        let intervals = (now_ms - last + interval_ms / 2).div_euclid(interval_ms);
+        let scheduled = last + intervals * interval_ms;
+        if intervals >= 1 && (now_ms - scheduled).abs() <= TIMESTAMP_TOLERANCE_MS {
+            *schedule_ms = Some(scheduled);
+            return scheduled;
+        }
+    }
+    *schedule_ms = Some(now_ms);
+    now_ms
+}
+
 /// Runs the scrape loop for `target` until `stop` fires (or its sender is
 /// dropped): the first scrape at the target's offset ([`scrape_offset`]),
 /// then one per interval. A slow scrape delays
@@ -645,12 +676,14 @@ pub async fn run_loop<S: Appendable + Send + Sync + 'static>(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<String> = None;
     let mut state = ScrapeState::default();
+    let interval_ms = i64::try_from(target.interval.as_millis()).unwrap_or(i64::MAX);
+    let mut schedule_ms = None;
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = ticker.tick() => {}
         }
-        let t_ms = now_ms();
+        let t_ms = scrape_timestamp(&mut schedule_ms, interval_ms, now_ms());
         let report = tokio::select! {
             _ = &mut stop => break,
             r = scrape_once(&client, &target, store.as_ref(), &metrics, &mut state, t_ms) => r,
@@ -714,6 +747,27 @@ mod tests {
                 scrape_offset(&t, 0).as_millis() as i64
             );
         }
+    }
+
+    #[test]
+    fn scrape_timestamps_snap_to_the_schedule_within_the_tolerance() {
+        let mut schedule = None;
+        let mut at = |now| scrape_timestamp(&mut schedule, 15_000, now);
+        assert_eq!(at(1_000_000), 1_000_000);
+        // Jitter within 2 ms, either way: on the schedule.
+        assert_eq!(at(1_015_002), 1_015_000);
+        assert_eq!(at(1_029_999), 1_030_000);
+        // A tick skipped: still on the schedule, whole intervals later.
+        assert_eq!(at(1_060_001), 1_060_000);
+        // 3 ms off: kept, and the schedule follows it.
+        assert_eq!(at(1_075_003), 1_075_003);
+        assert_eq!(at(1_090_004), 1_090_003);
+        // Less than an interval on: a new schedule, never an earlier time.
+        assert_eq!(at(1_090_004), 1_090_004);
+        // Short intervals are not aligned.
+        let mut short = None;
+        assert_eq!(scrape_timestamp(&mut short, 200, 1_000), 1_000);
+        assert_eq!(scrape_timestamp(&mut short, 200, 1_201), 1_201);
     }
 
     #[test]
