@@ -10,8 +10,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,32 +19,7 @@ use emberlens_model::{Labels, Storage, parse_selector};
 
 /// Starts the binary with the remote write receiver; returns it and its URL.
 fn spawn(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_emberlens"))
-        .args(["serve", "--web.listen-address", "127.0.0.1:0"])
-        .arg("--storage.tsdb.path")
-        .arg(data)
-        .args([
-            "--web.ui-path",
-            "does-not-exist",
-            "--web.enable-remote-write-receiver",
-            "--scrape.interval",
-            "1h",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("Emberlens listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
-    (child, base)
+    common::spawn_emberlens(data, &["--scrape.interval", "1h"])
 }
 
 /// What one client had acknowledged: per series, the timestamps, and when

@@ -16,9 +16,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -571,34 +570,10 @@ async fn prometheus_remote_write_reaches_emberlens() {
 
 // ------------------------------------------------------------------ queue across restarts
 
-/// Starts the `emberlens` binary; returns the child and its base URL.
+/// Starts the `emberlens` binary with `config`; returns the child and its base URL.
 fn spawn_emberlens(data: &Path, config: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_emberlens"))
-        .args(["serve", "--web.listen-address", "127.0.0.1:0"])
-        .arg("--storage.tsdb.path")
-        .arg(data)
-        .arg("--config.file")
-        .arg(config)
-        .args([
-            "--web.ui-path",
-            "does-not-exist",
-            "--web.enable-remote-write-receiver",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("Emberlens listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
-    (child, base)
+    let config = config.to_string_lossy();
+    common::spawn_emberlens(data, &["--config.file", &config])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

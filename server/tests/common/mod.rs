@@ -183,3 +183,35 @@ pub fn promtool_tsdb(bin: &std::path::Path, args: &[&str], dir: &std::path::Path
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Starts the `emberlens` binary on a free loopback port with the remote
+/// write receiver on, over `data`, with `extra` flags; returns the child
+/// (kill it by PID) and its base URL, read from its first stdout line.
+pub fn spawn_emberlens(data: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_emberlens"))
+        .args(["serve", "--web.listen-address", "127.0.0.1:0"])
+        .arg("--storage.tsdb.path")
+        .arg(data)
+        .args([
+            "--web.ui-path",
+            "does-not-exist",
+            "--web.enable-remote-write-receiver",
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("Emberlens listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    (child, base)
+}
