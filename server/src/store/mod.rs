@@ -370,7 +370,8 @@ impl Tsdb {
             let id = new_ulid();
             let mut files = write_block_chunks(&id, chunks, Compaction::default())
                 .map_err(|e| StoreError::Write(e.to_string()))?;
-            set_time_range(&mut files, mint, maxt);
+            // Prometheus's head blocks span exactly their range.
+            files.widen_time_range(mint, maxt);
             let block = self.persist_block(&files)?;
             self.swap_blocks(vec![block], &[]);
             self.stats.head_blocks.fetch_add(1, Ordering::Relaxed);
@@ -757,19 +758,6 @@ impl FileSet for IndexInMemory {
         let len = usize::try_from(f.len()).map_err(|e| SourceError(e.to_string()))?;
         let bytes = f.read_at(0, len)?.into_owned();
         Ok(Arc::new(bytes))
-    }
-}
-
-/// Sets a block's time range to the range it was cut for (Prometheus's
-/// head blocks span exactly their range) and rewrites `meta.json`.
-fn set_time_range(files: &mut BlockFiles, mint: i64, maxt: i64) {
-    files.meta.min_time = files.meta.min_time.min(mint);
-    files.meta.max_time = files.meta.max_time.max(maxt);
-    let json = files.meta.to_json().into_bytes();
-    for (rel, bytes) in files.files.iter_mut() {
-        if rel == "meta.json" {
-            *bytes = json.clone();
-        }
     }
 }
 

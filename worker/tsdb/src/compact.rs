@@ -18,7 +18,7 @@ use crate::db::merge_samples;
 use crate::error::TsdbError;
 use crate::meta::{BlockDesc, Compaction};
 use crate::source::ByteSource;
-use crate::writer::{BlockFiles, WriteError, write_block};
+use crate::writer::{BlockFiles, EncodedChunk, WriteError, write_block, write_block_chunks};
 
 /// Why compaction failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +41,98 @@ pub enum CompactError {
     },
 }
 
-/// Compacts `blocks` into one block named `ulid`.
+/// Compacts `blocks` into one block named `ulid`. Blocks that don't
+/// overlap in time and have no tombstones are merged by copying their chunks
+/// as they are (what Prometheus's compactor does too): no sample is decoded,
+/// and memory holds compressed chunks only. Otherwise samples are decoded,
+/// merged and re-encoded.
 pub fn compact<S: ByteSource + Clone>(
+    blocks: &[&Block<S>],
+    ulid: &str,
+) -> Result<BlockFiles, CompactError> {
+    let mut sorted: Vec<&&Block<S>> = blocks.iter().collect();
+    sorted.sort_by(|a, b| {
+        (a.meta().min_time, &a.meta().ulid).cmp(&(b.meta().min_time, &b.meta().ulid))
+    });
+    let disjoint = sorted
+        .windows(2)
+        .all(|w| w[0].meta().max_time <= w[1].meta().min_time);
+    if disjoint && sorted.iter().all(|b| b.tombstones().is_empty()) {
+        return compact_chunks(&sorted, ulid);
+    }
+    compact_samples(blocks, ulid)
+}
+
+/// The compaction section of a block made from `sorted`.
+fn compaction_of<S: ByteSource + Clone>(sorted: &[&&Block<S>]) -> Compaction {
+    let mut sources: Vec<String> = sorted
+        .iter()
+        .flat_map(|b| b.meta().compaction.sources.iter().cloned())
+        .collect();
+    sources.sort();
+    sources.dedup();
+    Compaction {
+        level: sorted
+            .iter()
+            .map(|b| b.meta().compaction.level)
+            .max()
+            .unwrap_or(0)
+            + 1,
+        sources,
+        parents: sorted
+            .iter()
+            .map(|b| BlockDesc {
+                ulid: b.meta().ulid.clone(),
+                min_time: b.meta().min_time,
+                max_time: b.meta().max_time,
+            })
+            .collect(),
+        extra: Default::default(),
+    }
+}
+
+/// Merges disjoint blocks without tombstones by copying chunk bytes.
+fn compact_chunks<S: ByteSource + Clone>(
+    sorted: &[&&Block<S>],
+    ulid: &str,
+) -> Result<BlockFiles, CompactError> {
+    let mut by_labels: BTreeMap<Labels, Vec<EncodedChunk>> = BTreeMap::new();
+    for b in sorted {
+        for id in b.index().all_postings()? {
+            let entry = b.index().series(id)?;
+            let out = by_labels.entry(entry.labels).or_default();
+            for c in &entry.chunks {
+                let raw = b.chunks().chunk(c.chunk_ref)?;
+                // Every chunk encoding starts with its sample count (u16 BE).
+                let samples = raw
+                    .data
+                    .get(..2)
+                    .map_or(0, |n| u64::from(u16::from_be_bytes([n[0], n[1]])));
+                out.push(EncodedChunk {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    encoding: raw.encoding,
+                    samples,
+                    data: raw.data.into_owned(),
+                });
+            }
+        }
+    }
+    let series: Vec<(Labels, Vec<EncodedChunk>)> = by_labels.into_iter().collect();
+    let mut files = write_block_chunks(ulid, series, compaction_of(sorted))?;
+    // The block spans its inputs' ranges (as Prometheus's compactor).
+    let (min, max) = (
+        sorted.iter().map(|b| b.meta().min_time).min(),
+        sorted.iter().map(|b| b.meta().max_time).max(),
+    );
+    if let (Some(min), Some(max)) = (min, max) {
+        files.widen_time_range(min, max);
+    }
+    Ok(files)
+}
+
+/// Merges blocks by decoding, merging and re-encoding their samples.
+fn compact_samples<S: ByteSource + Clone>(
     blocks: &[&Block<S>],
     ulid: &str,
 ) -> Result<BlockFiles, CompactError> {

@@ -35,6 +35,22 @@ pub struct BlockFiles {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+impl BlockFiles {
+    /// Widens the block's time range to `[min_t, max_t)` (a head block spans
+    /// its whole range, a compacted block its inputs') and rewrites
+    /// `meta.json`.
+    pub fn widen_time_range(&mut self, min_t: i64, max_t: i64) {
+        self.meta.min_time = self.meta.min_time.min(min_t);
+        self.meta.max_time = self.meta.max_time.max(max_t);
+        let json = self.meta.to_json().into_bytes();
+        for (rel, bytes) in self.files.iter_mut() {
+            if rel == "meta.json" {
+                bytes.clone_from(&json);
+            }
+        }
+    }
+}
+
 /// Why a block could not be written.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WriteError {
