@@ -6,19 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
 use common::{Oracle, TempDir, normalized_data, program, promtool_tsdb, shared_fixtures};
 use emberlens_server::{ServeOptions, serve};
 use serde_json::Value;
 
-async fn fake_target(body: &'static str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/metrics", get(move || async move { body }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/metrics")
-}
+use common::fake_target;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_tar_opens_in_promtool_and_prometheus() {

@@ -215,3 +215,13 @@ pub fn spawn_emberlens(data: &std::path::Path, extra: &[&str]) -> (std::process:
         .to_string();
     (child, base)
 }
+
+/// A loopback exporter serving `body` at `/metrics`; returns its URL.
+pub async fn fake_target(body: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app =
+        axum::Router::new().route("/metrics", axum::routing::get(move || async move { body }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/metrics")
+}
