@@ -911,3 +911,107 @@ async fn remote_read_matches_and_adds_external_labels() {
         }
     }
 }
+
+/// The worker's HTTP, natively: reqwest in place of the browser's `fetch`.
+struct ReqwestHttp(reqwest::Client);
+
+impl emberlens_worker::dispatch::Http for ReqwestHttp {
+    async fn get(
+        &self,
+        url: &str,
+        _: &emberlens_worker::cancel::CancelToken,
+    ) -> Result<(u16, String), String> {
+        let r = self.0.get(url).send().await.map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        Ok((status, r.text().await.map_err(|e| e.to_string())?))
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        _: &emberlens_worker::cancel::CancelToken,
+    ) -> Result<emberlens_worker::dispatch::HttpBytes, String> {
+        let mut req = self.0.post(url).body(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let r = req.send().await.map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = r.bytes().await.map_err(|e| e.to_string())?.to_vec();
+        Ok(emberlens_worker::dispatch::HttpBytes {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_series_fetch_reads_emberlens_and_prometheus_alike() {
+    let Some(prom_bin) = program("prometheus") else {
+        return;
+    };
+    let port = free_port();
+    let prom = Prom::start(
+        &prom_bin,
+        "global: {}\n",
+        port,
+        &["--web.enable-remote-write-receiver"],
+    )
+    .await;
+    let data = TempDir::new("worker-read");
+    let (base, _running) = emberlens(ServeOptions {
+        enable_remote_write_receiver: true,
+        ..opts(&data.0)
+    })
+    .await;
+    // 3 series × 400 samples: several chunks per series, one stale marker.
+    let (t0, mut series) = generated("worker_read", 3, 400);
+    series[1].samples[200].v = emberlens_model::stale_nan();
+    for b in [&base, &prom.base] {
+        assert_eq!(push(b, &series).await.status(), 204, "{b}");
+    }
+    let http = ReqwestHttp(reqwest::Client::new());
+    let fetch = |base: String, selector: &str, start_ms: i64, end_ms: i64| {
+        let req = emberlens_protocol::FetchSeries {
+            base_url: base,
+            selector: selector.into(),
+            start_ms,
+            end_ms,
+        };
+        let http = &http;
+        async move {
+            emberlens_worker::source_server::fetch_series(
+                http,
+                &req,
+                &emberlens_worker::cancel::CancelToken::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", req.base_url))
+        }
+    };
+    // The middle of the range: chunks reach past both ends.
+    let (start, end) = (t0 + 15_000 * 50, t0 + 15_000 * 350);
+    let ours = fetch(base.clone(), r#"worker_read{i=~"1|2"}"#, start, end).await;
+    let theirs = fetch(prom.base.clone(), r#"worker_read{i=~"1|2"}"#, start, end).await;
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.series.len(), 2);
+    let s1 = &ours.series[0];
+    assert_eq!(s1.labels[1], ("i".to_string(), "1".to_string()));
+    assert_eq!(s1.timestamps_ms.len(), 300, "301 in range less the stale marker");
+    assert_eq!((s1.timestamps_ms[0], s1.values[0]), (start, 1050.25));
+    assert_eq!(*s1.timestamps_ms.last().unwrap(), end);
+    assert!(!s1.timestamps_ms.contains(&(t0 + 15_000 * 200)));
+    assert_eq!(ours.series[1].timestamps_ms.len(), 301);
+    // Nothing matches: an empty set from both.
+    let none = fetch(base, "no_such_metric", start, end).await;
+    assert!(none.series.is_empty());
+}

@@ -51,6 +51,27 @@ pub trait Http {
         url: &str,
         cancel: &CancelToken,
     ) -> impl std::future::Future<Output = Result<(u16, String), String>>;
+
+    /// POSTs `body` with `headers` to `url` and reads the whole answer;
+    /// `Err` only for transport failures. Cancelled as [`Http::get`].
+    fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        cancel: &CancelToken,
+    ) -> impl std::future::Future<Output = Result<HttpBytes, String>>;
+}
+
+/// A binary HTTP answer ([`Http::post`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpBytes {
+    /// The status code.
+    pub status: u16,
+    /// The `Content-Type` header, or empty.
+    pub content_type: String,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
 /// A request registered as cancellable while it waits; unregistered on drop.
@@ -193,17 +214,22 @@ mod tests {
         async fn get(&self, url: &str, _: &CancelToken) -> Result<(u16, String), String> {
             Err(format!("no network in this test ({url})"))
         }
+        async fn post(
+            &self,
+            url: &str,
+            _: &[(&str, &str)],
+            _: Vec<u8>,
+            _: &CancelToken,
+        ) -> Result<HttpBytes, String> {
+            Err(format!("no network in this test ({url})"))
+        }
     }
 
     /// A server that never answers: `get` waits until its token fires, then
     /// fails as an aborted `fetch` does.
     struct Hanging;
-    impl Http for Hanging {
-        fn get(
-            &self,
-            _url: &str,
-            cancel: &CancelToken,
-        ) -> impl Future<Output = Result<(u16, String), String>> {
+    impl Hanging {
+        fn hang<T>(cancel: &CancelToken) -> impl Future<Output = Result<T, String>> {
             let cancel = cancel.clone();
             std::future::poll_fn(move |cx: &mut Context<'_>| {
                 if cancel.is_canceled() {
@@ -213,6 +239,24 @@ mod tests {
                 cancel.on_cancel(move || waker.wake());
                 Poll::Pending
             })
+        }
+    }
+    impl Http for Hanging {
+        fn get(
+            &self,
+            _url: &str,
+            cancel: &CancelToken,
+        ) -> impl Future<Output = Result<(u16, String), String>> {
+            Self::hang(cancel)
+        }
+        fn post(
+            &self,
+            _url: &str,
+            _: &[(&str, &str)],
+            _: Vec<u8>,
+            cancel: &CancelToken,
+        ) -> impl Future<Output = Result<HttpBytes, String>> {
+            Self::hang(cancel)
         }
     }
 

@@ -24,7 +24,7 @@ use emberlens_tsdb::{ByteSource, Db, FileSet};
 
 use crate::blob::{OpenedSource, open_source};
 use crate::cancel::{CancelToken, Interrupts, canceled_eval_error};
-use crate::dispatch::{self, Http, Opener};
+use crate::dispatch::{self, Http, HttpBytes, Opener};
 use crate::http_range::{UrlSource, open_url};
 use crate::query::{Opened, State, db_info};
 
@@ -156,6 +156,37 @@ impl Http for Fetch {
         let status = resp.status();
         let text = resp.text().await.map_err(|e| e.to_string())?;
         Ok((status, text))
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        cancel: &CancelToken,
+    ) -> Result<HttpBytes, String> {
+        let controller = web_sys::AbortController::new()
+            .map_err(|e| format!("cannot create an AbortController: {e:?}"))?;
+        let signal = controller.signal();
+        cancel.on_cancel(move || controller.abort());
+        let mut req = gloo_net::http::Request::post(url).abort_signal(Some(&signal));
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        let resp = req
+            .body(js_sys::Uint8Array::from(body.as_slice()))
+            .map_err(|e| e.to_string())?
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let content_type = resp.headers().get("content-type").unwrap_or_default();
+        let body = resp.binary().await.map_err(|e| e.to_string())?;
+        Ok(HttpBytes {
+            status,
+            content_type,
+            body,
+        })
     }
 }
 

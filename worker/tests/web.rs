@@ -95,7 +95,7 @@ async fn fetch_failure_comes_back_as_a_network_error_with_the_same_id() {
             assert_eq!(e.kind, ErrorKind::Network);
             assert!(
                 e.message
-                    .starts_with("fetching http://127.0.0.1:9/api/v1/raw?match%5B%5D=up"),
+                    .starts_with("fetching http://127.0.0.1:9/api/v1/read: "),
                 "{}",
                 e.message
             );
