@@ -177,21 +177,28 @@ pub fn write(p: &Profile, sample_index: usize) -> String {
             continue;
         };
         stack.clear();
+        let mut frames = 0usize;
+        let mut push = |name: &str| {
+            // Count frames rather than test `stack.is_empty()`: a root
+            // frame may have an empty name (`;b` is "" then "b").
+            if frames > 0 {
+                stack.push(';');
+            }
+            stack.push_str(name);
+            frames += 1;
+        };
         for id in s.location_id.iter().rev() {
             let Some(loc) = locations.get(id) else {
                 continue;
             };
             if loc.line.is_empty() {
-                push_frame(&mut stack, &format!("0x{:x}", loc.address));
+                push(&format!("0x{:x}", loc.address));
             }
             for line in loc.line.iter().rev() {
-                push_frame(
-                    &mut stack,
-                    functions.get(&line.function_id).copied().unwrap_or(""),
-                );
+                push(functions.get(&line.function_id).copied().unwrap_or(""));
             }
         }
-        if stack.is_empty() {
+        if frames == 0 {
             continue;
         }
         let sum = sums.entry(stack.clone()).or_insert(0);
@@ -207,13 +214,6 @@ pub fn write(p: &Profile, sample_index: usize) -> String {
         }
     }
     out
-}
-
-fn push_frame(stack: &mut String, name: &str) {
-    if !stack.is_empty() {
-        stack.push(';');
-    }
-    stack.push_str(name);
 }
 
 #[cfg(test)]
