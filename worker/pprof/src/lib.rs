@@ -10,7 +10,7 @@
 //! model: [`Profile`] and friends are prost messages written by hand
 //! (module [`proto`]), so a decoded profile re-encodes to the same
 //! messages, and no `protoc` or build script is needed. The price is that
-//! strings are indices and references are ids; [`decode`] validates both
+//! strings are indices and references are ids; [`decode()`] validates both
 //! (see [`validate`]) so readers can resolve them without checks failing.
 //!
 //! The crate does no IO and has no platform code: it compiles for

@@ -30,7 +30,7 @@
 //! - Identical frame names share one function and location; identical
 //!   stacks on several lines are summed into one sample.
 //! - Empty frame names (`a;;b 1`) are kept, as speedscope keeps them.
-//!   A frame name cannot contain `;`: [`write`] would split it.
+//!   A frame name cannot contain `;`: [`write()`] would split it.
 
 use std::collections::{BTreeMap, HashMap};
 
