@@ -47,6 +47,12 @@
 //!
 //! # Hostile input
 //!
+//! A `.cpuprofile` is deserialized straight into typed nodes; trace-event
+//! files, whose events vary in shape, are held as `serde_json::Value` (a
+//! few times the input's size, which [`ImportLimits::max_input_bytes`]
+//! caps). Unknown fields are skipped without recursion; nesting in parsed
+//! values stops at `serde_json`'s recursion limit (128).
+//!
 //! Errors name the field (`nodes[3].children[1]`) or, for JSON syntax, the
 //! line and column. Node ids must be unique and every id a child, parent
 //! or sample names must exist; a node with two parents and a cycle are

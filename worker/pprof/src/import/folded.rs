@@ -29,6 +29,8 @@
 //!   too).
 //! - Identical frame names share one function and location; identical
 //!   stacks on several lines are summed into one sample.
+//! - Differential files (`difffolded.pl`'s `stack 10 12`, two counts) are
+//!   not recognised: the first count would read as part of the leaf's name.
 //! - Empty frame names (`a;;b 1`) are kept, as speedscope keeps them.
 //!   A frame name cannot contain `;`: [`write()`] would split it.
 
