@@ -109,7 +109,7 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
 }
 
-fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+pub(crate) fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     let mut reader = flate2::read::MultiGzDecoder::new(bytes).take(cap);

@@ -6,7 +6,7 @@
 //! These are the wire types: string fields are indices into
 //! [`Profile::string_table`] and references between messages are ids
 //! (`Location::mapping_id`, `Line::function_id`, `Sample::location_id`).
-//! [`crate::decode`] checks both before handing a profile out, so code that
+//! [`crate::decode()`] checks both before handing a profile out, so code that
 //! reads a decoded profile can rely on every index and id resolving.
 
 /// A whole profile (`perftools.profiles.Profile`).
@@ -194,7 +194,7 @@ pub struct Function {
 
 impl Profile {
     /// The string at `index`, or `""` when out of range (never after
-    /// [`crate::decode`], which checks every index).
+    /// [`crate::decode()`], which checks every index).
     pub fn string(&self, index: i64) -> &str {
         usize::try_from(index)
             .ok()
