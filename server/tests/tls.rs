@@ -683,3 +683,81 @@ remote_write:
     }
     drop(em);
 }
+
+/// Profile scrapes (`profiling_config`) use the job's `tls_config` too: the
+/// profile of the job with the right CA is fetched and stored, the one with
+/// the wrong CA fails with the TLS reason in `/api/v1/profiles/targets`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_scrapes_use_the_jobs_tls_config() {
+    use emberlens_pprof::{Profile, Sample, ValueType};
+    let tmp = TempDir::new("tls-profiles");
+    let dir = &tmp.0;
+    let ca = Ca::new("emberlens test ca");
+    let leaf = server_leaf(&ca);
+    let profile = emberlens_pprof::encode_gzip(&Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        sample: vec![Sample {
+            value: vec![3],
+            ..Sample::default()
+        }],
+        string_table: vec!["".into(), "goroutine".into(), "count".into()],
+        ..Profile::default()
+    });
+    let app = exporter().route(
+        "/debug/pprof/goroutine",
+        get(move || {
+            let profile = profile.clone();
+            async move { profile }
+        }),
+    );
+    let (addr, _) = serve_https(ServerTls::new(&leaf), app).await;
+    write(dir, "ca.pem", &ca.pem());
+    write(dir, "other-ca.pem", &Ca::new("other").pem());
+    let profiling = "    profiling_config:\n      pprof_config: {process_cpu: {enabled: false}, memory: {enabled: false}, mutex: {enabled: false}, block: {enabled: false}, goroutine: {enabled: true}}\n";
+    let config = [
+        "global: {scrape_interval: 2s}\nscrape_configs:\n".to_string(),
+        job(
+            "good",
+            &addr,
+            "/metrics",
+            &format!("    tls_config: {{ca_file: ca.pem}}\n{profiling}"),
+        ),
+        job(
+            "bad",
+            &addr,
+            "/metrics",
+            &format!("    tls_config: {{ca_file: other-ca.pem}}\n{profiling}"),
+        ),
+    ]
+    .concat();
+    let em = Emberlens::start(dir, &config);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rows = loop {
+        let v = em.get("/api/v1/profiles/targets").await;
+        let mut rows: Vec<(String, String, String)> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["scrapePool"].as_str().unwrap().to_string(),
+                    r["health"].as_str().unwrap().to_string(),
+                    r["lastError"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        rows.sort();
+        if rows.len() == 2 && rows.iter().all(|(_, h, _)| h != "unknown") {
+            break rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "profiles never scraped: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(health(&rows, "good"), ("up", ""));
+    let (h, e) = health(&rows, "bad");
+    assert_eq!(h, "down");
+    assert!(e.contains("invalid peer certificate: UnknownIssuer"), "{e}");
+}
