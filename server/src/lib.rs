@@ -18,6 +18,7 @@ pub mod security;
 pub mod snapshot;
 pub mod store;
 pub mod targets;
+pub mod tls;
 pub mod tsdb_cli;
 pub mod web;
 

@@ -238,7 +238,7 @@ impl ScrapeManager {
         }
         let (yaml, cfg, dir) = loaded?;
         if let Some(rw) = self.remote_write.get() {
-            rw.apply(&cfg).await;
+            rw.apply(&cfg, &dir).await;
         }
         self.rebuild(yaml, Arc::new((cfg, dir))).await;
         Ok(())

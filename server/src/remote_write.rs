@@ -57,7 +57,8 @@
 //! its oldest segments (logged as an error) rather than fill the disk.
 //!
 //! A reload restarts the sender of every endpoint whose configuration
-//! changed (same directory: queued samples go to the new settings), stops
+//! changed, or whose `tls_config` files now hold something else (same
+//! directory: queued samples go to the new settings), stops
 //! removed ones (their queue stays on disk for a later config naming them
 //! again) and leaves unchanged ones running.
 
@@ -77,6 +78,7 @@ use emberlens_remote::prompb::WriteRequest;
 use prost::Message;
 
 use crate::metrics::{Metrics, RemoteLabels};
+use crate::tls::TlsSettings;
 
 /// Segments are closed past this size.
 const SEGMENT_BYTES: u64 = 16 << 20;
@@ -167,6 +169,11 @@ pub struct RemoteWrite {
 #[derive(Debug)]
 struct Endpoint {
     cfg: RemoteWriteConfig,
+    /// The config file's directory: relative `*_file` paths are resolved against it.
+    base_dir: PathBuf,
+    /// `tls_config` with its files as read when the config was applied, or
+    /// why it did not load (then nothing is sent until a reload fixes it).
+    tls: Result<Option<TlsSettings>, String>,
     dir_name: String,
     external: Labels,
     labels: RemoteLabels,
@@ -195,10 +202,17 @@ impl RemoteWrite {
     /// Applies the configuration's `remote_write` section: unchanged
     /// endpoints keep running, changed ones restart, removed ones stop.
     /// An endpoint whose queue directory cannot be opened is logged and
-    /// skipped.
-    pub async fn apply(&self, cfg: &Config) {
+    /// skipped. `base_dir` (the config file's directory) resolves relative
+    /// paths; `tls_config` files are read now, and an endpoint whose files
+    /// changed counts as changed.
+    pub async fn apply(&self, cfg: &Config, base_dir: &Path) {
         let _serial = self.applying.lock().await;
         let external = cfg.global.external_labels.clone();
+        let tls: Vec<Result<Option<TlsSettings>, String>> = cfg
+            .remote_write
+            .iter()
+            .map(|rw| TlsSettings::load(&rw.http.tls, base_dir).map_err(|e| e.to_string()))
+            .collect();
         let mut stopped = Vec::new();
         let mut started = Vec::new();
         {
@@ -207,17 +221,20 @@ impl RemoteWrite {
             };
             let mut old: Vec<Arc<Endpoint>> = std::mem::take(&mut *queues);
             let mut used = std::collections::HashSet::new();
-            for (i, rw) in cfg.remote_write.iter().enumerate() {
+            for ((i, rw), tls) in cfg.remote_write.iter().enumerate().zip(tls) {
                 // Two unnamed endpoints with one URL get distinct queues.
                 let mut dir_name = queue_dir_name(rw);
                 if !used.insert(dir_name.clone()) {
                     dir_name = format!("{dir_name}-{i}");
                     used.insert(dir_name.clone());
                 }
-                if let Some(i) = old
-                    .iter()
-                    .position(|e| e.cfg == *rw && e.external == external && e.dir_name == dir_name)
-                {
+                if let Some(i) = old.iter().position(|e| {
+                    e.cfg == *rw
+                        && e.external == external
+                        && e.dir_name == dir_name
+                        && e.base_dir == base_dir
+                        && e.tls == tls
+                }) {
                     queues.push(old.swap_remove(i));
                     continue;
                 }
@@ -235,6 +252,8 @@ impl RemoteWrite {
                     Ok(queue) => {
                         let e = Arc::new(Endpoint {
                             cfg: rw.clone(),
+                            base_dir: base_dir.to_path_buf(),
+                            tls,
                             dir_name: dir_name.clone(),
                             external: external.clone(),
                             labels,
@@ -743,7 +762,14 @@ async fn run_sender(
     metrics: Arc<Metrics>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let client = match build_client(&e.cfg) {
+    let tls = match &e.tls {
+        Ok(tls) => tls.as_ref(),
+        Err(err) => {
+            tracing::error!(remote = %e.labels.remote_name, error = %err, "tls_config of a remote-write endpoint; not sending until a reload fixes it");
+            return;
+        }
+    };
+    let client = match build_client(&e.cfg, tls) {
         Ok(c) => c,
         Err(err) => {
             tracing::error!(remote = %e.labels.remote_name, error = %err, "building the remote-write HTTP client failed");
@@ -838,7 +864,7 @@ async fn run_sender(
             loop {
                 let sent = tokio::select! {
                     _ = &mut stop => return,
-                    r = send_once(&client, &e.cfg, body.clone()) => r,
+                    r = send_once(&client, &e.cfg, &e.base_dir, body.clone()) => r,
                 };
                 match sent {
                     Ok(()) => {
@@ -907,11 +933,17 @@ async fn run_sender(
     }
 }
 
-fn build_client(cfg: &RemoteWriteConfig) -> Result<reqwest::Client, reqwest::Error> {
+fn build_client(
+    cfg: &RemoteWriteConfig,
+    tls: Option<&TlsSettings>,
+) -> Result<reqwest::Client, reqwest::Error> {
     let mut b = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .timeout(Duration::from_millis(cfg.remote_timeout_ms.max(1) as u64))
         .no_proxy();
+    if let Some(tls) = tls {
+        b = tls.apply(b);
+    }
     if !cfg.http.follow_redirects {
         b = b.redirect(reqwest::redirect::Policy::none());
     }
@@ -921,15 +953,19 @@ fn build_client(cfg: &RemoteWriteConfig) -> Result<reqwest::Client, reqwest::Err
     b.build()
 }
 
-fn read_secret_file(path: &str) -> Result<String, SendError> {
-    std::fs::read_to_string(path)
+/// A `password_file` / `credentials_file`, relative to `base_dir` unless
+/// absolute, read at each send (so a rotated secret is picked up).
+fn read_secret_file(base_dir: &Path, file: &str) -> Result<String, SendError> {
+    let path = crate::targets::resolve(base_dir, file);
+    std::fs::read_to_string(&path)
         .map(|s| s.trim().to_string())
-        .map_err(|e| SendError::Recoverable(format!("reading {path}: {e}"), None))
+        .map_err(|e| SendError::Recoverable(format!("reading {}: {e}", path.display()), None))
 }
 
 async fn send_once(
     client: &reqwest::Client,
     cfg: &RemoteWriteConfig,
+    base_dir: &Path,
     body: Vec<u8>,
 ) -> Result<(), SendError> {
     let mut req = client
@@ -943,7 +979,7 @@ async fn send_once(
     if let Some(b) = &cfg.http.basic_auth {
         let password = match (&b.password, &b.password_file) {
             (Some(p), _) => Some(p.0.clone()),
-            (None, Some(f)) => Some(read_secret_file(f)?),
+            (None, Some(f)) => Some(read_secret_file(base_dir, f)?),
             (None, None) => None,
         };
         req = req.basic_auth(&b.username, password);
@@ -951,7 +987,7 @@ async fn send_once(
     if let Some(a) = &cfg.http.authorization {
         let creds = match (&a.credentials, &a.credentials_file) {
             (Some(c), _) => c.0.clone(),
-            (None, Some(f)) => read_secret_file(f)?,
+            (None, Some(f)) => read_secret_file(base_dir, f)?,
             (None, None) => String::new(),
         };
         req = req.header("Authorization", format!("{} {creds}", a.kind));

@@ -80,6 +80,9 @@ pub struct Target {
     pub follow_redirects: bool,
     /// `proxy_url`: an HTTP proxy for this target's scrapes.
     pub proxy_url: Option<String>,
+    /// `tls_config` with its files as read when the target was built;
+    /// `None`: the shared client's settings (system roots).
+    pub tls: Option<crate::tls::TlsSettings>,
     /// Fail every scrape with this error without fetching (the pool is over
     /// its `target_limit`, as Prometheus's `setForcedError`).
     pub forced_error: Option<String>,
@@ -142,6 +145,7 @@ impl Target {
             auth: None,
             follow_redirects: true,
             proxy_url: None,
+            tls: None,
             forced_error: None,
             profiling: None,
         }
@@ -198,13 +202,16 @@ impl LabelLimits {
 }
 
 /// The HTTP client for `target`: `shared` unless the target needs its own
-/// redirect policy or proxy (then a new one; on a bad proxy URL, `shared`
-/// and a warning — the config parser has already checked it).
+/// redirect policy, proxy or TLS settings (then a new one; on a bad proxy
+/// URL, `shared` and a warning — the config parser has already checked it).
 pub fn client_for(shared: &reqwest::Client, target: &Target) -> reqwest::Client {
-    if target.follow_redirects && target.proxy_url.is_none() {
+    if target.follow_redirects && target.proxy_url.is_none() && target.tls.is_none() {
         return shared.clone();
     }
     let mut b = reqwest::Client::builder().user_agent(USER_AGENT).no_proxy();
+    if let Some(tls) = &target.tls {
+        b = tls.apply(b);
+    }
     if !target.follow_redirects {
         b = b.redirect(reqwest::redirect::Policy::none());
     }
@@ -299,7 +306,7 @@ pub type LastScrape = Arc<RwLock<Option<(i64, ScrapeReport)>>>;
 /// Why a scrape failed before anything was appended.
 #[derive(Debug, thiserror::Error)]
 enum ScrapeError {
-    #[error("fetching {url}: {source}")]
+    #[error("fetching {url}: {}", http_reason(.source))]
     Http { url: String, source: reqwest::Error },
     #[error("server returned HTTP status {0}")]
     Status(reqwest::StatusCode),
@@ -321,6 +328,17 @@ enum ScrapeError {
     NameLabelMandatory,
     #[error("{0}")]
     LabelLimit(String),
+}
+
+/// Why a request failed, with the underlying causes (a TLS failure such as
+/// `invalid peer certificate: UnknownIssuer` is only in the sources). The
+/// "error sending request for url (…)" wrapper is left out: the caller
+/// names the URL.
+pub(crate) fn http_reason(e: &reqwest::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) if e.is_request() || e.is_connect() => crate::tls::error_chain(cause),
+        _ => crate::tls::error_chain(e),
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.

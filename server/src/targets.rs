@@ -19,6 +19,7 @@ use emberlens_config::{Config, FileSdFormat, ScrapeConfig, TargetGroup, parse_fi
 use emberlens_model::{Labels, format_duration_ms, parse_duration_ms};
 
 use crate::scrape::{Auth, DEFAULT_BODY_LIMIT_BYTES, LabelLimits, Target};
+use crate::tls::TlsSettings;
 
 /// A target that `relabel_configs` dropped (or that lacks an address).
 #[derive(Clone, Debug, PartialEq)]
@@ -39,17 +40,22 @@ pub struct TargetSet {
 }
 
 /// Builds the targets of `cfg`. `base_dir` resolves relative file paths
-/// (file-SD files, password and credentials files).
+/// (file-SD files, password and credentials files, `tls_config` files).
+/// The `tls_config` files are read here, once per scrape config; one that
+/// does not read or parse fails every scrape of the config's targets with
+/// the reason (Prometheus drops the pool and logs it instead).
 pub fn build(cfg: &Config, base_dir: &Path) -> TargetSet {
     let mut out = TargetSet::default();
     for sc in &cfg.scrape_configs {
         let mut groups: Vec<TargetGroup> = sc.static_configs.clone();
         groups.extend(file_sd_groups(sc, base_dir));
+        // Not logged here: each scrape reports it (and the loop logs it).
+        let tls = TlsSettings::load(&sc.http.tls, base_dir).map_err(|e| e.to_string());
         let mut pool = Vec::new();
         for group in &groups {
             for address in &group.targets {
                 let discovered = discovered_labels(sc, group, address);
-                match populate(sc, &discovered, base_dir) {
+                match populate(sc, &discovered, base_dir, &tls) {
                     Some(t) => pool.push(t),
                     None => out.dropped.push(DroppedTarget {
                         pool: sc.job_name.clone(),
@@ -229,8 +235,14 @@ fn discovered_labels(sc: &ScrapeConfig, group: &TargetGroup, address: &str) -> L
     labels
 }
 
-/// Relabels one discovered target; `None` when dropped or unusable.
-fn populate(sc: &ScrapeConfig, discovered: &Labels, base_dir: &Path) -> Option<Target> {
+/// Relabels one discovered target; `None` when dropped or unusable. `tls`
+/// is the scrape config's loaded `tls_config`, or why it did not load.
+fn populate(
+    sc: &ScrapeConfig,
+    discovered: &Labels,
+    base_dir: &Path,
+    tls: &Result<Option<TlsSettings>, String>,
+) -> Option<Target> {
     let labels = emberlens_config::process(discovered, &sc.relabel_configs)?;
     let address = labels.get("__address__").to_string();
     if address.is_empty() {
@@ -279,7 +291,8 @@ fn populate(sc: &ScrapeConfig, discovered: &Labels, base_dir: &Path) -> Option<T
         auth: auth(sc, base_dir),
         follow_redirects: sc.http.follow_redirects,
         proxy_url: sc.http.proxy_url.clone(),
-        forced_error: None,
+        tls: tls.as_ref().ok().cloned().flatten(),
+        forced_error: tls.as_ref().err().cloned(),
         profiling: sc.profiling.clone(),
     })
 }
@@ -396,6 +409,25 @@ scrape_configs:
         assert_eq!(set.dropped.len(), 1);
         assert_eq!(set.dropped[0].discovered.get("__address__"), "h2:9100");
         assert_eq!(set.dropped[0].discovered.get("__scrape_interval__"), "15s");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn an_unreadable_tls_file_fails_the_pool_with_the_resolved_path() {
+        let cfg = Config::parse(
+            "scrape_configs:\n- job_name: s\n  scheme: https\n  tls_config: {ca_file: certs/ca.pem}\n  static_configs: [{targets: [h:1, h:2]}]\n",
+        )
+        .unwrap();
+        let set = build(&cfg, Path::new("/nonexistent-emberlens-dir"));
+        assert_eq!(set.active.len(), 2);
+        for t in &set.active {
+            let e = t.forced_error.as_deref().unwrap();
+            assert!(
+                e.starts_with("unable to read CA cert /nonexistent-emberlens-dir/certs/ca.pem: "),
+                "{e}"
+            );
+            assert!(t.tls.is_none() && t.url.starts_with("https://h:"));
+        }
     }
 
     #[test]

@@ -302,19 +302,69 @@ pub struct Authorization {
     pub credentials_file: Option<String>,
 }
 
-/// `tls_config`.
+/// `tls_config`: how a client verifies the server and authenticates to it.
+/// File paths are as written; the server resolves relative ones against
+/// the config file's directory (as Prometheus's `SetDirectory`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TlsConfig {
-    /// CA certificate file.
+    /// PEM file of the CA certificates that verify the server, instead of
+    /// the system's roots.
     pub ca_file: Option<String>,
-    /// Client certificate file.
+    /// PEM file of the client certificate (chain); set with `key_file`.
     pub cert_file: Option<String>,
-    /// Client key file.
+    /// PEM file of the client certificate's private key; set with `cert_file`.
     pub key_file: Option<String>,
-    /// Server name to verify.
+    /// The name the server's certificate must carry, instead of the URL's host.
     pub server_name: Option<String>,
-    /// Skip certificate verification.
+    /// Accept any server certificate (the handshake is still encrypted).
     pub insecure_skip_verify: bool,
+    /// Oldest TLS version accepted (`min_version`).
+    pub min_version: Option<TlsVersion>,
+    /// Newest TLS version offered (`max_version`).
+    pub max_version: Option<TlsVersion>,
+}
+
+impl TlsConfig {
+    /// Whether anything is set: a client needs its own TLS settings.
+    pub fn is_set(&self) -> bool {
+        *self != TlsConfig::default()
+    }
+}
+
+/// A TLS protocol version as `min_version` / `max_version` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TlsVersion {
+    /// `TLS10`.
+    Tls10,
+    /// `TLS11`.
+    Tls11,
+    /// `TLS12`.
+    Tls12,
+    /// `TLS13`.
+    Tls13,
+}
+
+impl TlsVersion {
+    /// Parses Prometheus's names (`TLS10` … `TLS13`, case-sensitive as in Go).
+    pub fn parse(s: &str) -> Option<TlsVersion> {
+        match s {
+            "TLS10" => Some(TlsVersion::Tls10),
+            "TLS11" => Some(TlsVersion::Tls11),
+            "TLS12" => Some(TlsVersion::Tls12),
+            "TLS13" => Some(TlsVersion::Tls13),
+            _ => None,
+        }
+    }
+
+    /// As written in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsVersion::Tls10 => "TLS10",
+            TlsVersion::Tls11 => "TLS11",
+            TlsVersion::Tls12 => "TLS12",
+            TlsVersion::Tls13 => "TLS13",
+        }
+    }
 }
 
 /// The HTTP client settings of a scrape config.
@@ -591,6 +641,7 @@ struct RawTls {
     server_name: Option<Text>,
     insecure_skip_verify: Option<bool>,
     min_version: Option<Text>,
+    max_version: Option<Text>,
 }
 
 #[derive(Deserialize)]
@@ -1429,13 +1480,7 @@ fn resolve_http(
     };
     let tls = match tls {
         None => TlsConfig::default(),
-        Some(t) => TlsConfig {
-            ca_file: text(t.ca_file),
-            cert_file: text(t.cert_file),
-            key_file: text(t.key_file),
-            server_name: text(t.server_name),
-            insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
-        },
+        Some(t) => resolve_tls(&f("tls_config"), t)?,
     };
     Ok(HttpClientConfig {
         basic_auth,
@@ -1445,6 +1490,64 @@ fn resolve_http(
         follow_redirects: follow_redirects.unwrap_or(true),
         enable_http2: enable_http2.unwrap_or(true),
     })
+}
+
+/// Validates a `tls_config` as Prometheus 2.42 does (its messages are
+/// promtool's), plus what Emberlens cannot honour: a `max_version` below
+/// TLS 1.2 (rustls speaks 1.2 and 1.3 only) or below `min_version`
+/// (Prometheus fails every request instead). Empty strings mean unset.
+fn resolve_tls(at: &str, t: RawTls) -> Result<TlsConfig, ConfigError> {
+    let nonempty = |v: Option<Text>| text(v).filter(|s| !s.is_empty());
+    let version = |name: &str, v: Option<Text>| -> Result<Option<TlsVersion>, ConfigError> {
+        match nonempty(v) {
+            None => Ok(None),
+            Some(s) => TlsVersion::parse(&s).map(Some).ok_or_else(|| {
+                ConfigError::new(&format!("{at}.{name}"), format!("unknown TLS version: {s}"))
+            }),
+        }
+    };
+    let cfg = TlsConfig {
+        ca_file: nonempty(t.ca_file),
+        cert_file: nonempty(t.cert_file),
+        key_file: nonempty(t.key_file),
+        server_name: nonempty(t.server_name),
+        insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
+        min_version: version("min_version", t.min_version)?,
+        max_version: version("max_version", t.max_version)?,
+    };
+    match (&cfg.cert_file, &cfg.key_file) {
+        (Some(cert), None) => {
+            return Err(ConfigError::new(
+                at,
+                format!("client cert file {cert:?} specified without client key file"),
+            ));
+        }
+        (None, Some(key)) => {
+            return Err(ConfigError::new(
+                at,
+                format!("client key file {key:?} specified without client cert file"),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(max) = cfg.max_version {
+        if cfg.min_version.is_some_and(|min| max < min) {
+            return Err(ConfigError::new(
+                &format!("{at}.max_version"),
+                "tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified",
+            ));
+        }
+        if max < TlsVersion::Tls12 {
+            return Err(ConfigError::new(
+                &format!("{at}.max_version"),
+                format!(
+                    "{} is not supported: Emberlens speaks TLS 1.2 and 1.3 only",
+                    max.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(cfg)
 }
 
 fn resolve_relabels(

@@ -49,6 +49,20 @@
 //!   deliberate difference: a `scheme` other than `http`/`https` is refused
 //!   here (Prometheus 2.42 accepts it and fails every scrape).
 //!
+//! # TLS: `tls_config`
+//!
+//! In a scrape config and in a `remote_write` entry: `ca_file`,
+//! `cert_file`, `key_file`, `server_name`, `insecure_skip_verify`,
+//! `min_version` and `max_version` (`TLS10` … `TLS13`), as in Prometheus
+//! 2.42 (the inline `ca` / `cert` / `key` of later versions are refused as
+//! unknown fields, as 2.42 does). Refused with promtool's messages: a
+//! `cert_file` without `key_file` or the reverse, and an unknown version.
+//! Refused beyond Prometheus (which fails every request instead): a
+//! `max_version` below `min_version`, and a `max_version` below TLS12 (the
+//! server speaks TLS 1.2 and 1.3 only). Paths are kept as written; the
+//! server resolves relative ones against the config file's directory and
+//! reads the files (this crate does no IO).
+//!
 //! # Profiles: `profiling_config`
 //!
 //! Pull-mode profiling in the style of Grafana Alloy's `pyroscope.scrape`
@@ -102,7 +116,8 @@ pub mod units;
 pub use config::{
     Authorization, BasicAuth, Config, ConfigError, FileSdConfig, GlobalConfig, HttpClientConfig,
     PROFILE_TYPES, ProfileEndpoint, ProfilingConfig, QueueConfig, RESERVED_HEADERS,
-    RemoteWriteConfig, Scheme, ScrapeConfig, Secret, TargetGroup, Text, TlsConfig, defaults,
+    RemoteWriteConfig, Scheme, ScrapeConfig, Secret, TargetGroup, Text, TlsConfig, TlsVersion,
+    defaults,
 };
 pub use file_sd::{FileSdFormat, parse_file_sd};
 pub use redact::redact_secrets;

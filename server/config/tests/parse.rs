@@ -269,3 +269,72 @@ fn remote_write_settings_and_refusals() {
         assert_eq!(err(text), want, "{text}");
     }
 }
+
+#[test]
+fn tls_config_settings_and_refusals() {
+    use emberlens_config::{TlsConfig, TlsVersion};
+    let c = parse(
+        "scrape_configs:\n- job_name: a\n  scheme: https\n  tls_config: {ca_file: ca.pem, cert_file: c.pem, key_file: k.pem, server_name: x.test, min_version: TLS12, max_version: TLS13}\n  static_configs: [{targets: [h:1]}]\nremote_write:\n- url: https://m/push\n  tls_config: {insecure_skip_verify: true, min_version: TLS10}\n",
+    );
+    assert_eq!(
+        c.scrape_configs[0].http.tls,
+        TlsConfig {
+            ca_file: Some("ca.pem".into()),
+            cert_file: Some("c.pem".into()),
+            key_file: Some("k.pem".into()),
+            server_name: Some("x.test".into()),
+            insecure_skip_verify: false,
+            min_version: Some(TlsVersion::Tls12),
+            max_version: Some(TlsVersion::Tls13),
+        }
+    );
+    let rw = &c.remote_write[0].http.tls;
+    assert!(rw.insecure_skip_verify && rw.is_set());
+    assert_eq!(rw.min_version, Some(TlsVersion::Tls10));
+    // Empty strings are unset, as in Go.
+    let empty = parse(
+        "scrape_configs:\n- job_name: a\n  tls_config: {ca_file: '', cert_file: '', key_file: '', server_name: '', min_version: ''}\n",
+    );
+    assert!(!empty.scrape_configs[0].http.tls.is_set());
+
+    let scrape = |tls: &str| {
+        format!(
+            "scrape_configs:\n- job_name: a\n  tls_config: {tls}\n  static_configs: [{{targets: [h:1]}}]\n"
+        )
+    };
+    for (text, want) in [
+        (
+            scrape("{cert_file: c.pem}"),
+            r#"line 2: scrape_configs[0] (job "a").tls_config: client cert file "c.pem" specified without client key file"#,
+        ),
+        (
+            scrape("{key_file: k.pem, ca_file: ca.pem}"),
+            r#"line 2: scrape_configs[0] (job "a").tls_config: client key file "k.pem" specified without client cert file"#,
+        ),
+        (
+            scrape("{min_version: tls12}"),
+            r#"line 2: scrape_configs[0] (job "a").tls_config.min_version: unknown TLS version: tls12"#,
+        ),
+        (
+            scrape("{max_version: TLS14}"),
+            r#"line 2: scrape_configs[0] (job "a").tls_config.max_version: unknown TLS version: TLS14"#,
+        ),
+        (
+            scrape("{min_version: TLS13, max_version: TLS12}"),
+            r#"line 2: scrape_configs[0] (job "a").tls_config.max_version: tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified"#,
+        ),
+        (
+            scrape("{max_version: TLS11}"),
+            r#"line 2: scrape_configs[0] (job "a").tls_config.max_version: TLS11 is not supported: Emberlens speaks TLS 1.2 and 1.3 only"#,
+        ),
+        (
+            "remote_write:\n- url: https://m/push\n  tls_config: {cert_file: c.pem}\n".to_string(),
+            r#"remote_write[0].tls_config: client cert file "c.pem" specified without client key file"#,
+        ),
+    ] {
+        assert_eq!(err(&text), want, "{text}");
+    }
+    // Unknown keys are refused, as Prometheus's strict unmarshalling does.
+    let unknown = err(&scrape("{ca_pem: x}"));
+    assert!(unknown.contains("unknown field `ca_pem`"), "{unknown}");
+}

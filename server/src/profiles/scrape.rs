@@ -249,7 +249,7 @@ async fn scrape_once(
     let mut resp = req
         .send()
         .await
-        .map_err(|e| format!("fetching {url}: {e}"))?;
+        .map_err(|e| format!("fetching {url}: {}", crate::scrape::http_reason(&e)))?;
     if !resp.status().is_success() {
         return Err(format!("server returned HTTP status {}", resp.status()));
     }
@@ -258,7 +258,7 @@ async fn scrape_once(
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| format!("fetching {url}: {e}"))?
+        .map_err(|e| format!("fetching {url}: {}", crate::scrape::http_reason(&e)))?
     {
         if body.len() + chunk.len() > limit {
             return Err(format!("body size limit exceeded ({limit} bytes)"));
