@@ -19,6 +19,7 @@
 #   KEEP=1                   keep the temporary directory
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-servers.sh"
 targets="${TARGETS:-20}"
 series="${SERIES:-1000}"
 steps="${STEPS:-961}"
@@ -35,25 +36,7 @@ ours="${EMBERLENS_BIN:-$target_dir/release/emberlens}"
 exporter_bin="${FAKE_EXPORTER_BIN:-$target_dir/release/examples/fake_exporter}"
 replay_bin="${REPLAY_BIN:-$target_dir/release/examples/replay_remote_write}"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-bytes.XXXXXX")
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
-  done
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-
-wait_for() { # wait_for WHAT PID TRIES COMMAND...: retry COMMAND every 0.1 s
-  local what=$1 pid=$2 tries=$3; shift 3
-  for _ in $(seq 1 "$tries"); do
-    "$@" && return 0
-    kill -0 "$pid" 2>/dev/null || { echo "bench: $what exited" >&2; tail -20 "$tmp/$what.log" >&2 || true; exit 1; }
-    sleep 0.1
-  done
-  echo "bench: $what not ready" >&2; exit 1
-}
+bench_tmp bench-bytes
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 "$exporter_bin" --targets "$targets" --series "$series" --ports 1 \

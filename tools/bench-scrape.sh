@@ -35,6 +35,7 @@
 # directories (compaction sources excluded) over their meta.json numSamples.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-servers.sh"
 targets="${TARGETS:-1000}"
 series="${SERIES:-1000}"
 interval="${INTERVAL:-15s}"
@@ -64,25 +65,7 @@ fi
 ours="${EMBERLENS_BIN:-$target_dir/release/emberlens}"
 exporter_bin="${FAKE_EXPORTER_BIN:-$target_dir/release/examples/fake_exporter}"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-scrape.XXXXXX")
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
-  done
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-
-wait_for() { # wait_for WHAT PID TRIES COMMAND...: retry COMMAND every 0.1 s
-  local what=$1 pid=$2 tries=$3; shift 3
-  for _ in $(seq 1 "$tries"); do
-    "$@" && return 0
-    kill -0 "$pid" 2>/dev/null || { echo "bench: $what exited" >&2; tail -20 "$tmp/$what.log" >&2 || true; exit 1; }
-    sleep 0.1
-  done
-  echo "bench: $what not ready" >&2; exit 1
-}
+bench_tmp bench-scrape
 
 # The fake exporter, then the config both servers load.
 "$exporter_bin" --targets "$targets" --series "$series" --ports "$ports" \

@@ -104,6 +104,21 @@ impl Drop for Prom {
     }
 }
 
+/// A Debian Prometheus that scrapes nothing and receives remote writes, and
+/// its port; `None` (skipped) when Prometheus is missing.
+async fn prom_receiver() -> Option<(Prom, u16)> {
+    let prom_bin = program("prometheus")?;
+    let port = free_port();
+    let prom = Prom::start(
+        &prom_bin,
+        "global: {}\n",
+        port,
+        &["--web.enable-remote-write-receiver"],
+    )
+    .await;
+    Some((prom, port))
+}
+
 /// Polls `f` every 200 ms until it returns `Some`, or `limit` passes.
 async fn wait_for<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
 where
@@ -477,17 +492,9 @@ async fn fake_exporter() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emberlens_remote_write_reaches_prometheus() {
-    let Some(prom_bin) = program("prometheus") else {
+    let Some((prom, port)) = prom_receiver().await else {
         return;
     };
-    let port = free_port();
-    let prom = Prom::start(
-        &prom_bin,
-        "global: {}\n",
-        port,
-        &["--web.enable-remote-write-receiver"],
-    )
-    .await;
     let target = fake_exporter().await;
     let data = TempDir::new("rw-prom");
     let config = data.0.join("emberlens.yml");
@@ -956,17 +963,9 @@ impl emberlens_worker::dispatch::Http for ReqwestHttp {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workers_series_fetch_reads_emberlens_and_prometheus_alike() {
-    let Some(prom_bin) = program("prometheus") else {
+    let Some((prom, _)) = prom_receiver().await else {
         return;
     };
-    let port = free_port();
-    let prom = Prom::start(
-        &prom_bin,
-        "global: {}\n",
-        port,
-        &["--web.enable-remote-write-receiver"],
-    )
-    .await;
     let data = TempDir::new("worker-read");
     let (base, _running) = emberlens(ServeOptions {
         enable_remote_write_receiver: true,
