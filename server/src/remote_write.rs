@@ -141,6 +141,20 @@ impl<A: Appender> Appender for TeeAppender<'_, A> {
         Ok(())
     }
 
+    fn append_ref(
+        &mut self,
+        series_ref: u64,
+        labels: &Labels,
+        t_ms: i64,
+        v: f64,
+    ) -> Result<u64, StorageError> {
+        let r = self.inner.append_ref(series_ref, labels, t_ms, v)?;
+        if self.remote.is_some() {
+            self.batch.push((labels.clone(), t_ms, v));
+        }
+        Ok(r)
+    }
+
     fn commit(self) -> Result<usize, StorageError> {
         let n = self.inner.commit()?;
         if let Some(r) = self.remote

@@ -29,12 +29,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::hash::BuildHasher as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use emberlens_config::{RelabelConfig, Secret};
 use emberlens_model::{Appendable, Appender, Labels, METRIC_NAME, stale_nan};
 use emberlens_textparse::{Entry, MetricType};
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::metrics::{JobLabels, Metrics};
 
@@ -348,17 +351,70 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The series a target's previous scrape wrote (for staleness markers).
+/// What a target's loop keeps between scrapes.
 #[derive(Debug, Default)]
 pub struct ScrapeState {
-    previous: rustc_hash::FxHashSet<Labels>,
+    /// The series the previous scrape wrote, by the hash of their stored
+    /// labels (for staleness markers, as Prometheus's `seriesPrev`).
+    previous: HashMap<u64, Labels, IdHash>,
     metadata: TargetMetadata,
-    /// The labels as exposed → the labels stored (`None`: dropped by metric
-    /// relabeling), for the series of the last scrape: a series seen before
-    /// skips target labels, relabeling and limit checks (as Prometheus's
-    /// scrape cache). A target's rules never change within its loop (a
-    /// changed target is a new loop with a new state).
-    cache: rustc_hash::FxHashMap<Labels, Option<Labels>>,
+    /// The labels as exposed → what they became (`None`: dropped by metric
+    /// relabeling), for the series of the last successful scrape (and any
+    /// seen since): a series seen before skips target labels, relabeling
+    /// and limit checks, and is appended by its store reference, with no
+    /// hashing of its stored labels (as Prometheus's scrape cache). A
+    /// target's rules never change within its loop (a changed target is a
+    /// new loop with a new state).
+    cache: FxHashMap<Labels, CacheSlot>,
+    /// The number of the current scrape (marks the cache slots it saw).
+    scrape_no: u64,
+}
+
+#[derive(Debug)]
+struct CacheSlot {
+    series: Option<Arc<CachedSeries>>,
+    /// The last scrape that exposed these labels.
+    seen: u64,
+}
+
+/// A stored series as the scrape cache knows it.
+#[derive(Debug)]
+struct CachedSeries {
+    /// The stored labels (one handle, shared with the store's head).
+    labels: Labels,
+    /// `hash` of `labels` (the key of [`ScrapeState::previous`]).
+    hash: u64,
+    /// The store's reference, from the last append (0: none yet).
+    series_ref: AtomicU64,
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Clone, Copy, Debug, Default)]
+struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+#[derive(Debug)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys use this hasher; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Scrapes `target` once at `t_ms` and appends the result to `store`.
@@ -391,22 +447,20 @@ pub async fn scrape_once<S: Appendable>(
         .observe(duration.as_secs_f64());
 
     // Relabel everything before appending: a sample limit fails the whole scrape.
-    let mut cache = std::mem::take(&mut state.cache);
-    let mut next_cache: rustc_hash::FxHashMap<Labels, Option<Labels>> = Default::default();
+    state.scrape_no += 1;
+    let scrape_no = state.scrape_no;
+    let cache = &mut state.cache;
     let processed = parsed.and_then(|entries| {
         let mut scraped = 0usize;
-        let mut kept = Vec::new();
+        let mut kept: Vec<(Arc<CachedSeries>, i64, f64, bool)> = Vec::new();
         for entry in entries {
             let Entry::Sample(s) = entry else { continue };
             scraped += 1;
-            let stored = match cache.remove_entry(&s.labels) {
-                Some((exposed, stored)) => {
-                    next_cache.insert(exposed, stored.clone());
-                    stored
-                }
-                None => {
+            let slot = match cache.entry(s.labels) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
                     let stored =
-                        relabel_sample(sample_labels(target, &s.labels), &target.metric_relabel);
+                        relabel_sample(sample_labels(target, v.key()), &target.metric_relabel);
                     if let Some(labels) = &stored {
                         if labels.metric_name().is_empty() {
                             return Err(ScrapeError::NameLabelMandatory);
@@ -416,62 +470,69 @@ pub async fn scrape_once<S: Appendable>(
                             .check(labels)
                             .map_err(ScrapeError::LabelLimit)?;
                     }
-                    next_cache.insert(s.labels.clone(), stored.clone());
-                    stored
+                    v.insert(CacheSlot {
+                        series: stored.map(|labels| {
+                            Arc::new(CachedSeries {
+                                hash: FxBuildHasher.hash_one(&labels),
+                                labels,
+                                series_ref: AtomicU64::new(0),
+                            })
+                        }),
+                        seen: 0,
+                    })
                 }
             };
-            let Some(labels) = stored else {
+            slot.seen = scrape_no;
+            let Some(series) = &slot.series else {
                 continue;
             };
             let (t, explicit) = match s.timestamp_ms {
                 Some(t) if target.honor_timestamps => (t, true),
                 _ => (t_ms, false),
             };
-            kept.push((labels, t, s.value, explicit));
+            kept.push((series.clone(), t, s.value, explicit));
             if target.sample_limit > 0 && kept.len() > target.sample_limit {
                 return Err(ScrapeError::SampleLimit(target.sample_limit));
             }
         }
         Ok((scraped, kept))
     });
-    // Only a successful scrape refreshes the cache; a failed one keeps it.
-    state.cache = if processed.is_ok() {
-        next_cache
-    } else {
-        cache.extend(next_cache);
-        cache
-    };
+    // Only a successful scrape forgets the series it did not see; a failed
+    // one keeps them all.
+    if processed.is_ok() {
+        state.cache.retain(|_, slot| slot.seen == scrape_no);
+    }
 
     let mut app = store.appender();
     let mut rejected = 0usize;
-    let mut current: rustc_hash::FxHashSet<Labels> = Default::default();
+    let mut current: HashMap<u64, Labels, IdHash> = HashMap::default();
     let (up, samples_scraped, post_relabel, error) = match processed {
         Ok((scraped, kept)) => {
             let n = kept.len();
-            for (labels, t, v, explicit) in kept {
-                // The previous scrape's handle to the same labels, when there
-                // is one: the store holds that one too, so this scrape's copy
-                // is freed and lookups compare pointers, not strings.
-                let labels = match state.previous.get(&labels) {
-                    Some(prev) => prev.clone(),
-                    None => labels,
-                };
-                if app.append(&labels, t, v).is_err() {
-                    rejected += 1;
+            current.reserve(n);
+            for (series, t, v, explicit) in kept {
+                let known = series.series_ref.load(Ordering::Relaxed);
+                match app.append_ref(known, &series.labels, t, v) {
+                    Ok(r) if r != known => series.series_ref.store(r, Ordering::Relaxed),
+                    Ok(_) => {}
+                    Err(_) => rejected += 1,
                 }
                 // As in Prometheus, series with explicit timestamps are not
                 // tracked for staleness.
                 if !explicit {
-                    current.insert(labels);
+                    current.insert(series.hash, series.labels.clone());
                 }
             }
             (true, scraped, n, None)
         }
         Err(e) => (false, 0, 0, Some(e.to_string())),
     };
-    let added = current.difference(&state.previous).count();
-    for gone in state.previous.difference(&current) {
-        if app.append(gone, t_ms, stale_nan()).is_err() {
+    let added = current
+        .keys()
+        .filter(|h| !state.previous.contains_key(*h))
+        .count();
+    for (h, gone) in &state.previous {
+        if !current.contains_key(h) && app.append(gone, t_ms, stale_nan()).is_err() {
             rejected += 1;
         }
     }
@@ -519,7 +580,7 @@ pub fn mark_target_stale<S: Appendable>(
     t_ms: i64,
 ) {
     let mut app = store.appender();
-    for labels in &state.previous {
+    for labels in state.previous.values() {
         let _ = app.append(labels, t_ms, stale_nan());
     }
     for name in [

@@ -911,6 +911,16 @@ struct TsdbAppender<'a> {
 
 impl Appender for TsdbAppender<'_> {
     fn append(&mut self, labels: &Labels, t_ms: i64, v: f64) -> Result<(), StorageError> {
+        self.append_ref(0, labels, t_ms, v).map(|_| ())
+    }
+
+    fn append_ref(
+        &mut self,
+        series_ref: u64,
+        labels: &Labels,
+        t_ms: i64,
+        v: f64,
+    ) -> Result<u64, StorageError> {
         let min = self.db.head.min_valid_time();
         if t_ms < min {
             self.db.stats.out_of_bounds.fetch_add(1, Ordering::Relaxed);
@@ -920,7 +930,16 @@ impl Appender for TsdbAppender<'_> {
                 min_ms: min,
             });
         }
-        let (s, _) = self.db.head.get_or_create(labels, None);
+        // References are never reused, so a known one is this series (it
+        // is gone once head GC dropped the series: then by labels).
+        let s = match (series_ref != 0)
+            .then(|| self.db.head.get_ref(series_ref))
+            .flatten()
+        {
+            Some(s) => s,
+            None => self.db.head.get_or_create(labels, None).0,
+        };
+        let series_ref = s.series_ref;
         let last = match self.pending.get(&s.series_ref) {
             Some(p) => Some(*p),
             None => s.last(),
@@ -929,9 +948,9 @@ impl Appender for TsdbAppender<'_> {
             Ok(true) => {
                 self.pending.insert(s.series_ref, Sample { t_ms, v });
                 self.samples.push((s, t_ms, v));
-                Ok(())
+                Ok(series_ref)
             }
-            Ok(false) => Ok(()),
+            Ok(false) => Ok(series_ref),
             Err(e) => {
                 self.db.stats.out_of_order.fetch_add(1, Ordering::Relaxed);
                 Err(e)

@@ -237,6 +237,22 @@ impl StorageStats {
 pub trait Appender {
     /// Queues one sample. Errors for one sample don't poison the batch.
     fn append(&mut self, labels: &Labels, t_ms: i64, v: f64) -> Result<(), StorageError>;
+    /// Queues one sample as [`Appender::append`] does, given `series_ref`,
+    /// what an earlier `append_ref` of the same labels returned (0 when
+    /// unknown), and returns the series' reference for the next time (as
+    /// Prometheus's `Append(ref, …)`): a store that has one finds the series
+    /// by it without hashing the labels. A stale or unknown reference falls
+    /// back to the labels. The default ignores references (returns 0).
+    fn append_ref(
+        &mut self,
+        series_ref: u64,
+        labels: &Labels,
+        t_ms: i64,
+        v: f64,
+    ) -> Result<u64, StorageError> {
+        let _ = series_ref;
+        self.append(labels, t_ms, v).map(|()| 0)
+    }
     /// Makes the batch visible; returns the number of samples stored.
     fn commit(self) -> Result<usize, StorageError>;
 }
