@@ -13,6 +13,8 @@
 
 use std::collections::HashMap;
 
+use crate::hash::IdMap;
+
 /// Index of a frame in [`FlameTree::frames`].
 pub type FrameId = u32;
 /// Index of a node in [`FlameTree::nodes`].
@@ -125,7 +127,7 @@ pub struct TreeBuilder {
     frames: Vec<FrameInfo>,
     frame_ids: HashMap<FrameInfo, FrameId>,
     /// Trie while building: (parent, frame) → node; nodes in creation order.
-    edges: HashMap<(u32, FrameId), u32>,
+    edges: IdMap<(u32, FrameId), u32>,
     raw: Vec<RawNode>,
     is_diff: bool,
 }
@@ -157,7 +159,7 @@ impl TreeBuilder {
         TreeBuilder {
             frames: vec![root],
             frame_ids,
-            edges: HashMap::new(),
+            edges: IdMap::default(),
             raw: vec![RawNode {
                 frame: 0,
                 parent: 0,
