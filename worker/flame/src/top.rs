@@ -500,6 +500,7 @@ impl Model {
         top: &TopOptions,
     ) -> Result<TopTable, FlameError> {
         check_compatible(self, base)?;
+        let opts = &same_index(self, opts)?;
         let mut frames = Frames::default();
         let view = View::new(self, opts, &mut frames)?;
         let base_view = View::new(base, opts, &mut frames)?.negated();
@@ -550,4 +551,15 @@ pub(crate) fn check_compatible(a: &Model, b: &Model) -> Result<(), FlameError> {
         )));
     }
     Ok(())
+}
+
+/// `opts` with the sample index resolved on `new`, so a diff's base uses
+/// the same sample type even when its own default differs (as pprof's merged
+/// profile has one default).
+pub(crate) fn same_index(new: &Model, opts: &Options) -> Result<Options, FlameError> {
+    let index = new.sample_index(opts.sample_index.as_ref())?;
+    Ok(Options {
+        sample_index: Some(crate::SampleIndex::Number(index)),
+        ..opts.clone()
+    })
 }

@@ -20,18 +20,27 @@ use emberlens_flame::Model;
 /// One comparison: a fixture and pprof's flags.
 struct Case {
     file: String,
+    /// More profiles merged with `file`.
+    more: Vec<String>,
+    /// `-diff_base`.
+    base: Option<String>,
     args: Vec<String>,
 }
 
+fn decode(path: &Path) -> emberlens_pprof::Profile {
+    emberlens_pprof::decode(&std::fs::read(path).unwrap()).unwrap()
+}
+
 fn model(path: &Path) -> Model {
-    let bytes = std::fs::read(path).unwrap();
-    Model::from_pprof(&emberlens_pprof::decode(&bytes).unwrap()).unwrap()
+    Model::from_pprof(&decode(path)).unwrap()
 }
 
 fn cases(dir: &Path) -> Vec<Case> {
     let mut out = Vec::new();
     let case = |file: &str, args: &[&str]| Case {
         file: file.to_string(),
+        more: Vec::new(),
+        base: None,
         args: args.iter().map(|s| s.to_string()).collect(),
     };
     for file in PROFILES {
@@ -90,6 +99,44 @@ fn cases(dir: &Path) -> Vec<Case> {
     for (file, args) in refinements {
         out.push(case(file, args));
     }
+    let diffs: &[(&str, &str, &[&str])] = &[
+        (heap, allocs, &["-sample_index=alloc_space"]),
+        (
+            heap,
+            allocs,
+            &["-sample_index=inuse_objects", "-focus=tsdb"],
+        ),
+        (allocs, heap, &[]),
+        (
+            "known-contention/block.pb.gz",
+            "prometheus-2.42.0-block.pb.gz",
+            &["-sample_index=delay"],
+        ),
+        (
+            "prometheus-2.42.0-mutex.pb.gz",
+            "known-contention/mutex.pb.gz",
+            &[],
+        ),
+    ];
+    for (new, base, args) in diffs {
+        let mut c = case(new, args);
+        c.base = Some(base.to_string());
+        out.push(c);
+    }
+    let merges: &[(&str, &str, &[&str])] = &[
+        (heap, allocs, &["-sample_index=alloc_space"]),
+        (
+            "known-contention/block.pb.gz",
+            "prometheus-2.42.0-block.pb.gz",
+            &[],
+        ),
+        (cpu, cpu, &["-nodecount=20"]),
+    ];
+    for (a, b, args) in merges {
+        let mut c = case(a, args);
+        c.more.push(b.to_string());
+        out.push(c);
+    }
     out
 }
 
@@ -117,8 +164,22 @@ fn top_tables_equal_go_tool_pprof() {
                     };
                     let Some(c) = cases.get(i) else { break };
                     let path = dir.join(&c.file);
-                    let label = format!("{} {}", c.file, c.args.join(" "));
-                    let want = match go_top(&tmp, &c.args, &path) {
+                    let mut args = c.args.clone();
+                    if let Some(b) = &c.base {
+                        args.push(format!("-diff_base={}", dir.join(b).display()));
+                    }
+                    let mut files = vec![path.clone()];
+                    files.extend(c.more.iter().map(|m| dir.join(m)));
+                    let label = format!(
+                        "{} {}",
+                        files
+                            .iter()
+                            .map(|f| f.strip_prefix(&dir).unwrap().display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        args.join(" ")
+                    );
+                    let want = match go_top(&tmp, &args, &files) {
                         Ok(w) => w,
                         Err(e) => {
                             failures
@@ -129,7 +190,13 @@ fn top_tables_equal_go_tool_pprof() {
                         }
                     };
                     let (o, t) = options(&c.args);
-                    let got = model(&path).top(&o, &t).unwrap().to_text();
+                    let profiles: Vec<_> = files.iter().map(|f| decode(f)).collect();
+                    let merged = emberlens_pprof::merge(&profiles).unwrap();
+                    let m = Model::from_pprof(&merged).unwrap();
+                    let got = match &c.base {
+                        None => m.top(&o, &t).unwrap().to_text(),
+                        Some(b) => m.top_diff(&model(&dir.join(b)), &o, &t).unwrap().to_text(),
+                    };
                     if let Some(d) = diff_lines(&want, &got) {
                         failures.lock().unwrap().push(format!("{label}:\n{d}"));
                     }

@@ -69,12 +69,12 @@ fn go(tmp: &Path, args: &[&str]) -> Option<std::process::Output> {
         .ok()
 }
 
-/// `go tool pprof -top ARGS FILE`'s standard output.
-pub fn go_top(tmp: &Path, args: &[String], file: &Path) -> Result<String, String> {
-    let mut all: Vec<&str> = vec!["tool", "pprof", "-top"];
-    all.extend(args.iter().map(String::as_str));
-    let f = file.to_string_lossy();
-    all.push(&f);
+/// `go tool pprof -top ARGS FILE...`'s standard output.
+pub fn go_top(tmp: &Path, args: &[String], files: &[PathBuf]) -> Result<String, String> {
+    let mut all: Vec<String> = vec!["tool".into(), "pprof".into(), "-top".into()];
+    all.extend(args.iter().cloned());
+    all.extend(files.iter().map(|f| f.to_string_lossy().into_owned()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let out = go(tmp, &all).ok_or("go did not run")?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
