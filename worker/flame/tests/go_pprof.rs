@@ -213,3 +213,73 @@ fn top_tables_equal_go_tool_pprof() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn synthetic_profile_top_tables_equal_go_tool_pprof() {
+    let tmp = std::env::temp_dir().join(format!("emberlens-flame-syn-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    if !go_available(&tmp) {
+        return;
+    }
+    let p = common::synthetic_profile();
+    let file = tmp.join("synthetic.pb.gz");
+    std::fs::write(&file, emberlens_pprof::encode_gzip(&p)).unwrap();
+    let m = Model::from_pprof(&emberlens_pprof::decode(&std::fs::read(&file).unwrap()).unwrap())
+        .unwrap();
+    let cases: &[&[&str]] = &[
+        &[],
+        &["-sample_index=cpu"],
+        &["-sample_index=0", "-nodefraction=0"],
+        &["-tagfocus=handler=/api"],
+        &["-tagfocus=handler=/api,/metrics"],
+        &["-tagignore=handler=metrics"],
+        &["-tagfocus=api"],
+        &["-tagfocus=trace_id:4bf"],
+        &["-tagfocus=bytes=1kb:"],
+        &["-tagfocus=request=100"],
+        &["-tagfocus=:1kb"],
+        &["-tagignore=bytes=64"],
+        &["-focus=helper"],
+        &["-focus=Helper", "-lines"],
+        &["-hide=inlinedHelper"],
+        &["-hide=main"],
+        &["-show=main"],
+        &["-show=handler", "-lines"],
+        &["-show_from=handler"],
+        &["-show_from=recurse", "-addresses"],
+        &["-lines"],
+        &["-addresses"],
+        &["-filefunctions"],
+        &["-files"],
+        &["-ignore=libc"],
+        &["-focus=app$"],
+        &["-focus=rec\\.go"],
+        &["-hide=libc", "-sample_index=cpu"],
+        &["-nodecount=3"],
+        &["-nodefraction=0.2", "-sample_index=cpu"],
+    ];
+    let mut failures = Vec::new();
+    for args in cases {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let label = format!("synthetic {}", args.join(" "));
+        let want = match go_top(&tmp, &args, std::slice::from_ref(&file)) {
+            Ok(w) => w,
+            Err(e) => {
+                failures.push(format!("{label}: go failed: {e}"));
+                continue;
+            }
+        };
+        let (o, t) = options(&args);
+        let got = m.top(&o, &t).unwrap().to_text();
+        if let Some(d) = diff_lines(&want, &got) {
+            failures.push(format!("{label}:\n{d}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    eprintln!(
+        "synthetic profile, go tool pprof -top comparisons: {} of {} equal",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
