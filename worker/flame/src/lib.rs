@@ -17,6 +17,8 @@
 //!   into it.
 //! - [`top`]: pprof's `-top` table (text and JSON).
 //! - [`collapsed`]: folded stacks (`a;b;c 42`).
+//! - [`sandwich`]: callers/callees of a function, and diff trees.
+//! - [`svg`]: a self-contained SVG flamegraph.
 //! - [`units`]: pprof's value formatting.
 #![deny(missing_docs)]
 
@@ -25,6 +27,8 @@ pub mod hash;
 pub mod model;
 pub mod options;
 pub mod refine;
+pub mod sandwich;
+pub mod svg;
 pub mod top;
 pub mod tree;
 pub mod units;
@@ -32,6 +36,7 @@ pub mod units;
 pub use model::{Model, SampleIndex, SampleType};
 pub use options::{Granularity, Options, TagFilter};
 pub use refine::{Frames, View};
+pub use sandwich::Sandwich;
 pub use tree::{FlameNode, FlameTree, FrameId, FrameInfo, NodeId, TreeBuilder};
 
 /// Why a profile or a request cannot be served.

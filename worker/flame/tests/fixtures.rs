@@ -138,3 +138,74 @@ fn known_tree_shares_match_its_design() {
         );
     }
 }
+
+#[test]
+fn sandwich_totals_are_the_functions_cum() {
+    let Some(dir) = fixtures() else { return };
+    let m = model(&dir.join("prometheus-2.42.0-cpu-15s.pb.gz"));
+    let opts = Options::default();
+    let top = m
+        .top(
+            &opts,
+            &emberlens_flame::top::TopOptions {
+                node_fraction: 0.0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    for name in [
+        "github.com/prometheus/prometheus/promql.(*evaluator).eval",
+        "runtime.mallocgc",
+        "github.com/cespare/xxhash.Sum64",
+    ] {
+        let row = top.rows.iter().find(|r| r.name == name).unwrap();
+        let re = regex::Regex::new(&format!("^{}$", regex::escape(name))).unwrap();
+        let s = m.sandwich(&opts, &re).unwrap();
+        for (which, t) in [("callees", &s.callees), ("callers", &s.callers)] {
+            assert_eq!(t.total(), row.cum, "{which} of {name}");
+            let first: Vec<_> = t.children(0).collect();
+            assert_eq!(first.len(), 1, "{which} of {name}: one matching frame");
+            assert_eq!(t.frame(first[0]).name, name);
+        }
+        // The callees' self values are the function's and its callees' flat.
+        let leaf_sum: i64 = s.callees.nodes.iter().map(|n| n.self_value).sum();
+        assert_eq!(leaf_sum, row.cum);
+        // Callers: the matching frame's own self value is its flat (leaf here).
+        let callers_first = s.callers.children(0).next().unwrap();
+        assert!(s.callers.nodes[callers_first as usize].total >= row.flat);
+    }
+}
+
+#[test]
+fn diff_tree_holds_both_profiles() {
+    let Some(dir) = fixtures() else { return };
+    let new = model(&dir.join("prometheus-2.42.0-allocs.pb.gz"));
+    let base = model(&dir.join("known-contention/block.pb.gz"));
+    assert!(
+        new.diff_tree(&base, &Options::default()).is_err(),
+        "incompatible types"
+    );
+    let base = model(&dir.join("prometheus-2.42.0-heap.pb.gz"));
+    let opts = Options {
+        sample_index: Some(SampleIndex::Name("inuse_space".into())),
+        ..Options::default()
+    };
+    let d = new.diff_tree(&base, &opts).unwrap();
+    let t_new = new.flame_tree(&opts).unwrap();
+    let t_base = base.flame_tree(&opts).unwrap();
+    assert!(d.is_diff);
+    assert_eq!(d.total(), t_new.total());
+    assert_eq!(d.nodes[0].base_total, t_base.total());
+    // The same data under two defaults: every node unchanged.
+    assert!(d.nodes.iter().all(|n| n.total == n.base_total));
+    assert_eq!(collapsed(&d), collapsed(&t_new));
+    // A real change: the known-contention block profile against Prometheus's.
+    let new = model(&dir.join("known-contention/block.pb.gz"));
+    let base = model(&dir.join("prometheus-2.42.0-block.pb.gz"));
+    let d = new.diff_tree(&base, &Options::default()).unwrap();
+    assert_eq!(
+        d.total(),
+        new.flame_tree(&Options::default()).unwrap().total()
+    );
+    assert!(d.nodes.iter().any(|n| n.total != n.base_total));
+}
