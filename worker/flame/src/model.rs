@@ -26,6 +26,7 @@ use emberlens_pprof::Profile;
 use regex::Regex;
 
 use crate::FlameError;
+use crate::hash::IdMap;
 
 /// Index into [`Model::string`]'s table.
 pub type StrId = u32;
@@ -191,7 +192,8 @@ impl Model {
             sample_types.push((name, unit));
         }
 
-        let mut fn_index: HashMap<u64, u32> = HashMap::with_capacity(p.function.len());
+        let mut fn_index: IdMap<u64, u32> =
+            IdMap::with_capacity_and_hasher(p.function.len(), Default::default());
         let mut functions = Vec::with_capacity(p.function.len());
         for (i, f) in p.function.iter().enumerate() {
             fn_index.insert(f.id, i as u32);
@@ -202,7 +204,8 @@ impl Model {
                 start_line: f.start_line,
             });
         }
-        let mut map_index: HashMap<u64, u32> = HashMap::with_capacity(p.mapping.len());
+        let mut map_index: IdMap<u64, u32> =
+            IdMap::with_capacity_and_hasher(p.mapping.len(), Default::default());
         let mut mappings = Vec::with_capacity(p.mapping.len());
         for (i, m) in p.mapping.iter().enumerate() {
             map_index.insert(m.id, i as u32);
@@ -211,7 +214,8 @@ impl Model {
                 build_id: s(m.build_id, "mapping.build_id")?,
             });
         }
-        let mut loc_index: HashMap<u64, u32> = HashMap::with_capacity(p.location.len());
+        let mut loc_index: IdMap<u64, u32> =
+            IdMap::with_capacity_and_hasher(p.location.len(), Default::default());
         let mut locations = Vec::with_capacity(p.location.len());
         for (i, l) in p.location.iter().enumerate() {
             loc_index.insert(l.id, offset(i, "locations")?);
@@ -247,6 +251,24 @@ impl Model {
             });
         }
 
+        // Location ids are usually 1..=n: then a plain array replaces the map.
+        let max_id = p.location.iter().map(|l| l.id).max().unwrap_or(0);
+        let dense: Vec<u32> = if max_id <= 2 * p.location.len() as u64 + 64 {
+            let mut d = vec![u32::MAX; max_id as usize + 1];
+            for (&id, &i) in &loc_index {
+                d[id as usize] = i;
+            }
+            d
+        } else {
+            Vec::new()
+        };
+        let find_loc = |id: u64| -> Option<u32> {
+            if dense.is_empty() {
+                loc_index.get(&id).copied()
+            } else {
+                dense.get(id as usize).copied().filter(|&i| i != u32::MAX)
+            }
+        };
         let n_types = p.sample_type.len();
         let total_locs: usize = p.sample.iter().map(|s| s.location_id.len()).sum();
         let total_labels: usize = p.sample.iter().map(|s| s.label.len()).sum();
@@ -259,8 +281,6 @@ impl Model {
         let mut labels = Vec::with_capacity(total_labels);
         stack_off.push(0);
         label_off.push(0);
-        // Consecutive samples often share stacks: remember the last id → index.
-        let mut last: (u64, u32) = (0, 0);
         for (i, smp) in p.sample.iter().enumerate() {
             if smp.value.len() != n_types {
                 return Err(FlameError::invalid(
@@ -269,18 +289,12 @@ impl Model {
                 ));
             }
             for &id in &smp.location_id {
-                let idx = if id == last.0 && id != 0 {
-                    last.1
-                } else {
-                    let idx = *loc_index.get(&id).ok_or_else(|| {
-                        FlameError::invalid(
-                            format!("sample[{i}].location_id"),
-                            format!("no location {id}"),
-                        )
-                    })?;
-                    last = (id, idx);
-                    idx
-                };
+                let idx = find_loc(id).ok_or_else(|| {
+                    FlameError::invalid(
+                        format!("sample[{i}].location_id"),
+                        format!("no location {id}"),
+                    )
+                })?;
                 stack_locs.push(idx);
             }
             stack_off.push(stack_locs.len() as u32);

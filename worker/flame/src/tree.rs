@@ -127,7 +127,7 @@ pub struct TreeBuilder {
     frames: Vec<FrameInfo>,
     frame_ids: HashMap<FrameInfo, FrameId>,
     /// Trie while building: (parent, frame) → node; nodes in creation order.
-    edges: IdMap<(u32, FrameId), u32>,
+    edges: IdMap<u64, u32>,
     raw: Vec<RawNode>,
     is_diff: bool,
 }
@@ -200,7 +200,8 @@ impl TreeBuilder {
         self.raw[0].base_total = self.raw[0].base_total.wrapping_add(base);
         for &frame in stack {
             let next = self.raw.len() as u32;
-            let child = *self.edges.entry((node, frame)).or_insert(next);
+            let key = (u64::from(node) << 32) | u64::from(frame);
+            let child = *self.edges.entry(key).or_insert(next);
             if child == next {
                 self.raw.push(RawNode {
                     frame,
@@ -227,29 +228,50 @@ impl TreeBuilder {
             is_diff,
             ..
         } = self;
-        let mut children: Vec<Vec<u32>> = vec![Vec::new(); raw.len()];
+        // Children lists in one array (counting sort by parent), no
+        // allocation per node: trees of millions of nodes are common.
+        let n = raw.len();
+        let mut start = vec![0u32; n + 1];
+        for r in raw.iter().skip(1) {
+            start[r.parent as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut child_ids = vec![0u32; n.saturating_sub(1)];
         for (i, r) in raw.iter().enumerate().skip(1) {
-            children[r.parent as usize].push(i as u32);
+            let slot = &mut fill[r.parent as usize];
+            child_ids[*slot as usize] = i as u32;
+            *slot += 1;
         }
-        for c in &mut children {
-            c.sort_by(|&a, &b| {
-                let (fa, fb) = (
-                    &frames[raw[a as usize].frame as usize],
-                    &frames[raw[b as usize].frame as usize],
-                );
-                fa.name
-                    .cmp(&fb.name)
-                    .then_with(|| raw[a as usize].frame.cmp(&raw[b as usize].frame))
-            });
+        // Siblings by frame name (then frame id): rank the frames once, so
+        // sorting compares integers.
+        let mut by_name: Vec<u32> = (0..frames.len() as u32).collect();
+        by_name.sort_by(|&a, &b| {
+            frames[a as usize]
+                .name
+                .cmp(&frames[b as usize].name)
+                .then(a.cmp(&b))
+        });
+        let mut rank = vec![0u32; frames.len()];
+        for (r, &f) in by_name.iter().enumerate() {
+            rank[f as usize] = r as u32;
         }
+        for p in 0..n {
+            let (a, b) = (start[p] as usize, start[p + 1] as usize);
+            if b - a > 1 {
+                child_ids[a..b].sort_unstable_by_key(|&c| rank[raw[c as usize].frame as usize]);
+            }
+        }
+        let children =
+            |id: u32| &child_ids[start[id as usize] as usize..start[id as usize + 1] as usize];
         let mut nodes = Vec::with_capacity(raw.len());
         // Iterative pre-order: (raw id, new parent id, depth).
         let mut stack: Vec<(u32, u32, u32)> = vec![(0, 0, 0)];
-        let mut new_id = vec![0u32; raw.len()];
         while let Some((id, parent, depth)) = stack.pop() {
             let r = raw[id as usize];
             let me = nodes.len() as u32;
-            new_id[id as usize] = me;
             nodes.push(FlameNode {
                 frame: r.frame,
                 parent,
@@ -259,7 +281,7 @@ impl TreeBuilder {
                 self_value: r.self_value,
                 base_total: r.base_total,
             });
-            for &c in children[id as usize].iter().rev() {
+            for &c in children(id).iter().rev() {
                 stack.push((c, me, depth + 1));
             }
         }
