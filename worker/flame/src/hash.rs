@@ -19,24 +19,6 @@ pub struct IdHasher {
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn high_bits_of_a_key_reach_the_low_bits_of_the_hash() {
-        // Keys differing only in their high half must not share low bits.
-        let low = |k: u64| {
-            let mut h = IdHasher::default();
-            h.write_u64(k);
-            h.finish() & 0xffff
-        };
-        let distinct: std::collections::HashSet<u64> =
-            (0..1000u64).map(|node| low((node << 32) | 7)).collect();
-        assert!(distinct.len() > 900, "{} distinct", distinct.len());
-    }
-}
-
 impl IdHasher {
     #[inline]
     fn add(&mut self, word: u64) {
@@ -74,3 +56,21 @@ impl Hasher for IdHasher {
 
 /// A `HashMap` with [`IdHasher`].
 pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn high_bits_of_a_key_reach_the_low_bits_of_the_hash() {
+        // Keys differing only in their high half must not share low bits.
+        let low = |k: u64| {
+            let mut h = IdHasher::default();
+            h.write_u64(k);
+            h.finish() & 0xffff
+        };
+        let distinct: std::collections::HashSet<u64> =
+            (0..1000u64).map(|node| low((node << 32) | 7)).collect();
+        assert!(distinct.len() > 900, "{} distinct", distinct.len());
+    }
+}
