@@ -106,7 +106,10 @@ fn load(path: &Path) -> anyhow::Result<emberlens_pprof::Profile> {
 
 /// Reads, decodes and merges `files` into one model.
 fn model(files: &[PathBuf]) -> anyhow::Result<Model> {
-    let profiles = files.iter().map(|f| load(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    let profiles = files
+        .iter()
+        .map(|f| load(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let merged;
     let one = if let [p] = profiles.as_slice() {
         p
@@ -147,7 +150,10 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<String> {
         tagignore: tag_filter("tagignore", &args.tagignore)?,
     };
     if !(0.0..=1.0).contains(&args.nodefraction) {
-        anyhow::bail!("--nodefraction {}: must be between 0 and 1", args.nodefraction);
+        anyhow::bail!(
+            "--nodefraction {}: must be between 0 and 1",
+            args.nodefraction
+        );
     }
     let model = model(&args.files)?;
     let base = match &args.diff_base {
@@ -181,7 +187,9 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<String> {
             })
         }
         Report::Collapsed => match &base {
-            None => Ok(collapsed(&model.flame_tree(&opts).with_context(|| files.clone())?)),
+            None => Ok(collapsed(
+                &model.flame_tree(&opts).with_context(|| files.clone())?,
+            )),
             Some(b) => Ok(collapsed_diff(
                 &model.diff_tree(b, &opts).with_context(|| files.clone())?,
             )),

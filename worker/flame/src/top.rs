@@ -246,19 +246,20 @@ fn cutoff(v: i64, f: f64) -> i64 {
 impl Graph {
     fn sort(&mut self, names: &[String], frames: &Frames) {
         let (flat, cum) = (&self.flat, &self.cum);
+        // pprof's last tie-breaker, the printed NodeInfo, made once per node.
+        let mut sprint = vec![String::new(); frames.len()];
+        for &n in &self.nodes {
+            sprint[n as usize] = frames.key(n).go_sprint();
+        }
         self.nodes.sort_by(|&a, &b| {
+            let (sa, sb) = (&sprint[a as usize], &sprint[b as usize]);
             let (a, b) = (a as usize, b as usize);
             flat[b]
                 .wrapping_abs()
                 .cmp(&flat[a].wrapping_abs())
                 .then_with(|| names[a].cmp(&names[b]))
                 .then_with(|| cum[b].wrapping_abs().cmp(&cum[a].wrapping_abs()))
-                .then_with(|| {
-                    frames
-                        .key(a as u32)
-                        .go_sprint()
-                        .cmp(&frames.key(b as u32).go_sprint())
-                })
+                .then_with(|| sa.cmp(sb))
         });
     }
 
