@@ -50,6 +50,9 @@ fn pipeline(c: &mut Criterion) {
     g.bench_function("model build", |b| {
         b.iter(|| black_box(Model::from_pprof(&profile).unwrap()))
     });
+    g.bench_function("model from bytes (no Profile)", |b| {
+        b.iter(|| black_box(Model::from_bytes(&bytes, 1 << 31).unwrap()))
+    });
     g.bench_function("flame tree", |b| {
         b.iter(|| black_box(model.flame_tree(&opts).unwrap()))
     });

@@ -10,6 +10,8 @@
 //! a [`FlameTree`], a [`top::TopTable`], collapsed stacks or an SVG.
 //!
 //! - [`model`]: [`Model`], built by [`Model::from_pprof`].
+//! - [`stream`]: [`Model::from_bytes`], the model straight from pprof bytes
+//!   (no per-sample vectors: the large-profile path).
 //! - [`options`]: [`Options`], [`Granularity`], [`TagFilter`].
 //! - [`refine`]: [`View`], the refinements applied (pprof's order and meanings).
 //! - [`tree`]: [`FlameTree`], the call tree in depth-first pre-order that
@@ -28,6 +30,7 @@ pub mod model;
 pub mod options;
 pub mod refine;
 pub mod sandwich;
+pub mod stream;
 pub mod svg;
 pub mod top;
 pub mod tree;

@@ -167,6 +167,13 @@ impl Model {
     /// [`emberlens_pprof::decode`] validated; an unvalidated one with a
     /// dangling reference is refused with an error, never a panic).
     pub fn from_pprof(p: &Profile) -> Result<Model, FlameError> {
+        Self::assemble(p, &ProfileSamples(p))
+    }
+
+    /// Builds the model from the header, locations, functions, mappings
+    /// and strings of `p` and the samples of `samples` (those of `p`, or
+    /// columns decoded straight from the bytes by [`Model::from_bytes`]).
+    pub(crate) fn assemble<S: SampleSource>(p: &Profile, samples: &S) -> Result<Model, FlameError> {
         let mut strs = Interner::new();
         // Profile string index → model string id (only the strings used).
         let mut smap: Vec<Option<StrId>> = vec![None; p.string_table.len()];
@@ -270,25 +277,27 @@ impl Model {
             }
         };
         let n_types = p.sample_type.len();
-        let total_locs: usize = p.sample.iter().map(|s| s.location_id.len()).sum();
-        let total_labels: usize = p.sample.iter().map(|s| s.label.len()).sum();
+        let n_samples = samples.count();
+        let total_locs = samples.total_locations();
+        let total_labels = samples.total_labels();
         offset(total_locs, "stack entries")?;
         offset(total_labels, "labels")?;
-        let mut stack_off = Vec::with_capacity(p.sample.len() + 1);
+        let mut stack_off = Vec::with_capacity(n_samples + 1);
         let mut stack_locs = Vec::with_capacity(total_locs);
-        let mut values = Vec::with_capacity(p.sample.len() * n_types);
-        let mut label_off = Vec::with_capacity(p.sample.len() + 1);
+        let mut values = Vec::with_capacity(n_samples * n_types);
+        let mut label_off = Vec::with_capacity(n_samples + 1);
         let mut labels = Vec::with_capacity(total_labels);
         stack_off.push(0);
         label_off.push(0);
-        for (i, smp) in p.sample.iter().enumerate() {
-            if smp.value.len() != n_types {
+        for i in 0..n_samples {
+            let vals = samples.values(i);
+            if vals.len() != n_types {
                 return Err(FlameError::invalid(
                     format!("sample[{i}].value"),
-                    format!("{} values for {n_types} sample types", smp.value.len()),
+                    format!("{} values for {n_types} sample types", vals.len()),
                 ));
             }
-            for &id in &smp.location_id {
+            samples.for_each_location(i, |id| {
                 let idx = find_loc(id).ok_or_else(|| {
                     FlameError::invalid(
                         format!("sample[{i}].location_id"),
@@ -296,10 +305,11 @@ impl Model {
                     )
                 })?;
                 stack_locs.push(idx);
-            }
+                Ok(())
+            })?;
             stack_off.push(stack_locs.len() as u32);
-            values.extend_from_slice(&smp.value);
-            for l in &smp.label {
+            values.extend_from_slice(vals);
+            for l in samples.labels(i) {
                 let key = s(l.key, "label.key")?;
                 let value = if l.str != 0 {
                     LabelValue::Str(s(l.str, "label.str")?)
@@ -623,6 +633,57 @@ impl Model {
         }
         self.stack_locs = new_locs;
         self.stack_off = new_off;
+    }
+}
+
+/// Where [`Model::assemble`] reads samples from.
+pub(crate) trait SampleSource {
+    /// Number of samples.
+    fn count(&self) -> usize;
+    /// Sum of the stack lengths.
+    fn total_locations(&self) -> usize;
+    /// Sum of the label counts.
+    fn total_labels(&self) -> usize;
+    /// Sample `i`'s values.
+    fn values(&self, i: usize) -> &[i64];
+    /// Sample `i`'s labels.
+    fn labels(&self, i: usize) -> &[emberlens_pprof::Label];
+    /// Calls `f` with sample `i`'s location ids, leaf first.
+    fn for_each_location(
+        &self,
+        i: usize,
+        f: impl FnMut(u64) -> Result<(), FlameError>,
+    ) -> Result<(), FlameError>;
+}
+
+/// The samples of a decoded [`Profile`].
+struct ProfileSamples<'a>(&'a Profile);
+
+impl SampleSource for ProfileSamples<'_> {
+    fn count(&self) -> usize {
+        self.0.sample.len()
+    }
+    fn total_locations(&self) -> usize {
+        self.0.sample.iter().map(|s| s.location_id.len()).sum()
+    }
+    fn total_labels(&self) -> usize {
+        self.0.sample.iter().map(|s| s.label.len()).sum()
+    }
+    fn values(&self, i: usize) -> &[i64] {
+        &self.0.sample[i].value
+    }
+    fn labels(&self, i: usize) -> &[emberlens_pprof::Label] {
+        &self.0.sample[i].label
+    }
+    fn for_each_location(
+        &self,
+        i: usize,
+        mut f: impl FnMut(u64) -> Result<(), FlameError>,
+    ) -> Result<(), FlameError> {
+        self.0.sample[i]
+            .location_id
+            .iter()
+            .try_for_each(|&id| f(id))
     }
 }
 

@@ -233,7 +233,20 @@ impl TreeBuilder {
             stack_frames[range(a as usize)].cmp(&stack_frames[range(b as usize)])
         });
 
-        let mut nodes: Vec<FlameNode> = vec![FlameNode {
+        // Count the nodes first (one per frame past the common prefix with
+        // the previous stack), so the node array is allocated once, exactly:
+        // growing by doubling would briefly need three times its size
+        // (15.7 M nodes for the 50 MB benchmark profile).
+        let mut count = 1usize;
+        let mut prev: &[u32] = &[];
+        for &i in &order {
+            let stack = &stack_frames[range(i as usize)];
+            let common = prev.iter().zip(stack).take_while(|(a, b)| a == b).count();
+            count += stack.len() - common;
+            prev = stack;
+        }
+        let mut nodes: Vec<FlameNode> = Vec::with_capacity(count);
+        nodes.push(FlameNode {
             frame: 0,
             parent: 0,
             depth: 0,
@@ -241,7 +254,7 @@ impl TreeBuilder {
             total: 0,
             self_value: 0,
             base_total: 0,
-        }];
+        });
         // The current path: node ids, path[0] the root; `prev` the ranks of
         // the previous stack.
         let mut path: Vec<NodeId> = vec![0];

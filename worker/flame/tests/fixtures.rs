@@ -209,3 +209,57 @@ fn diff_tree_holds_both_profiles() {
     );
     assert!(d.nodes.iter().any(|n| n.total != n.base_total));
 }
+
+#[test]
+fn models_from_bytes_equal_models_from_decoded_profiles() {
+    let Some(dir) = fixtures() else { return };
+    let mut profiles: Vec<(String, Vec<u8>)> = common::PROFILES
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
+        .collect();
+    let synthetic = common::synthetic_profile();
+    profiles.push((
+        "synthetic (raw)".into(),
+        emberlens_pprof::encode(&synthetic),
+    ));
+    profiles.push((
+        "synthetic (gzip)".into(),
+        emberlens_pprof::encode_gzip(&synthetic),
+    ));
+    for (name, bytes) in &profiles {
+        let a = Model::from_pprof(&emberlens_pprof::decode(bytes).unwrap()).unwrap();
+        let b = Model::from_bytes(bytes, 1 << 30).unwrap();
+        assert_eq!(a.sample_count(), b.sample_count(), "{name}");
+        for i in 0..a.sample_count() {
+            assert_eq!(a.sample_stack(i), b.sample_stack(i), "{name} sample {i}");
+            assert_eq!(a.sample_values(i), b.sample_values(i), "{name} sample {i}");
+            assert_eq!(a.sample_labels(i), b.sample_labels(i), "{name} sample {i}");
+        }
+        let o = Options::default();
+        let top = emberlens_flame::top::TopOptions::default();
+        assert_eq!(
+            a.top(&o, &top).unwrap().to_text(),
+            b.top(&o, &top).unwrap().to_text(),
+            "{name}"
+        );
+        assert_eq!(
+            a.flame_tree(&o).unwrap(),
+            b.flame_tree(&o).unwrap(),
+            "{name}"
+        );
+    }
+    // Truncated and corrupted bytes: errors, never panics.
+    let (_, cpu) = &profiles[0];
+    // The raw protobuf (decode then encode gives the same messages).
+    let raw = emberlens_pprof::encode(&emberlens_pprof::decode(cpu).unwrap());
+    for cut in [1, 2, 10, raw.len() / 3, raw.len() - 1] {
+        let _ = Model::from_bytes(&raw[..cut], 1 << 30);
+    }
+    let mut flipped = raw.clone();
+    for i in (0..flipped.len()).step_by(97) {
+        flipped[i] ^= 0x5a;
+    }
+    let _ = Model::from_bytes(&flipped, 1 << 30);
+    assert!(Model::from_bytes(cpu, 1000).is_err(), "over the cap");
+    assert!(Model::from_bytes(&[], 1000).is_err());
+}
