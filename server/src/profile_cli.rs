@@ -104,8 +104,14 @@ fn load(path: &Path) -> anyhow::Result<emberlens_pprof::Profile> {
     emberlens_pprof::decode(&bytes).with_context(|| format!("{}", path.display()))
 }
 
-/// Reads, decodes and merges `files` into one model.
+/// Reads, decodes and merges `files` into one model. One file is decoded
+/// straight into the model (`Model::from_bytes`: no per-sample vectors).
 fn model(files: &[PathBuf]) -> anyhow::Result<Model> {
+    if let [path] = files {
+        let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+        return Model::from_bytes(&bytes, emberlens_pprof::DEFAULT_MAX_DECODED_BYTES)
+            .with_context(|| format!("{}", path.display()));
+    }
     let profiles = files
         .iter()
         .map(|f| load(f))

@@ -90,12 +90,105 @@ impl FlameError {
 impl Model {
     /// The flamegraph of this profile through `opts`: one node per distinct
     /// call path, inlined frames expanded, zero-valued samples left out.
+    ///
+    /// Built like [`TreeBuilder::finish`] (stacks sorted by frame name, then
+    /// one pass), but without copying the stacks: samples are sorted by
+    /// comparing their frames through the model's location table, so the
+    /// only large allocation is the tree itself.
     pub fn flame_tree(&self, opts: &Options) -> Result<FlameTree, FlameError> {
         let mut frames = Frames::default();
         let view = View::new(self, opts, &mut frames)?;
-        let mut b = TreeBuilder::new();
-        add_view(&mut b, &view, &frames, false);
-        Ok(b.finish())
+        // Tree frames (interned by FrameInfo, as TreeBuilder does).
+        let mut infos: Vec<FrameInfo> = vec![FrameInfo {
+            name: "root".into(),
+            ..FrameInfo::default()
+        }];
+        let mut ids: std::collections::HashMap<FrameInfo, FrameId> =
+            std::collections::HashMap::new();
+        ids.insert(infos[0].clone(), 0);
+        let key_frame: Vec<FrameId> = frames
+            .keys
+            .iter()
+            .map(|k| {
+                let info = k.frame_info();
+                *ids.entry(info.clone()).or_insert_with(|| {
+                    infos.push(info);
+                    infos.len() as FrameId - 1
+                })
+            })
+            .collect();
+        drop(ids);
+        let (by_rank, rank) = tree::rank_frames(&infos);
+        let key_rank: Vec<u32> = key_frame.iter().map(|&f| rank[f as usize]).collect();
+        let mut kept: Vec<(u32, u32)> = Vec::new();
+        for s in 0..self.sample_count() {
+            if let Some(top) = view.keep(s)
+                && view.value(s) != 0
+            {
+                kept.push((s as u32, top as u32));
+            }
+        }
+        // Location by location: the same location means the same frames, so
+        // most of a shared prefix is skipped by comparing location indices.
+        let loc_ranks: Vec<u32> = view
+            .all_location_frames()
+            .iter()
+            .map(|&k| key_rank[k as usize])
+            .collect();
+        let slice = |l: u32| &loc_ranks[view.location_frame_range(l)];
+        let compare = |a: usize, ta: usize, b: usize, tb: usize| -> std::cmp::Ordering {
+            use std::cmp::Ordering;
+            let (mut la, mut lb) = (view.locations(a, ta), view.locations(b, tb));
+            loop {
+                let (x, y) = match (la.next(), lb.next()) {
+                    (None, None) => return Ordering::Equal,
+                    (None, Some(_)) => return Ordering::Less,
+                    (Some(_), None) => return Ordering::Greater,
+                    (Some(x), Some(y)) => (x, y),
+                };
+                if x == y {
+                    continue;
+                }
+                let (fx, fy) = (slice(x), slice(y));
+                if fx == fy {
+                    continue;
+                }
+                let n = fx.len().min(fy.len());
+                match fx[..n].cmp(&fy[..n]) {
+                    Ordering::Equal => {}
+                    other => return other,
+                }
+                // One location's frames are a prefix of the other's: the
+                // stacks are no longer aligned by location; compare the rest
+                // frame by frame.
+                let rest_a = fx[n..]
+                    .iter()
+                    .copied()
+                    .chain(la.flat_map(|l| slice(l).iter().copied()));
+                let rest_b = fy[n..]
+                    .iter()
+                    .copied()
+                    .chain(lb.flat_map(|l| slice(l).iter().copied()));
+                return rest_a.cmp(rest_b);
+            }
+        };
+        kept.sort_unstable_by(|&(a, ta), &(b, tb)| {
+            compare(a as usize, ta as usize, b as usize, tb as usize)
+        });
+        Ok(tree::build_sorted(
+            infos,
+            &by_rank,
+            kept.len(),
+            false,
+            |k, buf| {
+                let (s, top) = kept[k];
+                buf.clear();
+                for l in view.locations(s as usize, top as usize) {
+                    buf.extend_from_slice(slice(l));
+                }
+                (view.value(s as usize), 0)
+            },
+        ))
     }
 }
 

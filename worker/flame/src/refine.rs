@@ -449,49 +449,80 @@ impl<'a> View<'a> {
         }
     }
 
+    /// Whether sample `s` passes the filters; if so, the end of the part of
+    /// its stack (leaf first) that `show_from` keeps.
+    pub(crate) fn keep(&self, s: usize) -> Option<usize> {
+        let stack = self.model.sample_stack(s);
+        let mut focused = false;
+        let mut ignored = false;
+        for &l in stack {
+            let fl = self.loc_flags[l as usize];
+            ignored |= fl & IGNORED != 0;
+            focused |= fl & FOCUSED != 0;
+        }
+        if ignored || !focused {
+            return None;
+        }
+        // The root-most location kept by show_from (or the root).
+        let mut top = stack.len();
+        if self.has_show_from {
+            let i = stack
+                .iter()
+                .rposition(|&l| self.loc_flags[l as usize] & (SHOW_FROM | HIDDEN) == SHOW_FROM)?;
+            top = i + 1;
+        }
+        if !self.tagfocus.iter().all(|t| self.tag_matches(t, s))
+            || self.tagignore.iter().any(|t| self.tag_matches(t, s))
+        {
+            return None;
+        }
+        if stack[..top]
+            .iter()
+            .all(|&l| self.loc_flags[l as usize] & HIDDEN != 0)
+        {
+            return None;
+        }
+        Some(top)
+    }
+
+    /// The visible locations of sample `s` up to `top` (from [`View::keep`]),
+    /// root first.
+    pub(crate) fn locations(&self, s: usize, top: usize) -> impl Iterator<Item = u32> + '_ {
+        self.model.sample_stack(s)[..top]
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&l| self.loc_flags[l as usize] & HIDDEN == 0)
+    }
+
+    /// Where location `l`'s frames are in [`View::all_location_frames`].
+    pub(crate) fn location_frame_range(&self, l: u32) -> std::ops::Range<usize> {
+        self.loc_off[l as usize] as usize..self.loc_off[l as usize + 1] as usize
+    }
+
+    /// Every location's frames, concatenated.
+    pub(crate) fn all_location_frames(&self) -> &[u32] {
+        &self.loc_frames
+    }
+
+    /// Sample `s`'s value of the view's sample type (negated for a base).
+    pub(crate) fn value(&self, s: usize) -> i64 {
+        let n_types = self.model.sample_types().len();
+        self.model.values[s * n_types + self.value_index].wrapping_mul(self.sign)
+    }
+
     /// Calls `f(frames, inlined, value)` for every sample that passes the
     /// filters: `frames` root first, `inlined[i]` whether `frames[i]` is an
     /// inlined line (not its location's outermost one). Samples are visited
     /// in order; zero values are passed too.
     pub fn for_each_sample(&self, mut f: impl FnMut(&[u32], &[bool], i64)) {
-        let m = self.model;
-        let n_types = m.sample_types().len();
         let mut frames: Vec<u32> = Vec::with_capacity(256);
         let mut inlined: Vec<bool> = Vec::with_capacity(256);
-        for s in 0..m.sample_count() {
-            let stack = m.sample_stack(s);
-            let mut focused = false;
-            let mut ignored = false;
-            for &l in stack {
-                let fl = self.loc_flags[l as usize];
-                ignored |= fl & IGNORED != 0;
-                focused |= fl & FOCUSED != 0;
-            }
-            if ignored || !focused {
-                continue;
-            }
-            // The root-most location kept by show_from (or the root).
-            let mut top = stack.len();
-            if self.has_show_from {
-                match stack
-                    .iter()
-                    .rposition(|&l| self.loc_flags[l as usize] & (SHOW_FROM | HIDDEN) == SHOW_FROM)
-                {
-                    Some(i) => top = i + 1,
-                    None => continue,
-                }
-            }
-            if !self.tagfocus.iter().all(|t| self.tag_matches(t, s))
-                || self.tagignore.iter().any(|t| self.tag_matches(t, s))
-            {
-                continue;
-            }
+        for s in 0..self.model.sample_count() {
+            let Some(top) = self.keep(s) else { continue };
             frames.clear();
             inlined.clear();
-            for &l in stack[..top].iter().rev() {
-                if self.loc_flags[l as usize] & HIDDEN != 0 {
-                    continue;
-                }
+            for l in self.locations(s, top) {
                 let (a, b) = (
                     self.loc_off[l as usize] as usize,
                     self.loc_off[l as usize + 1] as usize,
@@ -499,11 +530,7 @@ impl<'a> View<'a> {
                 frames.extend_from_slice(&self.loc_frames[a..b]);
                 inlined.extend_from_slice(&self.loc_inlined[a..b]);
             }
-            if frames.is_empty() {
-                continue;
-            }
-            let v = m.values[s * n_types + self.value_index].wrapping_mul(self.sign);
-            f(&frames, &inlined, v);
+            f(&frames, &inlined, self.value(s));
         }
     }
 }

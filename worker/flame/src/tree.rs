@@ -197,7 +197,7 @@ impl TreeBuilder {
     }
 
     /// The tree, in pre-order with siblings sorted by frame name (then by
-    /// frame id).
+    /// file, line, address: see [`rank_frames`]).
     pub fn finish(self) -> FlameTree {
         let TreeBuilder {
             frames,
@@ -208,18 +208,7 @@ impl TreeBuilder {
             is_diff,
             ..
         } = self;
-        // Rank the frames by (name, id); sort and compare stacks as ranks.
-        let mut by_rank: Vec<FrameId> = (0..frames.len() as FrameId).collect();
-        by_rank.sort_by(|&a, &b| {
-            frames[a as usize]
-                .name
-                .cmp(&frames[b as usize].name)
-                .then(a.cmp(&b))
-        });
-        let mut rank = vec![0u32; frames.len()];
-        for (r, &f) in by_rank.iter().enumerate() {
-            rank[f as usize] = r as u32;
-        }
+        let (by_rank, rank) = rank_frames(&frames);
         for f in &mut stack_frames {
             // An id that was never interned sorts last and is kept as is.
             *f = rank.get(*f as usize).copied().unwrap_or(u32::MAX - 1);
@@ -232,82 +221,117 @@ impl TreeBuilder {
         order.sort_unstable_by(|&a, &b| {
             stack_frames[range(a as usize)].cmp(&stack_frames[range(b as usize)])
         });
+        build_sorted(frames, &by_rank, order.len(), is_diff, |k, buf| {
+            let i = order[k] as usize;
+            buf.clear();
+            buf.extend_from_slice(&stack_frames[range(i)]);
+            (values[i], bases[i])
+        })
+    }
+}
 
-        // Count the nodes first (one per frame past the common prefix with
-        // the previous stack), so the node array is allocated once, exactly:
-        // growing by doubling would briefly need three times its size
-        // (15.7 M nodes for the 50 MB benchmark profile).
-        let mut count = 1usize;
-        let mut prev: &[u32] = &[];
-        for &i in &order {
-            let stack = &stack_frames[range(i as usize)];
-            let common = prev.iter().zip(stack).take_while(|(a, b)| a == b).count();
-            count += stack.len() - common;
-            prev = stack;
-        }
-        let mut nodes: Vec<FlameNode> = Vec::with_capacity(count);
-        nodes.push(FlameNode {
-            frame: 0,
-            parent: 0,
-            depth: 0,
-            end: 0,
-            total: 0,
-            self_value: 0,
-            base_total: 0,
-        });
-        // The current path: node ids, path[0] the root; `prev` the ranks of
-        // the previous stack.
-        let mut path: Vec<NodeId> = vec![0];
-        let mut prev: &[u32] = &[];
-        for &i in &order {
-            let i = i as usize;
-            let stack = &stack_frames[range(i)];
-            let common = prev
-                .iter()
-                .zip(stack)
-                .take_while(|(a, b)| a == b)
-                .count()
-                .min(path.len() - 1);
-            // Close the nodes below the common prefix.
-            let len = nodes.len() as NodeId;
-            for &n in &path[common + 1..] {
-                nodes[n as usize].end = len;
-            }
-            path.truncate(common + 1);
-            for &r in &stack[common..] {
-                let parent = *path.last().unwrap_or(&0);
-                let frame = by_rank.get(r as usize).copied().unwrap_or(r);
-                path.push(nodes.len() as NodeId);
-                nodes.push(FlameNode {
-                    frame,
-                    parent,
-                    depth: path.len() as u32 - 1,
-                    end: 0,
-                    total: 0,
-                    self_value: 0,
-                    base_total: 0,
-                });
-            }
-            // Sums wrap on overflow like Go's int64 (hostile values never panic).
-            let (value, base) = (values[i], bases[i]);
-            for &n in &path {
-                let node = &mut nodes[n as usize];
-                node.total = node.total.wrapping_add(value);
-                node.base_total = node.base_total.wrapping_add(base);
-            }
-            let leaf = *path.last().unwrap_or(&0) as usize;
-            nodes[leaf].self_value = nodes[leaf].self_value.wrapping_add(value);
-            prev = stack;
-        }
+/// Frames ranked by name, then file, line, address and package (so the
+/// order does not depend on the order frames were interned): `by_rank[r]`
+/// is the frame of rank `r`, `rank[f]` the rank of frame `f`.
+pub(crate) fn rank_frames(frames: &[FrameInfo]) -> (Vec<FrameId>, Vec<u32>) {
+    let mut by_rank: Vec<FrameId> = (0..frames.len() as FrameId).collect();
+    by_rank.sort_by(|&a, &b| {
+        let (x, y) = (&frames[a as usize], &frames[b as usize]);
+        (&x.name, &x.file, x.line, x.address, &x.package)
+            .cmp(&(&y.name, &y.file, y.line, y.address, &y.package))
+            .then(a.cmp(&b))
+    });
+    let mut rank = vec![0u32; frames.len()];
+    for (r, &f) in by_rank.iter().enumerate() {
+        rank[f as usize] = r as u32;
+    }
+    (by_rank, rank)
+}
+
+/// Builds a tree from `n` stacks given in sorted order: `stack(k, buf)`
+/// fills `buf` with the ranks (see [`rank_frames`]) of the `k`-th stack,
+/// root first, and returns its (value, base value). It is called twice per
+/// stack: once to count the nodes, so the node array is allocated once,
+/// exactly (growing by doubling would briefly need three times its size:
+/// 15.7 M nodes for the 50 MB benchmark profile), then to build.
+///
+/// Consecutive sorted stacks share their longest common prefix, so nodes
+/// come out in pre-order with siblings sorted by rank.
+pub(crate) fn build_sorted(
+    frames: Vec<FrameInfo>,
+    by_rank: &[FrameId],
+    n: usize,
+    is_diff: bool,
+    mut stack: impl FnMut(usize, &mut Vec<u32>) -> (i64, i64),
+) -> FlameTree {
+    let mut cur: Vec<u32> = Vec::with_capacity(256);
+    let mut prev: Vec<u32> = Vec::with_capacity(256);
+    let mut count = 1usize;
+    for k in 0..n {
+        stack(k, &mut cur);
+        let common = prev.iter().zip(&cur).take_while(|(a, b)| a == b).count();
+        count += cur.len() - common;
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    let mut nodes: Vec<FlameNode> = Vec::with_capacity(count);
+    nodes.push(FlameNode {
+        frame: 0,
+        parent: 0,
+        depth: 0,
+        end: 0,
+        total: 0,
+        self_value: 0,
+        base_total: 0,
+    });
+    // The current path: node ids, path[0] the root.
+    let mut path: Vec<NodeId> = vec![0];
+    prev.clear();
+    for k in 0..n {
+        let (value, base) = stack(k, &mut cur);
+        let common = prev
+            .iter()
+            .zip(&cur)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(path.len() - 1);
+        // Close the nodes below the common prefix.
         let len = nodes.len() as NodeId;
-        for &n in &path {
+        for &n in &path[common + 1..] {
             nodes[n as usize].end = len;
         }
-        FlameTree {
-            frames,
-            nodes,
-            is_diff,
+        path.truncate(common + 1);
+        for &r in &cur[common..] {
+            let parent = *path.last().unwrap_or(&0);
+            let frame = by_rank.get(r as usize).copied().unwrap_or(r);
+            path.push(nodes.len() as NodeId);
+            nodes.push(FlameNode {
+                frame,
+                parent,
+                depth: path.len() as u32 - 1,
+                end: 0,
+                total: 0,
+                self_value: 0,
+                base_total: 0,
+            });
         }
+        // Sums wrap on overflow like Go's int64 (hostile values never panic).
+        for &n in &path {
+            let node = &mut nodes[n as usize];
+            node.total = node.total.wrapping_add(value);
+            node.base_total = node.base_total.wrapping_add(base);
+        }
+        let leaf = *path.last().unwrap_or(&0) as usize;
+        nodes[leaf].self_value = nodes[leaf].self_value.wrapping_add(value);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    let len = nodes.len() as NodeId;
+    for &n in &path {
+        nodes[n as usize].end = len;
+    }
+    FlameTree {
+        frames,
+        nodes,
+        is_diff,
     }
 }
 

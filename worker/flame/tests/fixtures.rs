@@ -263,3 +263,65 @@ fn models_from_bytes_equal_models_from_decoded_profiles() {
     assert!(Model::from_bytes(cpu, 1000).is_err(), "over the cap");
     assert!(Model::from_bytes(&[], 1000).is_err());
 }
+
+/// `Model::flame_tree` (sorted without copying stacks) against a tree made
+/// by `TreeBuilder` from the same view's stacks, on every fixture and the
+/// synthetic profile, with refinements.
+#[test]
+fn flame_trees_equal_tree_builder_trees() {
+    let Some(dir) = fixtures() else { return };
+    let mut models: Vec<(String, Model)> = common::PROFILES
+        .iter()
+        .map(|f| (f.to_string(), model(&dir.join(f))))
+        .collect();
+    models.push((
+        "synthetic".into(),
+        Model::from_pprof(&common::synthetic_profile()).unwrap(),
+    ));
+    let option_sets: Vec<Vec<String>> = vec![
+        vec![],
+        vec!["-lines".into()],
+        vec!["-hide=runtime".into(), "-addresses".into()],
+        vec![
+            "-focus=main|promql".into(),
+            "-show_from=handler|eval".into(),
+        ],
+        vec!["-tagfocus=handler=/api".into()],
+    ];
+    for (name, m) in &models {
+        for args in &option_sets {
+            let (o, _) = common::options(args);
+            let mut frames = emberlens_flame::Frames::default();
+            let view = emberlens_flame::View::new(m, &o, &mut frames).unwrap();
+            let mut b = emberlens_flame::TreeBuilder::new();
+            view.for_each_sample(|fs, _, v| {
+                if v != 0 {
+                    let ids: Vec<u32> = fs
+                        .iter()
+                        .map(|&f| b.frame(frames.key(f).frame_info()))
+                        .collect();
+                    b.add(&ids, v);
+                }
+            });
+            let want = b.finish();
+            let got = m.flame_tree(&o).unwrap();
+            // Frame ids differ (interning order); compare by content.
+            let show = |t: &emberlens_flame::FlameTree| -> Vec<(String, u32, u32, i64, i64, u32)> {
+                t.nodes
+                    .iter()
+                    .map(|n| {
+                        (
+                            emberlens_flame::collapsed::frame_label(&t.frames[n.frame as usize]),
+                            n.depth,
+                            n.end,
+                            n.total,
+                            n.self_value,
+                            n.parent,
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(show(&got), show(&want), "{name} {args:?}");
+        }
+    }
+}
