@@ -14,6 +14,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use emberlens_server::{ServeOptions, serve};
 
+mod profile_cli;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "emberlens",
@@ -45,6 +47,11 @@ enum Command {
     /// table per file and `N passed, M failed`; exits non-zero on a failure
     /// not in the known-failures list.
     Promqltest(PromqltestArgs),
+    /// pprof reports: `top` (like `go tool pprof -top`), `collapsed`
+    /// (folded stacks) or `svg` (a flamegraph) of one or more profiles,
+    /// with pprof's refinements (--focus, --ignore, --hide, --show,
+    /// --tagfocus, --diff-base, ...).
+    Profile(Box<profile_cli::ProfileArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -425,6 +432,7 @@ async fn main() -> anyhow::Result<()> {
             }
             return Ok(());
         }
+        Some(Command::Profile(a)) => return emit(&profile_cli::run(&a)?),
         Some(Command::Promqltest(a)) => {
             if !run_promqltest(a)? {
                 std::process::exit(1);
