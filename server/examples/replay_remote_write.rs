@@ -69,9 +69,7 @@ async fn main() -> anyhow::Result<()> {
                 .into_iter()
                 .filter_map(|e| match e {
                     Entry::Sample(s) => Some((
-                        s.labels
-                            .with("job", "fake")
-                            .with("instance", &instance),
+                        s.labels.with("job", "fake").with("instance", &instance),
                         s.value,
                     )),
                     _ => None,

@@ -101,15 +101,16 @@ fn tag_filter(flag: &str, f: &Option<String>) -> anyhow::Result<Vec<TagFilter>> 
 
 fn load(path: &Path) -> anyhow::Result<emberlens_pprof::Profile> {
     let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-    emberlens_pprof::decode(&bytes).with_context(|| format!("{}", path.display()))
+    emberlens_pprof::decode_any(&bytes).with_context(|| format!("{}", path.display()))
 }
 
-/// Reads, decodes and merges `files` into one model. One file is decoded
-/// straight into the model (`Model::from_bytes`: no per-sample vectors).
+/// Reads, decodes and merges `files` (pprof, folded stacks or Chrome
+/// `.cpuprofile`) into one model. One pprof file is decoded straight into
+/// the model (`Model::from_bytes`: no per-sample vectors).
 fn model(files: &[PathBuf]) -> anyhow::Result<Model> {
     if let [path] = files {
         let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-        return Model::from_bytes(&bytes, emberlens_pprof::DEFAULT_MAX_DECODED_BYTES)
+        return Model::from_any_bytes(&bytes, emberlens_pprof::DEFAULT_MAX_DECODED_BYTES)
             .with_context(|| format!("{}", path.display()));
     }
     let profiles = files

@@ -28,8 +28,8 @@
 //! and `/api/v1/targets/metadata` read it from the targets' last reports.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::hash::BuildHasher as _;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -195,3 +195,37 @@ fn bad_input_names_the_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--focus"));
 }
+
+#[test]
+fn folded_stacks_and_chrome_cpuprofiles_open_too() {
+    let tmp = common::TempDir::new("profile-formats");
+    let folded = tmp.0.join("stacks.folded");
+    std::fs::write(&folded, "main;work;hot 30\nmain;work;cold 10\nmain 2\n").unwrap();
+    let json = ok(&["top", "--json", s(&folded)]);
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            {"function": "hot", "flat": 30, "cum": 30},
+            {"function": "cold", "flat": 10, "cum": 10},
+            {"function": "main", "flat": 2, "cum": 42},
+            {"function": "work", "flat": 0, "cum": 40},
+        ])
+    );
+    // A folded file round-trips through `collapsed` (lines sorted).
+    assert_eq!(
+        ok(&["collapsed", s(&folded)]),
+        "main 2\nmain;work;cold 10\nmain;work;hot 30\n"
+    );
+    // Node's `--cpu-prof` output: spin() is the hot function by design.
+    let cpuprofile = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../worker/pprof/tests/fixtures/node-known-tree.cpuprofile");
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&["top", "--json", s(&cpuprofile)])).unwrap();
+    assert_eq!(rows[0]["function"], "spin", "{rows}");
+    // Merged with a folded file of another unit: refused, naming the file.
+    let out = emberlens(&["top", s(&cpuprofile), s(&folded)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stacks.folded"), "{err}");
+}

@@ -1005,7 +1005,11 @@ async fn the_workers_series_fetch_reads_emberlens_and_prometheus_alike() {
     assert_eq!(ours.series.len(), 2);
     let s1 = &ours.series[0];
     assert_eq!(s1.labels[1], ("i".to_string(), "1".to_string()));
-    assert_eq!(s1.timestamps_ms.len(), 300, "301 in range less the stale marker");
+    assert_eq!(
+        s1.timestamps_ms.len(),
+        300,
+        "301 in range less the stale marker"
+    );
     assert_eq!((s1.timestamps_ms[0], s1.values[0]), (start, 1050.25));
     assert_eq!(*s1.timestamps_ms.last().unwrap(), end);
     assert!(!s1.timestamps_ms.contains(&(t0 + 15_000 * 200)));

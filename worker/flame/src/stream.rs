@@ -184,6 +184,36 @@ fn push(cols: &mut Columns, tag: u64, v: u64) -> bool {
 }
 
 impl Model {
+    /// The model of a profile file in any format Emberlens reads (gzipped
+    /// or not): pprof through [`Model::from_bytes`]; folded stacks and Chrome
+    /// `.cpuprofile` through `emberlens_pprof`'s importers
+    /// ([`emberlens_pprof::decode_any`]). The format is sniffed from the
+    /// first (inflated) bytes.
+    pub fn from_any_bytes(bytes: &[u8], max_decoded_bytes: usize) -> Result<Model, FlameError> {
+        let mut head = Vec::new();
+        let head: &[u8] = if emberlens_pprof::is_gzip(bytes) {
+            // A truncated or corrupt stream fails later, with its reason.
+            let _ = flate2::read::MultiGzDecoder::new(bytes)
+                .take(4096)
+                .read_to_end(&mut head);
+            &head
+        } else {
+            bytes
+        };
+        match emberlens_pprof::import::sniff(head) {
+            emberlens_pprof::Format::Pprof => Self::from_bytes(bytes, max_decoded_bytes),
+            _ => {
+                let limits = emberlens_pprof::ImportLimits {
+                    max_input_bytes: max_decoded_bytes,
+                    ..emberlens_pprof::ImportLimits::default()
+                };
+                let p = emberlens_pprof::decode_any_with_limits(bytes, limits)
+                    .map_err(|e| FlameError::invalid("profile", e.to_string()))?;
+                Self::from_pprof(&p)
+            }
+        }
+    }
+
     /// The model of pprof bytes (gzipped or raw), decoded without building
     /// the per-sample vectors of a [`Profile`] (see the module docs).
     /// Gzipped input may inflate to at most `max_decoded_bytes`.
