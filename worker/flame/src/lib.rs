@@ -7,8 +7,12 @@
 //! - [`tree`]: [`FlameTree`], the call tree in depth-first pre-order that
 //!   layout and rendering walk, and [`TreeBuilder`], which merges stacks
 //!   into it.
+//! - [`layout`]: the boxes of one flamegraph frame for a viewport (zoom,
+//!   scroll, orientation, device pixels), colours, labels, search and
+//!   hit-testing.
 #![deny(missing_docs)]
 
+pub mod layout;
 pub mod tree;
 
 pub use tree::{FlameNode, FlameTree, FrameId, FrameInfo, NodeId, TreeBuilder};
