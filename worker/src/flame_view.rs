@@ -485,8 +485,18 @@ mod tests {
         let mut st = FlameState::default();
         open_profile(&mut st, "cpu.pb.gz", &fixture()).unwrap();
         let t = st.loaded.as_ref().unwrap().tree();
-        // Every Go CPU profile's stacks start in the runtime or main's goroutine.
-        let firsts: Vec<&str> = t.children(0).map(|c| t.frame(c).name.as_str()).collect();
-        assert!(firsts.iter().any(|n| *n == "runtime.main"), "{firsts:?}");
+        let names =
+            |n: u32| -> Vec<&str> { t.children(n).map(|c| t.frame(c).name.as_str()).collect() };
+        let child = |n: u32, name: &str| t.children(n).find(|&c| t.frame(c).name == name).unwrap();
+        // The program's tree (expected.json): runtime.main → main.main →
+        // main.run → funcA (→ funcB) and funcC, leaves first in pprof's
+        // stacks and last in ours.
+        assert_eq!(names(0), ["runtime.main"]);
+        let run = child(child(child(0, "runtime.main"), "main.main"), "main.run");
+        assert_eq!(names(run), ["main.funcA", "main.funcC"]);
+        let a = child(run, "main.funcA");
+        assert!(names(a).contains(&"main.funcB"), "{:?}", names(a));
+        let share = t.nodes[a as usize].total as f64 / t.nodes[run as usize].total as f64;
+        assert!((share - 0.7984).abs() < 1e-3, "{share}");
     }
 }
