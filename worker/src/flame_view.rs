@@ -10,18 +10,14 @@
 //! from the same geometry ([`emberlens_flame::layout::hit_test`]), so what the
 //! pointer names is what is drawn under it.
 //!
-//! Until the flamegraph model (`emberlens_flame::Model`, pprof's
-//! refinements) lands, [`tree_from_pprof`] builds the tree straight from
-//! the decoded profile: one frame per function (inlined functions expanded),
-//! no refinement.
-
-use std::collections::HashMap;
+//! The tree comes from the flamegraph model (`emberlens_flame::Model`):
+//! pprof's default granularity (functions), inlined frames expanded, no
+//! refinement yet.
 
 use emberlens_flame::layout::{
     self, Layout, MeasureText, Orientation, Palette, Search, Viewport, hit_test,
 };
-use emberlens_flame::{FlameTree, FrameId, FrameInfo, TreeBuilder};
-use emberlens_pprof::proto::Profile;
+use emberlens_flame::{FlameTree, Model, Options, SampleIndex};
 use emberlens_protocol::{
     ErrorBody, ErrorKind, FlameHit, FlameNavigate, FlameOrientation, FlamePoint, FlameStatus,
     FlameView, FlameWindow, ProfileInfo,
@@ -43,7 +39,7 @@ pub const FONT_CSS: f64 = 12.0;
 /// A decoded profile and what is drawn of it.
 pub struct Loaded {
     name: String,
-    profile: Profile,
+    model: Model,
     sample_types: Vec<(String, String)>,
     default_sample_type: usize,
     sample_type: usize,
@@ -85,72 +81,17 @@ fn no_profile() -> ErrorBody {
     }
 }
 
-/// pprof's sample types, `(type, unit)`, and its default one: the type named
-/// by `default_sample_type`, else the last.
-fn sample_types(p: &Profile) -> (Vec<(String, String)>, usize) {
-    let types: Vec<(String, String)> = p
-        .sample_type
-        .iter()
-        .map(|t| (p.string(t.r#type).to_string(), p.string(t.unit).to_string()))
-        .collect();
-    let named = p.string(p.default_sample_type);
-    let default = types
-        .iter()
-        .position(|(t, _)| p.default_sample_type != 0 && t == named)
-        .unwrap_or(types.len().saturating_sub(1));
-    (types, default)
-}
-
-/// The call tree of sample type `index`: stacks root first, a location's
-/// inlined functions expanded (pprof lists them innermost first), one
-/// frame per function name and file. Samples whose value is 0 are left
-/// out. The profile must have passed [`emberlens_pprof::decode`]'s checks;
-/// ids that do not resolve are skipped all the same.
-pub fn tree_from_pprof(p: &Profile, index: usize) -> FlameTree {
-    let mut b = TreeBuilder::new();
-    let functions: HashMap<u64, &emberlens_pprof::proto::Function> =
-        p.function.iter().map(|f| (f.id, f)).collect();
-    let mut function_frames: HashMap<u64, FrameId> = HashMap::new();
-    let mut locations: HashMap<u64, Vec<FrameId>> = HashMap::new();
-    for loc in &p.location {
-        let mut frames = Vec::with_capacity(loc.line.len().max(1));
-        for line in loc.line.iter().rev() {
-            let Some(f) = functions.get(&line.function_id) else {
-                continue;
-            };
-            let id = *function_frames.entry(f.id).or_insert_with(|| {
-                b.frame(FrameInfo {
-                    name: p.string(f.name).to_string(),
-                    file: p.string(f.filename).to_string(),
-                    ..FrameInfo::default()
-                })
-            });
-            frames.push(id);
-        }
-        if frames.is_empty() {
-            frames.push(b.frame(FrameInfo {
-                name: format!("{:#x}", loc.address),
-                address: loc.address,
-                ..FrameInfo::default()
-            }));
-        }
-        locations.insert(loc.id, frames);
-    }
-    let mut stack: Vec<FrameId> = Vec::with_capacity(128);
-    for s in &p.sample {
-        let v = s.value.get(index).copied().unwrap_or(0);
-        if v == 0 {
-            continue;
-        }
-        stack.clear();
-        for loc in s.location_id.iter().rev() {
-            if let Some(frames) = locations.get(loc) {
-                stack.extend_from_slice(frames);
-            }
-        }
-        b.add(&stack, v);
-    }
-    b.finish()
+/// The tree of sample type `index`, through the model with pprof's defaults.
+fn tree_of(model: &Model, name: &str, index: usize) -> Result<FlameTree, ErrorBody> {
+    model
+        .flame_tree(&Options {
+            sample_index: Some(SampleIndex::Number(index)),
+            ..Options::default()
+        })
+        .map_err(|e| ErrorBody {
+            kind: ErrorKind::Source,
+            message: format!("{name}: {e}"),
+        })
 }
 
 fn orientation(o: FlameOrientation) -> Orientation {
@@ -171,10 +112,21 @@ pub fn open_profile(
         kind: ErrorKind::Source,
         message: format!("{name}: {e}"),
     })?;
-    // Free the previous profile before building the next tree.
+    // Free the previous profile before building the next model.
     state.loaded = None;
-    let (types, default) = sample_types(&profile);
-    let tree = tree_from_pprof(&profile, default);
+    let model = Model::from_pprof(&profile).map_err(|e| ErrorBody {
+        kind: ErrorKind::Source,
+        message: format!("{name}: {e}"),
+    })?;
+    let samples = profile.sample.len();
+    drop(profile);
+    let types: Vec<(String, String)> = model
+        .sample_types()
+        .iter()
+        .map(|t| (t.name.clone(), t.unit.clone()))
+        .collect();
+    let default = model.default_sample_type();
+    let tree = tree_of(&model, name, default)?;
     let view = state.view.clone();
     let (w, h, dpr, o) = view
         .as_ref()
@@ -186,12 +138,12 @@ pub fn open_profile(
         name: name.to_string(),
         sample_types: types.iter().map(|(t, u)| format!("{t}/{u}")).collect(),
         default_sample_type: default,
-        samples: profile.sample.len(),
+        samples,
     };
     state.loaded = Some(Loaded {
         name: name.to_string(),
         palette: Palette::new(&tree),
-        profile,
+        model,
         sample_types: types,
         default_sample_type: default,
         sample_type: default,
@@ -225,7 +177,7 @@ pub fn set_view(
         .min(loaded.sample_types.len().saturating_sub(1));
     let mut rebuilt = false;
     if sample_type != loaded.sample_type {
-        loaded.tree = tree_from_pprof(&loaded.profile, sample_type);
+        loaded.tree = tree_of(&loaded.model, &loaded.name, sample_type)?;
         loaded.palette = Palette::new(&loaded.tree);
         loaded.sample_type = sample_type;
         loaded.vp = Viewport::whole(&loaded.tree, 0.0, 0.0, 1.0, loaded.vp.orientation);

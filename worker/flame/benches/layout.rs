@@ -10,12 +10,11 @@
 #![allow(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)] // a bench: reads its input file, panics on bad input
 
-use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use emberlens_flame::layout::{FixedWidth, Orientation, Palette, Viewport, layout};
-use emberlens_flame::{FlameTree, FrameId, FrameInfo, TreeBuilder};
+use emberlens_flame::{FlameTree, Model, Options};
 
 /// The zoom/pan sequence of the benchmark (shared with the Wasm one): 24
 /// zoom-ins by 0.7 around 30 % of the width with a 40 px pan each, 12 pans
@@ -44,46 +43,6 @@ pub fn sequence(tree: &FlameTree, first: Viewport) -> Vec<Viewport> {
     out
 }
 
-/// Until the model lands in this branch: stacks straight from pprof, one
-/// frame per function, inlined lines expanded (innermost first in pprof).
-fn tree_from_pprof(p: &emberlens_pprof::proto::Profile, index: usize) -> FlameTree {
-    let mut b = TreeBuilder::new();
-    let funcs: HashMap<u64, FrameId> = p
-        .function
-        .iter()
-        .map(|f| {
-            let id = b.frame(FrameInfo {
-                name: p.string(f.name).to_string(),
-                ..FrameInfo::default()
-            });
-            (f.id, id)
-        })
-        .collect();
-    let locs: HashMap<u64, Vec<FrameId>> = p
-        .location
-        .iter()
-        .map(|l| {
-            (
-                l.id,
-                l.line
-                    .iter()
-                    .rev()
-                    .filter_map(|ln| funcs.get(&ln.function_id).copied())
-                    .collect(),
-            )
-        })
-        .collect();
-    let mut stack = Vec::new();
-    for s in &p.sample {
-        stack.clear();
-        for l in s.location_id.iter().rev() {
-            stack.extend_from_slice(&locs[l]);
-        }
-        b.add(&stack, s.value[index]);
-    }
-    b.finish()
-}
-
 fn bench(c: &mut Criterion) {
     let path = std::env::var("EMBERLENS_LARGE_PPROF").unwrap_or("/tmp/large-5mb.pb.gz".into());
     let Ok(bytes) = std::fs::read(&path) else {
@@ -91,7 +50,10 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let profile = emberlens_pprof::decode(&bytes).unwrap();
-    let tree = tree_from_pprof(&profile, profile.sample_type.len() - 1);
+    let tree = Model::from_pprof(&profile)
+        .unwrap()
+        .flame_tree(&Options::default())
+        .unwrap();
     let palette = Palette::new(&tree);
     eprintln!(
         "{path}: {} nodes, {} frames, max depth {}",

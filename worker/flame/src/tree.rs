@@ -13,6 +13,8 @@
 
 use std::collections::HashMap;
 
+use crate::hash::IdMap;
+
 /// Index of a frame in [`FlameTree::frames`].
 pub type FrameId = u32;
 /// Index of a node in [`FlameTree::nodes`].
@@ -125,7 +127,7 @@ pub struct TreeBuilder {
     frames: Vec<FrameInfo>,
     frame_ids: HashMap<FrameInfo, FrameId>,
     /// Trie while building: (parent, frame) → node; nodes in creation order.
-    edges: HashMap<(u32, FrameId), u32>,
+    edges: IdMap<(u32, FrameId), u32>,
     raw: Vec<RawNode>,
     is_diff: bool,
 }
@@ -157,7 +159,7 @@ impl TreeBuilder {
         TreeBuilder {
             frames: vec![root],
             frame_ids,
-            edges: HashMap::new(),
+            edges: IdMap::default(),
             raw: vec![RawNode {
                 frame: 0,
                 parent: 0,
@@ -193,8 +195,9 @@ impl TreeBuilder {
 
     fn add_both(&mut self, stack: &[FrameId], value: i64, base: i64) {
         let mut node = 0u32;
-        self.raw[0].total += value;
-        self.raw[0].base_total += base;
+        // Sums wrap on overflow like Go's int64 (hostile values never panic).
+        self.raw[0].total = self.raw[0].total.wrapping_add(value);
+        self.raw[0].base_total = self.raw[0].base_total.wrapping_add(base);
         for &frame in stack {
             let next = self.raw.len() as u32;
             let child = *self.edges.entry((node, frame)).or_insert(next);
@@ -208,11 +211,12 @@ impl TreeBuilder {
                 });
             }
             let r = &mut self.raw[child as usize];
-            r.total += value;
-            r.base_total += base;
+            r.total = r.total.wrapping_add(value);
+            r.base_total = r.base_total.wrapping_add(base);
             node = child;
         }
-        self.raw[node as usize].self_value += value;
+        let leaf = &mut self.raw[node as usize];
+        leaf.self_value = leaf.self_value.wrapping_add(value);
     }
 
     /// The tree, in pre-order with siblings sorted by frame name.

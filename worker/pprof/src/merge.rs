@@ -13,7 +13,9 @@
 //! - Samples with the same locations and the same labels (string and
 //!   numeric, with units; in any order) are one sample whose values are
 //!   summed. Samples whose values are all zero are left out, as Go does.
-//!   Locations, mappings and functions no sample refers to are left out.
+//!   Locations, mappings and functions no sample refers to are left out,
+//!   except the first mapping of the first profile that has one (the main
+//!   binary, which pprof's `File:` header names).
 //! - Header: `time_nanos` is the earliest non-zero time, `duration_nanos`
 //!   the sum, `period` the largest, comments are the union in first-seen
 //!   order, and `drop_frames`, `keep_frames`, `default_sample_type` and
@@ -259,6 +261,13 @@ impl Merger {
         let doc_url = self.first_set(&mut src, self.doc_url, p.doc_url);
         self.doc_url = doc_url;
 
+        // As Go's `Merge`: the first mapping seen is the main binary, so it
+        // is taken first (even when no sample refers to it) and stays first.
+        if self.mappings.is_empty()
+            && let Some(first) = p.mapping.first()
+        {
+            self.mapping(&mut src, first.id);
+        }
         for s in &p.sample {
             if s.value.iter().all(|&v| v == 0) {
                 continue;
