@@ -314,7 +314,7 @@ pub fn draw(state: &mut FlameState, hit: Option<FlameHit>) -> Result<FlameStatus
             end: vp.end,
         }),
         scroll_y_css: vp.scroll_y_css,
-        max_scroll_css: vp.max_scroll_css(&loaded.tree),
+        max_scroll_css: vp.max_scroll_css(),
         boxes,
         matched_total: loaded.search.as_ref().map(|s| s.matched_total),
         search_error: loaded.search_error.clone(),

@@ -20,7 +20,7 @@
 use emberlens_flame::layout::{self, FixedWidth, Palette};
 use emberlens_protocol::{FlameNavigate, FlameOrientation, FlameView};
 use emberlens_worker::canvas::CanvasSurface;
-use emberlens_worker::flame_view::{self, FlameState};
+use emberlens_worker::flame_view::{self, FlameState, Surface};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::OffscreenCanvas;
@@ -53,6 +53,11 @@ fn steps(width_css: f64) -> Vec<FlameNavigate> {
     out.push(nav(1.0, 0.0, 0.0, -400.0));
     out.extend((0..24).map(|_| nav(1.0 / 0.7, 0.5, 0.0, 0.0)));
     out
+}
+
+/// Waits for the canvas's pixels: reading one forces Chromium to rasterise.
+fn flush(s: &CanvasSurface) {
+    s.context().get_image_data(0.0, 0.0, 1.0, 1.0).unwrap();
 }
 
 fn stats(name: &str, mut ms: Vec<f64>) {
@@ -102,6 +107,9 @@ fn flame_frame_times_while_zooming_and_panning() {
         let mut frame_ms = vec![now_ms() - first];
         let mut boxes = vec![s.boxes];
         let mut layout_ms = Vec::new();
+        // A second canvas, painted directly, splits paint time into boxes and labels.
+        let mut split = CanvasSurface::new(OffscreenCanvas::new(1, 1).unwrap()).unwrap();
+        let (mut rects_ms, mut labels_ms, mut label_counts) = (Vec::new(), Vec::new(), Vec::new());
         for step in steps(w) {
             let t = now_ms();
             let s = flame_view::navigate(&mut st, step).unwrap();
@@ -121,6 +129,21 @@ fn flame_frame_times_while_zooming_and_panning() {
             );
             layout_ms.push(now_ms() - t);
             assert_eq!(l.rects.len(), s.boxes);
+            let vp = *loaded.viewport();
+            split.begin(&vp).unwrap();
+            let mut bare = l.clone();
+            for r in &mut bare.rects {
+                r.label = None;
+            }
+            let t = now_ms();
+            split.paint(&vp, &bare).unwrap();
+            flush(&split);
+            rects_ms.push(now_ms() - t);
+            let t = now_ms();
+            split.paint(&vp, &l).unwrap();
+            flush(&split);
+            labels_ms.push(now_ms() - t);
+            label_counts.push(l.rects.iter().filter(|r| r.label.is_some()).count());
         }
         console_log!(
             "{w}x{h} css px at dpr {dpr}: {:.0} boxes per frame on average (max {})",
@@ -129,6 +152,13 @@ fn flame_frame_times_while_zooming_and_panning() {
         );
         stats(&format!("  layout + paint (dpr {dpr})"), frame_ms);
         stats(&format!("  layout only    (dpr {dpr})"), layout_ms);
+        stats(&format!("  paint, boxes only      (dpr {dpr})"), rects_ms);
+        stats(&format!("  paint, boxes + labels  (dpr {dpr})"), labels_ms);
+        console_log!(
+            "  {:.0} labels per frame on average (max {})",
+            label_counts.iter().sum::<usize>() as f64 / label_counts.len() as f64,
+            label_counts.iter().max().unwrap()
+        );
         // Search highlighting on: every box's colour depends on it.
         let mut v = view;
         v.search = "Handler|handler".into();

@@ -45,9 +45,12 @@ use regex::Regex;
 use crate::tree::{FlameTree, FrameInfo, NodeId};
 
 /// Boxes narrower than this many device pixels are not drawn (nor their
-/// descendants). Half a pixel: narrower boxes would only tint one pixel
-/// column, and skipping them is what keeps huge trees fast.
-pub const MIN_BOX_DEVICE_PX: f64 = 0.5;
+/// descendants). One pixel: box edges are rounded to whole device pixels
+/// (crisp edges, and Chromium's software rasteriser fills aligned
+/// rectangles much faster than anti-aliased ones), so a box of at least one
+/// pixel keeps at least one column, and a narrower one would only tint a
+/// neighbour's. Skipping them is also what keeps huge trees fast.
+pub const MIN_BOX_DEVICE_PX: f64 = 1.0;
 
 /// The default row height, CSS pixels (pprof's and speedscope's rows are 16–20).
 pub const DEFAULT_ROW_HEIGHT_CSS: f64 = 18.0;
@@ -96,6 +99,10 @@ pub struct Viewport {
     pub row_height_css: f64,
     /// Root at the bottom or the top.
     pub orientation: Orientation,
+    /// The tree's deepest depth ([`FlameTree::max_depth`]), cached by
+    /// [`Viewport::whole`]: scanning a 2 M-node tree for it on every frame
+    /// would cost more than the layout itself.
+    pub max_depth: u32,
 }
 
 impl Viewport {
@@ -116,6 +123,7 @@ impl Viewport {
             dpr,
             row_height_css: DEFAULT_ROW_HEIGHT_CSS,
             orientation,
+            max_depth: tree.max_depth(),
         }
         .sanitized(tree)
     }
@@ -140,7 +148,7 @@ impl Viewport {
         let (start, end) = clamp_window(self.start, self.end - self.start, total);
         self.start = start;
         self.end = end;
-        self.scroll_y_css = finite_or(self.scroll_y_css, 0.0).clamp(0.0, self.max_scroll_css(tree));
+        self.scroll_y_css = finite_or(self.scroll_y_css, 0.0).clamp(0.0, self.max_scroll_css());
         self
     }
 
@@ -205,8 +213,8 @@ impl Viewport {
     }
 
     /// How far the rows can scroll: the tree's height beyond the canvas's.
-    pub fn max_scroll_css(&self, tree: &FlameTree) -> f64 {
-        ((tree.max_depth() as f64 + 1.0) * self.row_height_css - self.height_css).max(0.0)
+    pub fn max_scroll_css(&self) -> f64 {
+        ((self.max_depth as f64 + 1.0) * self.row_height_css - self.height_css).max(0.0)
     }
 
     /// The window zoomed to `node`'s extent (click-to-zoom); the vertical
@@ -547,7 +555,7 @@ pub fn fit_label(name: &str, avail: f64, measure: &mut dyn MeasureText) -> Optio
     (!name.is_empty()).then(|| name.to_string())
 }
 
-/// One box to paint, in device pixels (gaps already taken off).
+/// One box to paint, in whole device pixels (gaps already taken off).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlameRect {
     /// The node, or `None` for a run of boxes too narrow to draw one by one.
@@ -597,8 +605,9 @@ pub fn layout(
         if depth < first || depth > last {
             return;
         }
-        // The visible part of the box: labels are fitted to what is seen.
-        let (x0, x1) = (x0.max(0.0), x1.min(width_dev));
+        // The visible part of the box, on whole device pixels: labels are
+        // fitted to what is seen.
+        let (x0, x1) = (x0.max(0.0).round(), x1.min(width_dev).round());
         let w = x1 - x0;
         if w <= 0.0 {
             return;
@@ -608,10 +617,11 @@ pub fn layout(
         } else {
             w
         };
-        let h = if row_dev >= 3.0 * GAP_DEVICE_PX {
-            row_dev - GAP_DEVICE_PX
+        let row = row_dev.round().max(1.0);
+        let h = if row >= 3.0 * GAP_DEVICE_PX {
+            row - GAP_DEVICE_PX
         } else {
-            row_dev
+            row
         };
         let (fill, label) = match node {
             Some(id) => {
@@ -634,7 +644,7 @@ pub fn layout(
         out.rects.push(FlameRect {
             node,
             x: x0,
-            y: vp.row_top_dev(depth),
+            y: vp.row_top_dev(depth).round(),
             w: w_drawn,
             h,
             fill,
