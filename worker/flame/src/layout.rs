@@ -15,7 +15,7 @@
 //!
 //! A key design decision is that layout walks the tree from the root and
 //! never descends into a box that is not drawn: boxes narrower than
-//! [`MIN_BOX_DEVICE_PX`] are not drawn and neither are their descendants
+//! [`Viewport::min_box_dev`] are not drawn and neither are their descendants
 //! (which are narrower still); runs of such siblings are drawn as one
 //! neutral box ([`FlameRect::node`] `None`) when the run itself is wide
 //! enough to see. The work per frame is therefore bounded by what is on the
@@ -44,13 +44,16 @@ use regex::Regex;
 
 use crate::tree::{FlameTree, FrameInfo, NodeId};
 
-/// Boxes narrower than this many device pixels are not drawn (nor their
-/// descendants). One pixel: box edges are rounded to whole device pixels
+/// Boxes narrower than this many CSS pixels (and never less than one device
+/// pixel) are not drawn, nor their descendants; see
+/// [`Viewport::min_box_dev`]. Box edges are rounded to whole device pixels
 /// (crisp edges, and Chromium's software rasteriser fills aligned
 /// rectangles much faster than anti-aliased ones), so a box of at least one
-/// pixel keeps at least one column, and a narrower one would only tint a
-/// neighbour's. Skipping them is also what keeps huge trees fast.
-pub const MIN_BOX_DEVICE_PX: f64 = 1.0;
+/// device pixel keeps at least one column; one narrower than a CSS pixel is
+/// a tint nobody can point at. Skipping them is also what keeps huge trees
+/// fast: on the 2.26 M-node benchmark tree this halves the boxes of a
+/// zoomed-out frame at `devicePixelRatio` 2.
+pub const MIN_BOX_CSS_PX: f64 = 1.0;
 
 /// The default row height, CSS pixels (pprof's and speedscope's rows are 16–20).
 pub const DEFAULT_ROW_HEIGHT_CSS: f64 = 18.0;
@@ -160,6 +163,12 @@ impl Viewport {
     /// Canvas height in device pixels.
     pub fn height_dev(&self) -> f64 {
         self.height_css * self.dpr
+    }
+
+    /// The narrowest box drawn, device pixels: [`MIN_BOX_CSS_PX`] CSS
+    /// pixels, at least one device pixel.
+    pub fn min_box_dev(&self) -> f64 {
+        (MIN_BOX_CSS_PX * self.dpr).max(1.0)
     }
 
     /// Row height in device pixels.
@@ -599,6 +608,7 @@ pub fn layout(
     }
     let (first, last) = vp.visible_depths();
     let width_dev = vp.width_dev();
+    let min_box = vp.min_box_dev();
     let row_dev = vp.row_dev();
     let pad_dev = LABEL_PADDING_CSS * vp.dpr;
     let mut paint = |out: &mut Layout, node: Option<NodeId>, depth: u32, x0: f64, x1: f64| {
@@ -656,7 +666,7 @@ pub fn layout(
     out.visited = 1;
     let root_total = tree.nodes[0].total as f64;
     let (rx0, rx1) = (vp.x_dev(0.0), vp.x_dev(root_total));
-    if rx1 <= 0.0 || rx0 >= width_dev || rx1 - rx0 < MIN_BOX_DEVICE_PX {
+    if rx1 <= 0.0 || rx0 >= width_dev || rx1 - rx0 < min_box {
         return out;
     }
     paint(&mut out, Some(0), 0, rx0, rx1);
@@ -682,7 +692,7 @@ pub fn layout(
             if x0 >= width_dev {
                 break;
             }
-            if x1 - x0 < MIN_BOX_DEVICE_PX {
+            if x1 - x0 < min_box {
                 run = Some(match run {
                     Some((r0, _)) => (r0, x1),
                     None => (x0, x1),
@@ -690,7 +700,7 @@ pub fn layout(
                 continue;
             }
             if let Some((r0, r1)) = run.take()
-                && r1 - r0 >= MIN_BOX_DEVICE_PX
+                && r1 - r0 >= min_box
             {
                 paint(&mut out, None, depth, r0, r1);
             }
@@ -698,7 +708,7 @@ pub fn layout(
             stack.push((child, child_offset));
         }
         if let Some((r0, r1)) = run
-            && r1 - r0 >= MIN_BOX_DEVICE_PX
+            && r1 - r0 >= min_box
         {
             paint(&mut out, None, depth, r0, r1);
         }
@@ -758,7 +768,7 @@ pub fn hit_test(tree: &FlameTree, vp: &Viewport, x_css: f64, y_css: f64) -> Opti
     }
     let n = &tree.nodes[node as usize];
     let w = n.total.max(0) as f64 * vp.px_per_unit_dev();
-    if w < MIN_BOX_DEVICE_PX {
+    if w < vp.min_box_dev() {
         return None;
     }
     let pct = |v: i64| 100.0 * v as f64 / root_total as f64;
@@ -962,6 +972,34 @@ mod tests {
             hit_test(&t, &v, 60.0, 40.0).map(|h| h.name),
             Some("zz_wide".to_string())
         );
+    }
+
+    #[test]
+    fn boxes_under_one_css_pixel_are_not_drawn_at_any_pixel_ratio() {
+        let mut b = TreeBuilder::new();
+        let mut f = |name: &str| {
+            b.frame(FrameInfo {
+                name: name.into(),
+                ..FrameInfo::default()
+            })
+        };
+        let (a, z) = (f("a"), f("z"));
+        // On 100 CSS px: a is 0.75 CSS px, z the rest.
+        b.add(&[a], 3);
+        b.add(&[z], 397);
+        let t = b.finish();
+        for dpr in [1.0, 2.0] {
+            let v = Viewport::whole(&t, 100.0, 36.0, dpr, Orientation::Icicle);
+            let l = layout(&t, &v, &Palette::new(&t), None, &mut FixedWidth(6.0));
+            let names: Vec<&str> = l
+                .rects
+                .iter()
+                .map(|r| r.node.map_or("<merged>", |n| t.frame(n).name.as_str()))
+                .collect();
+            assert_eq!(names, ["root", "z"], "dpr {dpr}");
+            assert_eq!(hit_test(&t, &v, 0.5, 20.0), None, "dpr {dpr}");
+            assert_eq!(hit_test(&t, &v, 50.0, 20.0).unwrap().name, "z");
+        }
     }
 
     #[test]
