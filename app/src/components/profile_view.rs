@@ -290,6 +290,7 @@ pub fn ProfileView() -> impl IntoView {
                 <div
                     class="flame-tooltip"
                     data-testid="flame-tooltip"
+                    data-name=h.name.clone()
                     style=format!(
                         "position:absolute;left:{}px;top:{}px;pointer-events:none;background:#fff;border:1px solid #888;padding:4px;font:12px sans-serif;max-width:40em;",
                         x + 12.0,
@@ -389,7 +390,17 @@ pub fn ProfileView() -> impl IntoView {
                 >
                     "Reset"
                 </button>
-                <span data-testid="flame-status">{summary}</span>
+                <span
+                    data-testid="flame-status"
+                    data-boxes=move || status.get().map(|s| s.boxes.to_string())
+                    data-total=move || status.get().map(|s| s.total.to_string())
+                    data-matched=move || status.get().and_then(|s| s.matched_total).map(|m| m.to_string())
+                    data-window=move || {
+                        status.get().and_then(|s| s.window).map(|w| format!("{} {}", w.start, w.end))
+                    }
+                >
+                    {summary}
+                </span>
                 <span class="error" data-testid="profile-error" hidden=move || error.get().is_none()>
                     {move || error.get().unwrap_or_default()}
                 </span>
