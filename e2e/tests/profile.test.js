@@ -29,6 +29,7 @@ test('a picked pprof file is drawn by the worker, with hover, search, click-to-z
   const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') console.log('console error:', m.text()); });
   const app = new ProfilePage(page);
   await app.open(server.url);
   await app.openProfile(fixture);
