@@ -51,6 +51,70 @@ pub fn format_value(v: i64, unit: &str) -> String {
     }
 }
 
+/// Navigation requests while one is being drawn: wheel and drag events
+/// come faster than a large profile draws, so they are folded into one
+/// request sent when the current one is answered (no backlog, no lag).
+#[derive(Default)]
+struct NavQueue {
+    in_flight: bool,
+    pending: Option<FlameNavigate>,
+}
+
+/// `a` then `b` as one step: zooms multiply (around `b`'s anchor), pans add.
+fn fold(a: FlameNavigate, b: FlameNavigate) -> FlameNavigate {
+    FlameNavigate {
+        zoom_factor: a.zoom_factor * b.zoom_factor,
+        anchor_x_css: b.anchor_x_css,
+        pan_x_css: a.pan_x_css + b.pan_x_css,
+        pan_y_css: a.pan_y_css + b.pan_y_css,
+    }
+}
+
+/// Shows a draw's answer: the status, or the error.
+fn show_drawn(
+    answer: Result<Response, String>,
+    status: RwSignal<Option<FlameStatus>>,
+    error: RwSignal<Option<String>>,
+) {
+    match answer {
+        Ok(Response::FlameDrawn(s)) => {
+            error.set(None);
+            status.set(Some(s));
+        }
+        // A canvas handed over before any profile: kept by the worker.
+        Ok(Response::Error(e)) if e.kind == emberlens_protocol::ErrorKind::NoProfile => {}
+        Ok(Response::Error(e)) => error.set(Some(e.message)),
+        Ok(other) => error.set(Some(format!("unexpected answer: {other:?}"))),
+        Err(e) => error.set(Some(e)),
+    }
+}
+
+/// Sends `nav`, or folds it into the waiting one while a draw is in flight.
+fn send_navigate(
+    nav: FlameNavigate,
+    queue: StoredValue<NavQueue>,
+    status: RwSignal<Option<FlameStatus>>,
+    error: RwSignal<Option<String>>,
+) {
+    if queue.with_value(|q| q.in_flight) {
+        queue.update_value(|q| q.pending = Some(q.pending.map_or(nav, |p| fold(p, nav))));
+        return;
+    }
+    queue.update_value(|q| q.in_flight = true);
+    let ticket = client().send(Request::FlameNavigate(nav));
+    spawn_local(async move {
+        show_drawn(ticket.answer().await, status, error);
+        let mut next = None;
+        queue.update_value(|q| {
+            q.in_flight = false;
+            next = q.pending.take();
+        });
+        if let Some(n) = next {
+            send_navigate(n, queue, status, error);
+        }
+    });
+}
+
 /// The canvas's CSS size and the screen's pixel ratio.
 fn canvas_size(el: &web_sys::HtmlCanvasElement) -> (f64, f64, f64) {
     let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
@@ -89,20 +153,9 @@ pub fn ProfileView() -> impl IntoView {
         }
     };
     let on_drawn = move |ticket: Ticket| {
-        spawn_local(async move {
-            match ticket.answer().await {
-                Ok(Response::FlameDrawn(s)) => {
-                    error.set(None);
-                    status.set(Some(s));
-                }
-                // A canvas handed over before any profile: kept by the worker.
-                Ok(Response::Error(e)) if e.kind == emberlens_protocol::ErrorKind::NoProfile => {}
-                Ok(Response::Error(e)) => error.set(Some(e.message)),
-                Ok(other) => error.set(Some(format!("unexpected answer: {other:?}"))),
-                Err(e) => error.set(Some(e)),
-            }
-        });
+        spawn_local(async move { show_drawn(ticket.answer().await, status, error) });
     };
+    let nav_queue = StoredValue::new(NavQueue::default());
 
     // Hand the canvas to the worker once it exists, and watch its size.
     Effect::new(move |_| {
@@ -189,7 +242,7 @@ pub fn ProfileView() -> impl IntoView {
     };
     let navigate = move |nav: FlameNavigate| {
         if info.get_untracked().is_some() {
-            on_drawn(client().send(Request::FlameNavigate(nav)));
+            send_navigate(nav, nav_queue, status, error);
         }
     };
     let on_move = move |ev: leptos::ev::MouseEvent| {
