@@ -110,6 +110,7 @@ fn flame_frame_times_while_zooming_and_panning() {
         // A second canvas, painted directly, splits paint time into boxes and labels.
         let mut split = CanvasSurface::new(OffscreenCanvas::new(1, 1).unwrap()).unwrap();
         let (mut rects_ms, mut labels_ms, mut label_counts) = (Vec::new(), Vec::new(), Vec::new());
+        let mut one_colour_ms = Vec::new();
         for step in steps(w) {
             let t = now_ms();
             let s = flame_view::navigate(&mut st, step).unwrap();
@@ -143,6 +144,14 @@ fn flame_frame_times_while_zooming_and_panning() {
             split.paint(&vp, &l).unwrap();
             flush(&split);
             labels_ms.push(now_ms() - t);
+            // The same boxes in one colour: what colour changes cost.
+            for r in &mut bare.rects {
+                r.fill = layout::NEUTRAL;
+            }
+            let t = now_ms();
+            split.paint(&vp, &bare).unwrap();
+            flush(&split);
+            one_colour_ms.push(now_ms() - t);
             label_counts.push(l.rects.iter().filter(|r| r.label.is_some()).count());
         }
         console_log!(
@@ -154,6 +163,10 @@ fn flame_frame_times_while_zooming_and_panning() {
         stats(&format!("  layout only    (dpr {dpr})"), layout_ms);
         stats(&format!("  paint, boxes only      (dpr {dpr})"), rects_ms);
         stats(&format!("  paint, boxes + labels  (dpr {dpr})"), labels_ms);
+        stats(
+            &format!("  paint, boxes in one colour (dpr {dpr})"),
+            one_colour_ms,
+        );
         console_log!(
             "  {:.0} labels per frame on average (max {})",
             label_counts.iter().sum::<usize>() as f64 / label_counts.len() as f64,

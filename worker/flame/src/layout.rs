@@ -25,7 +25,8 @@
 //! Colours ([`Palette`]): a stable hash of the frame's package (or module)
 //! picks the hue, as pprof and speedscope do, so one package keeps one hue
 //! across views and sessions; the name's hash varies the lightness a little
-//! so that neighbouring frames of one package stay apart. Diff trees use
+//! so that neighbouring frames of one package stay apart (a quantised
+//! palette, see [`frame_color`]: fewer colours paint faster). Diff trees use
 //! pprof's convention: **red = grew** (the new profile has more than the
 //! base), **green = shrank**, grey = unchanged, saturation by the relative
 //! change. A [`Search`] keeps the colours of matching boxes and dims the
@@ -397,16 +398,29 @@ fn hsl(h: f64, s: f64, l: f64) -> Rgb {
     Rgb(to(r), to(g), to(b))
 }
 
+/// Hues a package can get: 40 steps of 9°. The palette is quantised
+/// because every distinct colour in a frame costs the painter a `fillStyle`
+/// change, and in Chromium's software canvas those changes were half the
+/// paint time of a zoomed-out frame of the benchmark tree (15 k boxes in as
+/// many colours); 40 hues × [`SHADES`] lightness steps keep a frame to at
+/// most 120 frame colours.
+const HUES: u32 = 40;
+/// Lightness steps within a package's hue (by name), so neighbouring frames
+/// of one package stay apart.
+const SHADES: u32 = 3;
+/// Steps of a diff box's change from grey to full red or green.
+const DIFF_STEPS: f64 = 8.0;
+
 /// The colour of a frame, by package (see the module docs).
 pub fn frame_color(info: &FrameInfo) -> Rgb {
-    let hue = (fnv1a(package_of(info)) % 360) as f64;
-    // ±5 % lightness by name: frames of one package differ a little.
-    let jitter = (fnv1a(&info.name) % 11) as f64 / 100.0 - 0.05;
-    hsl(hue, 0.62, 0.70 + jitter)
+    let hue = (fnv1a(package_of(info)) % HUES) as f64 * (360.0 / HUES as f64);
+    let shade = (fnv1a(&info.name) % SHADES) as f64;
+    hsl(hue, 0.62, 0.65 + 0.05 * shade)
 }
 
 /// The colour of a diff box: pprof's red for growth, green for shrinkage,
-/// by the change relative to the larger of the two values.
+/// by the change relative to the larger of the two values (in
+/// [`DIFF_STEPS`] steps, rounded up so any change shows).
 pub fn diff_color(total: i64, base_total: i64) -> Rgb {
     let (new, base) = (total.max(0) as f64, base_total.max(0) as f64);
     let larger = new.max(base);
@@ -414,10 +428,11 @@ pub fn diff_color(total: i64, base_total: i64) -> Rgb {
         return NEUTRAL;
     }
     let change = (new - base) / larger;
+    let step = ((change.abs() * DIFF_STEPS).ceil() / DIFF_STEPS).min(1.0);
     if change > 0.0 {
-        NEUTRAL.mix(GREW, change)
+        NEUTRAL.mix(GREW, step)
     } else {
-        NEUTRAL.mix(SHRANK, -change)
+        NEUTRAL.mix(SHRANK, step)
     }
 }
 
@@ -1144,6 +1159,25 @@ mod tests {
         assert!(half_up.0 > half_up.1, "{half_up:?}");
         let half_down = diff_color(10, 20);
         assert!(half_down.1 > half_down.0, "{half_down:?}");
+        // Any change shows; changes fall in a few steps.
+        assert_ne!(diff_color(1000, 999), NEUTRAL);
+        assert_eq!(diff_color(1000, 999), diff_color(1000, 900));
+    }
+
+    #[test]
+    fn the_palette_has_few_colours_whatever_the_number_of_frames() {
+        let mut colours = std::collections::HashSet::new();
+        for i in 0..5000 {
+            colours.insert(frame_color(&FrameInfo {
+                name: format!("pkg{}.f{i}", i % 700),
+                ..FrameInfo::default()
+            }));
+        }
+        assert!(
+            colours.len() <= (HUES * SHADES) as usize,
+            "{}",
+            colours.len()
+        );
     }
 
     #[test]
