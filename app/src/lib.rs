@@ -14,6 +14,7 @@ pub mod worker_client;
 
 use leptos::prelude::*;
 
+use crate::components::profile_view::ProfileView;
 use crate::components::series_panel::SeriesPanel;
 use crate::components::source_picker::{CurrentSource, SourcePicker};
 use crate::components::worker_status::WorkerStatus;
@@ -30,6 +31,7 @@ pub fn App() -> impl IntoView {
         <main>
             <SourcePicker/>
             <SeriesPanel/>
+            <ProfileView/>
         </main>
     }
 }

@@ -29,8 +29,8 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use emberlens_protocol::{
-    CANCEL_FLAG_PROPERTY, CANCELED_MESSAGE, Envelope, ErrorBody, ErrorKind, READY_ID, Request,
-    Response, WORKER_NAME, WORKER_SCRIPT, cancel_flag_value,
+    CANCEL_FLAG_PROPERTY, CANCELED_MESSAGE, CANVAS_PROPERTY, Envelope, ErrorBody, ErrorKind,
+    READY_ID, Request, Response, WORKER_NAME, WORKER_SCRIPT, cancel_flag_value,
 };
 use futures_channel::oneshot;
 use wasm_bindgen::JsCast;
@@ -104,11 +104,26 @@ struct Shared {
     last_cancel: Cell<Option<CancelPath>>,
 }
 
+/// A message waiting for the worker's `Ready`, with its transfer list.
+type Queued = (JsValue, Option<js_sys::Array>);
+
+/// Posts `msg`, transferring `transfer`'s objects (an `OffscreenCanvas`) if any.
+fn post_to(
+    worker: &Worker,
+    msg: &JsValue,
+    transfer: Option<&js_sys::Array>,
+) -> Result<(), JsValue> {
+    match transfer {
+        Some(t) => worker.post_message_with_transfer(msg, t),
+        None => worker.post_message(msg),
+    }
+}
+
 /// One worker and its handlers.
 struct Conn {
     worker: Option<Worker>,
     /// Messages waiting for the worker's `Ready`; `None` once it is ready.
-    queue: Rc<RefCell<Option<Vec<JsValue>>>>,
+    queue: Rc<RefCell<Option<Vec<Queued>>>>,
     dead: Rc<RefCell<Option<String>>>,
     _on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
     _on_error: Option<Closure<dyn FnMut(ErrorEvent)>>,
@@ -197,6 +212,19 @@ impl WorkerClient {
     /// Sends `OpenFiles` with its `File`s beside the envelope.
     pub fn send_with_files(&self, body: Request, files: js_sys::Array) -> Ticket {
         self.post(body, Some(("files", files.into())))
+    }
+
+    /// Sends `body` with `canvas` beside the envelope (in
+    /// `CANVAS_PROPERTY`), transferring it to the worker: from then on only
+    /// the worker draws on it. A worker restarted to cancel a query does not
+    /// get it back (a canvas is transferred once); the profile view then
+    /// asks for a reload.
+    pub fn send_with_canvas(&self, body: Request, canvas: web_sys::OffscreenCanvas) -> Ticket {
+        self.post_transfer(
+            body,
+            Some((CANVAS_PROPERTY, canvas.clone().into())),
+            Some(js_sys::Array::of1(&canvas)),
+        )
     }
 
     /// How a query running in the worker is cancelled on this page.
@@ -341,6 +369,15 @@ impl WorkerClient {
     }
 
     fn post(&self, body: Request, attach: Option<(&str, JsValue)>) -> Ticket {
+        self.post_transfer(body, attach, None)
+    }
+
+    fn post_transfer(
+        &self,
+        body: Request,
+        attach: Option<(&str, JsValue)>,
+        transfer: Option<js_sys::Array>,
+    ) -> Ticket {
         let id = self.shared.next_id.get();
         self.shared.next_id.set(id + 1);
         let (tx, rx) = oneshot::channel();
@@ -387,8 +424,8 @@ impl WorkerClient {
             .borrow_mut()
             .insert(id, Pending { tx, kind });
         if let Some(queued) = conn.queue.borrow_mut().as_mut() {
-            queued.push(msg);
-        } else if let Err(e) = worker.post_message(&msg)
+            queued.push((msg, transfer));
+        } else if let Err(e) = post_to(worker, &msg, transfer.as_ref())
             && let Some(p) = self.shared.pending.borrow_mut().remove(&id)
         {
             let _ =
@@ -402,7 +439,7 @@ impl Conn {
     /// Starts a worker from `script` with handlers that answer `shared`'s
     /// pending requests.
     fn start(script: &str, shared: &Shared) -> Conn {
-        let queue: Rc<RefCell<Option<Vec<JsValue>>>> = Rc::new(RefCell::new(Some(Vec::new())));
+        let queue: Rc<RefCell<Option<Vec<Queued>>>> = Rc::new(RefCell::new(Some(Vec::new())));
         let dead: Rc<RefCell<Option<String>>> = Rc::default();
         let opts = WorkerOptions::new();
         opts.set_name(WORKER_NAME);
@@ -429,8 +466,8 @@ impl Conn {
             Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
                 match serde_wasm_bindgen::from_value::<Envelope<Response>>(ev.data()) {
                     Ok(env) if env.id == READY_ID => {
-                        for msg in queue.borrow_mut().take().unwrap_or_default() {
-                            if let Err(e) = worker.post_message(&msg) {
+                        for (msg, transfer) in queue.borrow_mut().take().unwrap_or_default() {
+                            if let Err(e) = post_to(&worker, &msg, transfer.as_ref()) {
                                 web_sys::console::error_2(
                                     &"emberlens: postMessage failed".into(),
                                     &e,

@@ -9,6 +9,7 @@
 use emberlens_protocol::{Envelope, ErrorBody, ErrorKind, PROTOCOL_VERSION, Request, Response};
 
 use crate::cancel::{CancelToken, Interrupts, canceled_error};
+use crate::flame_view::{self, Surface};
 use crate::query::{self, Opened, State};
 use crate::source_server;
 
@@ -19,6 +20,17 @@ pub trait Opener {
     fn open_files(&self, names: &[String]) -> Result<Opened, ErrorBody>;
     /// Opens a snapshot archive by URL.
     fn open_url(&self, url: &str) -> Result<Opened, ErrorBody>;
+    /// The bytes of the one file sent with the request (a profile).
+    fn file_bytes(&self) -> Result<Vec<u8>, ErrorBody> {
+        Err(ErrorBody {
+            kind: ErrorKind::BadRequest,
+            message: "reading a profile file needs the browser worker".into(),
+        })
+    }
+    /// The canvas sent with the request, if one was, as a paint surface.
+    fn canvas(&self) -> Result<Option<Box<dyn Surface>>, ErrorBody> {
+        Ok(None)
+    }
 }
 
 /// An [`Opener`] for contexts that cannot open anything.
@@ -116,60 +128,82 @@ pub async fn handle(
             ),
         );
     }
-    let body = match request.body {
-        Request::Hello => Response::Hello {
-            version: PROTOCOL_VERSION,
-            worker_version: env!("CARGO_PKG_VERSION").to_string(),
-        },
-        Request::FetchSeries(req) => {
-            let waiting = Waiting::register(state, id);
-            let r = source_server::fetch_series(http, &req, &waiting.token).await;
-            match r {
-                _ if waiting.token.is_canceled() => error(
-                    ErrorKind::Canceled,
-                    format!("fetching the series {} was canceled", req.selector),
-                ),
-                Ok(set) => Response::Series(set),
-                Err(e) => Response::Error(e),
-            }
-        }
-        Request::OpenFiles(req) => opened(state, opener.open_files(&req.names)),
-        Request::OpenUrl(req) => opened(state, opener.open_url(&req.url)),
-        Request::Query(req) => {
-            let r = match &req.base_url {
-                Some(base) => {
-                    let waiting = Waiting::register(state, id);
-                    let r = query::run_remote(http, base, &req, &waiting.token).await;
-                    // Cancelled while the answer was on its way: the app
-                    // asked for the cancel, so it gets the cancel.
-                    if waiting.token.is_canceled() {
-                        Err(canceled_error())
-                    } else {
-                        r
-                    }
+    let body =
+        match request.body {
+            Request::Hello => Response::Hello {
+                version: PROTOCOL_VERSION,
+                worker_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            Request::FetchSeries(req) => {
+                let waiting = Waiting::register(state, id);
+                let r = source_server::fetch_series(http, &req, &waiting.token).await;
+                match r {
+                    _ if waiting.token.is_canceled() => error(
+                        ErrorKind::Canceled,
+                        format!("fetching the series {} was canceled", req.selector),
+                    ),
+                    Ok(set) => Response::Series(set),
+                    Err(e) => Response::Error(e),
                 }
-                None => query::run_local(state, &req, interrupts.for_query(id)),
-            };
-            match r {
-                Ok(a) => Response::QueryResult(a),
-                Err(e) => Response::Error(e),
             }
-        }
-        Request::Cancel { id: target } => {
-            // Cloned out first: firing runs callbacks, which must not find
-            // the state borrowed.
-            let token = state.borrow().waiting.get(&target).cloned();
-            let stopped = token.is_some_and(|t| {
-                t.cancel();
-                true
-            });
-            Response::CancelRequested { stopped }
-        }
-        Request::ShareCancelFlag => match interrupts.share_flag() {
-            Ok(()) => Response::CancelFlagShared,
-            Err(e) => Response::Error(e),
-        },
-    };
+            Request::OpenFiles(req) => opened(state, opener.open_files(&req.names)),
+            Request::OpenUrl(req) => opened(state, opener.open_url(&req.url)),
+            Request::Query(req) => {
+                let r = match &req.base_url {
+                    Some(base) => {
+                        let waiting = Waiting::register(state, id);
+                        let r = query::run_remote(http, base, &req, &waiting.token).await;
+                        // Cancelled while the answer was on its way: the app
+                        // asked for the cancel, so it gets the cancel.
+                        if waiting.token.is_canceled() {
+                            Err(canceled_error())
+                        } else {
+                            r
+                        }
+                    }
+                    None => query::run_local(state, &req, interrupts.for_query(id)),
+                };
+                match r {
+                    Ok(a) => Response::QueryResult(a),
+                    Err(e) => Response::Error(e),
+                }
+            }
+            Request::Cancel { id: target } => {
+                // Cloned out first: firing runs callbacks, which must not find
+                // the state borrowed.
+                let token = state.borrow().waiting.get(&target).cloned();
+                let stopped = token.is_some_and(|t| {
+                    t.cancel();
+                    true
+                });
+                Response::CancelRequested { stopped }
+            }
+            Request::ShareCancelFlag => match interrupts.share_flag() {
+                Ok(()) => Response::CancelFlagShared,
+                Err(e) => Response::Error(e),
+            },
+            Request::OpenProfile(req) => {
+                let r = opener.file_bytes().and_then(|bytes| {
+                    flame_view::open_profile(&mut state.borrow_mut().flame, &req.name, &bytes)
+                });
+                match r {
+                    Ok(info) => Response::ProfileOpened(info),
+                    Err(e) => Response::Error(e),
+                }
+            }
+            Request::FlameView(view) => drawn(opener.canvas().and_then(|canvas| {
+                flame_view::set_view(&mut state.borrow_mut().flame, view, canvas)
+            })),
+            Request::FlameNavigate(nav) => {
+                drawn(flame_view::navigate(&mut state.borrow_mut().flame, nav))
+            }
+            Request::FlameClick(p) => drawn(flame_view::click(&mut state.borrow_mut().flame, p)),
+            Request::FlameReset => drawn(flame_view::reset(&mut state.borrow_mut().flame)),
+            Request::FlameHover(p) => match flame_view::hover(&state.borrow().flame, p) {
+                Ok(hit) => Response::FlameHit(hit),
+                Err(e) => Response::Error(e),
+            },
+        };
     Envelope::new(id, body)
 }
 
@@ -184,6 +218,13 @@ fn opened(state: &State, r: Result<Opened, ErrorBody>) -> Response {
             st.opened = Some(o);
             Response::Opened(info)
         }
+        Err(e) => Response::Error(e),
+    }
+}
+
+fn drawn(r: Result<emberlens_protocol::FlameStatus, ErrorBody>) -> Response {
+    match r {
+        Ok(s) => Response::FlameDrawn(s),
         Err(e) => Response::Error(e),
     }
 }

@@ -13,12 +13,15 @@
 
 pub mod cancel;
 pub mod dispatch;
+pub mod flame_view;
 pub mod paged;
 pub mod query;
 pub mod source_server;
 
 #[cfg(target_arch = "wasm32")]
 pub mod blob;
+#[cfg(target_arch = "wasm32")]
+pub mod canvas;
 #[cfg(target_arch = "wasm32")]
 pub mod http_range;
 #[cfg(target_arch = "wasm32")]

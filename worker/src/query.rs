@@ -39,6 +39,8 @@ pub struct WorkerState {
     pub opened: Option<Opened>,
     /// Cancel tokens of the requests now waiting on the network, by id.
     pub waiting: HashMap<u64, CancelToken>,
+    /// The opened profile and its flamegraph.
+    pub flame: crate::flame_view::FlameState,
 }
 
 /// Shared handle to the state (the worker is single-threaded).

@@ -8,8 +8,8 @@
 //! worker, has no side effects.
 
 use emberlens_protocol::{
-    CANCEL_FLAG_PROPERTY, Envelope, ErrorKind, PROTOCOL_VERSION, READY_ID, Request, Response,
-    WORKER_NAME, cancel_flag_value,
+    CANCEL_FLAG_PROPERTY, CANVAS_PROPERTY, Envelope, ErrorKind, PROTOCOL_VERSION, READY_ID,
+    Request, Response, WORKER_NAME, cancel_flag_value,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -24,7 +24,9 @@ use emberlens_tsdb::{ByteSource, Db, FileSet};
 
 use crate::blob::{OpenedSource, open_source};
 use crate::cancel::{CancelToken, Interrupts, canceled_eval_error};
+use crate::canvas::CanvasSurface;
 use crate::dispatch::{self, Http, HttpBytes, Opener};
+use crate::flame_view::Surface;
 use crate::http_range::{UrlSource, open_url};
 use crate::query::{Opened, State, db_info};
 
@@ -75,6 +77,9 @@ pub fn serve(endpoint: Endpoint) {
         wasm_bindgen_futures::spawn_local(async move {
             let opener = BrowserOpener {
                 files: message_files(&ev.data()),
+                canvas: js_sys::Reflect::get(&ev.data(), &CANVAS_PROPERTY.into())
+                    .ok()
+                    .filter(|v| !v.is_undefined() && !v.is_null()),
             };
             let interrupts = SharedFlag {
                 sent: js_sys::Reflect::get(&ev.data(), &CANCEL_FLAG_PROPERTY.into()).ok(),
@@ -292,9 +297,12 @@ where
     }
 }
 
-/// Opens the user's `File`s and snapshot URLs.
+/// Opens the user's `File`s and snapshot URLs, and takes the canvases
+/// the app hands over.
 struct BrowserOpener {
     files: Vec<web_sys::Blob>,
+    /// The message's `canvas` property, if it had one.
+    canvas: Option<JsValue>,
 }
 
 impl Opener for BrowserOpener {
@@ -330,5 +338,39 @@ impl Opener for BrowserOpener {
             UrlSource::Tar(fs) => Ok(open_db(&fs, url)),
             UrlSource::Unpacked(fs) => Ok(open_db(&fs, url)),
         }
+    }
+
+    fn file_bytes(&self) -> Result<Vec<u8>, ErrorBody> {
+        let [blob] = self.files.as_slice() else {
+            return Err(ErrorBody {
+                kind: ErrorKind::BadRequest,
+                message: format!(
+                    "one file must arrive with the message, not {}",
+                    self.files.len()
+                ),
+            });
+        };
+        let reader = web_sys::FileReaderSync::new()
+            .map_err(|e| source_error(format!("FileReaderSync is not available here: {e:?}")))?;
+        let buf = reader
+            .read_as_array_buffer(blob)
+            .map_err(|e| source_error(format!("reading the file: {e:?}")))?;
+        Ok(js_sys::Uint8Array::new(&buf).to_vec())
+    }
+
+    fn canvas(&self) -> Result<Option<Box<dyn Surface>>, ErrorBody> {
+        let Some(v) = &self.canvas else {
+            return Ok(None);
+        };
+        let bad = |message: String| ErrorBody {
+            kind: ErrorKind::BadRequest,
+            message,
+        };
+        let canvas = v
+            .clone()
+            .dyn_into::<web_sys::OffscreenCanvas>()
+            .map_err(|_| bad(format!("{CANVAS_PROPERTY} is not an OffscreenCanvas")))?;
+        let surface = CanvasSurface::new(canvas).map_err(bad)?;
+        Ok(Some(Box::new(surface)))
     }
 }

@@ -22,10 +22,14 @@
 //! - [`sandwich`]: callers/callees of a function, and diff trees.
 //! - [`svg`]: a self-contained SVG flamegraph.
 //! - [`units`]: pprof's value formatting.
+//! - [`layout`]: the boxes of one flamegraph frame for a viewport (zoom,
+//!   scroll, orientation, device pixels), colours, labels, search and
+//!   hit-testing.
 #![deny(missing_docs)]
 
 pub mod collapsed;
 pub mod hash;
+pub mod layout;
 pub mod model;
 pub mod options;
 pub mod refine;

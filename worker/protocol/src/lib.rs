@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 pub mod share_url;
 
 /// Bumped on every incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The `name` the app gives its worker. The worker's entry point serves
 /// requests only in a worker of this name, so loading its module anywhere
@@ -63,6 +63,11 @@ pub const CANCELED_MESSAGE: &str = "query was canceled in expression evaluation"
 /// beside a [`Request::ShareCancelFlag`] envelope (as `files` carries the
 /// `File`s of [`Request::OpenFiles`]).
 pub const CANCEL_FLAG_PROPERTY: &str = "cancel_flag";
+
+/// The name of the message property that carries an `OffscreenCanvas`
+/// beside a [`Request::FlameView`] envelope (and in the message's transfer
+/// list): the worker keeps it and paints the flamegraph on it from then on.
+pub const CANVAS_PROPERTY: &str = "canvas";
 
 /// The value of the cancel flag for request `id`: the low 31 bits, never 0
 /// (0 is the flag's initial value, "nothing to cancel"). Ids that are 2^31
@@ -121,6 +126,95 @@ pub enum Request {
     /// [`ErrorKind::Canceled`] once element 0 holds
     /// [`cancel_flag_value`]`(n)`. Answered with [`Response::CancelFlagShared`].
     ShareCancelFlag,
+    /// Decode a profile file the user picked (pprof `profile.proto`, gzipped
+    /// or not) and make it the flamegraph's profile. The `File` travels
+    /// beside the envelope in the message's `files` array (one entry).
+    /// Answered with [`Response::ProfileOpened`].
+    OpenProfile(OpenProfile),
+    /// Set the flamegraph's options and canvas size, and draw. An
+    /// `OffscreenCanvas` may travel beside the envelope in
+    /// [`CANVAS_PROPERTY`] (the first time, or to replace it). Changing the
+    /// sample type rebuilds the tree and resets the zoom. Answered with
+    /// [`Response::FlameDrawn`].
+    FlameView(FlameView),
+    /// Zoom around a point and/or pan, then draw. Answered with
+    /// [`Response::FlameDrawn`].
+    FlameNavigate(FlameNavigate),
+    /// What is under the pointer. Answered with [`Response::FlameHit`].
+    FlameHover(FlamePoint),
+    /// Zoom to the box under the pointer (nothing happens off the boxes),
+    /// then draw. Answered with [`Response::FlameDrawn`], whose `hit` names the box.
+    FlameClick(FlamePoint),
+    /// Back to the whole tree, then draw. Answered with [`Response::FlameDrawn`].
+    FlameReset,
+}
+
+/// Parameters of [`Request::OpenProfile`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenProfile {
+    /// The file's name, for titles and error messages.
+    pub name: String,
+}
+
+/// Which end of the flamegraph the root is drawn at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlameOrientation {
+    /// Root at the bottom.
+    #[default]
+    Flame,
+    /// Root at the top.
+    Icicle,
+}
+
+/// A zoom window in tree units: the root spans `[0, total)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlameWindow {
+    /// Left edge.
+    pub start: f64,
+    /// Right edge (exclusive).
+    pub end: f64,
+}
+
+/// Parameters of [`Request::FlameView`]: everything the app controls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlameView {
+    /// Index into [`ProfileInfo::sample_types`]; `None` for the profile's default.
+    pub sample_type: Option<usize>,
+    /// Root at the bottom or the top.
+    pub orientation: FlameOrientation,
+    /// A regular expression (RE2 syntax) matched against frame names; empty
+    /// for no search.
+    pub search: String,
+    /// Canvas width, CSS pixels.
+    pub width_css: f64,
+    /// Canvas height, CSS pixels.
+    pub height_css: f64,
+    /// `devicePixelRatio`.
+    pub dpr: f64,
+    /// A zoom window to show (a share URL's); `None` keeps the current one.
+    pub window: Option<FlameWindow>,
+}
+
+/// Parameters of [`Request::FlameNavigate`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlameNavigate {
+    /// Window scale: < 1 zooms in, > 1 out, 1 leaves it.
+    pub zoom_factor: f64,
+    /// The CSS x that stays in place while zooming.
+    pub anchor_x_css: f64,
+    /// Move the window right by this many CSS pixels (the boxes move left).
+    pub pan_x_css: f64,
+    /// Scroll the rows towards the deep end by this many CSS pixels.
+    pub pan_y_css: f64,
+}
+
+/// A pointer position on the flamegraph canvas, CSS pixels from its top left.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlamePoint {
+    /// From the left edge.
+    pub x_css: f64,
+    /// From the top edge.
+    pub y_css: f64,
 }
 
 /// Parameters of [`Request::OpenFiles`].
@@ -210,6 +304,12 @@ pub enum Response {
     },
     /// Answer to [`Request::ShareCancelFlag`]: the flag is in use.
     CancelFlagShared,
+    /// Answer to [`Request::OpenProfile`].
+    ProfileOpened(ProfileInfo),
+    /// Answer to the flamegraph requests that draw.
+    FlameDrawn(FlameStatus),
+    /// Answer to [`Request::FlameHover`]: the box under the pointer, if any.
+    FlameHit(Option<FlameHit>),
     /// The request failed; nothing else is sent for its id.
     Error(ErrorBody),
 }
@@ -297,6 +397,67 @@ pub struct QueryAnswer {
     pub infos: Vec<String>,
 }
 
+/// What an opened profile holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProfileInfo {
+    /// The file's name.
+    pub name: String,
+    /// Sample types as pprof prints them, `type/unit` (e.g. `cpu/nanoseconds`).
+    pub sample_types: Vec<String>,
+    /// The index of the default sample type (pprof's: `default_sample_type`, else the last).
+    pub default_sample_type: usize,
+    /// Number of samples.
+    pub samples: usize,
+}
+
+/// The state of the flamegraph after a draw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlameStatus {
+    /// The sample type drawn (index into [`ProfileInfo::sample_types`]).
+    pub sample_type: usize,
+    /// Its unit (`nanoseconds`, `bytes`, `count`).
+    pub unit: String,
+    /// The root's total.
+    pub total: i64,
+    /// Nodes in the tree.
+    pub nodes: usize,
+    /// The zoom window shown.
+    pub window: Option<FlameWindow>,
+    /// The vertical scroll, CSS pixels, and how far it can go.
+    pub scroll_y_css: f64,
+    /// The largest useful `scroll_y_css`.
+    pub max_scroll_css: f64,
+    /// Boxes painted.
+    pub boxes: usize,
+    /// The total of the boxes matching the search (each sample once), if searching.
+    pub matched_total: Option<i64>,
+    /// Why the search pattern was not used, if it was bad.
+    pub search_error: Option<String>,
+    /// For [`Request::FlameClick`]: the box zoomed to.
+    pub hit: Option<FlameHit>,
+}
+
+/// A flamegraph box, for tooltips.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlameHit {
+    /// The node's id in the current tree.
+    pub node: u32,
+    /// The frame's name.
+    pub name: String,
+    /// Its source file, if known.
+    pub file: String,
+    /// The value of samples ending here.
+    pub self_value: i64,
+    /// The value of samples through here.
+    pub total: i64,
+    /// `total` as a percentage of the root's.
+    pub total_percent: f64,
+    /// `self_value` as a percentage of the root's total.
+    pub self_percent: f64,
+    /// The sample type's unit.
+    pub unit: String,
+}
+
 /// What went wrong, in a form the app can show and act on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -327,6 +488,8 @@ pub enum ErrorKind {
     Source,
     /// The app cancelled the request (Prometheus's `canceled`).
     Canceled,
+    /// A flamegraph request came before any profile was opened.
+    NoProfile,
 }
 
 #[cfg(test)]
@@ -385,6 +548,64 @@ mod tests {
             serde_json::to_string(&Request::ShareCancelFlag).unwrap(),
             r#""ShareCancelFlag""#
         );
+    }
+
+    #[test]
+    fn flame_messages_round_trip_through_serde() {
+        let reqs = [
+            Request::OpenProfile(OpenProfile {
+                name: "cpu.pb.gz".into(),
+            }),
+            Request::FlameView(FlameView {
+                sample_type: Some(1),
+                orientation: FlameOrientation::Icicle,
+                search: "^runtime\\.".into(),
+                width_css: 800.0,
+                height_css: 400.5,
+                dpr: 1.5,
+                window: Some(FlameWindow {
+                    start: 10.0,
+                    end: 20.0,
+                }),
+            }),
+            Request::FlameNavigate(FlameNavigate {
+                zoom_factor: 0.8,
+                anchor_x_css: 12.0,
+                pan_x_css: -3.0,
+                pan_y_css: 0.0,
+            }),
+            Request::FlameHover(FlamePoint {
+                x_css: 1.0,
+                y_css: 2.0,
+            }),
+            Request::FlameClick(FlamePoint {
+                x_css: 1.0,
+                y_css: 2.0,
+            }),
+            Request::FlameReset,
+        ];
+        for req in reqs {
+            let env = Envelope::new(3, req);
+            let json = serde_json::to_string(&env).unwrap();
+            let back: Envelope<Request> = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, env);
+        }
+        let resp = Envelope::new(
+            3,
+            Response::FlameHit(Some(FlameHit {
+                node: 4,
+                name: "main.main".into(),
+                file: "main.go".into(),
+                self_value: 1,
+                total: 2,
+                total_percent: 50.0,
+                self_percent: 25.0,
+                unit: "nanoseconds".into(),
+            })),
+        );
+        let json = serde_json::to_string(&resp).unwrap();
+        let back: Envelope<Response> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, resp);
     }
 
     #[test]

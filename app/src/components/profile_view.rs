@@ -1,0 +1,483 @@
+//! The profile view: open a pprof file (picker or drop), and look at its
+//! flamegraph, which the worker lays out and paints on a canvas the view
+//! transferred to it (`transferControlToOffscreen`).
+//!
+//! The view only sends what the user does — options (sample type, search,
+//! orientation, size), hover, click, wheel and drag — and shows what the
+//! worker answers (tooltip, matched share, errors). Controls: wheel zooms
+//! around the pointer, shift+wheel scrolls the rows, a horizontal wheel or
+//! a drag pans, a click zooms to a box, "Reset" shows the whole tree.
+
+use emberlens_protocol::{
+    FlameHit, FlameNavigate, FlameOrientation, FlamePoint, FlameStatus, FlameView, OpenProfile,
+    ProfileInfo, Request, Response,
+};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use crate::worker_client::{Ticket, client};
+
+/// A value in its unit, as pprof prints it (`1.23s`, `512kB`, `42`).
+pub fn format_value(v: i64, unit: &str) -> String {
+    let f = v as f64;
+    match unit {
+        "nanoseconds" => {
+            let (d, u) = if f.abs() >= 1e9 {
+                (1e9, "s")
+            } else if f.abs() >= 1e6 {
+                (1e6, "ms")
+            } else if f.abs() >= 1e3 {
+                (1e3, "µs")
+            } else {
+                (1.0, "ns")
+            };
+            format!("{:.2}{u}", f / d)
+        }
+        "bytes" => {
+            let (d, u) = if f.abs() >= 1024.0 * 1024.0 * 1024.0 {
+                (1024.0 * 1024.0 * 1024.0, "GB")
+            } else if f.abs() >= 1024.0 * 1024.0 {
+                (1024.0 * 1024.0, "MB")
+            } else if f.abs() >= 1024.0 {
+                (1024.0, "kB")
+            } else {
+                (1.0, "B")
+            };
+            format!("{:.2}{u}", f / d)
+        }
+        _ => v.to_string(),
+    }
+}
+
+/// Navigation requests while one is being drawn: wheel and drag events
+/// come faster than a large profile draws, so they are folded into one
+/// request sent when the current one is answered (no backlog, no lag).
+#[derive(Default)]
+struct NavQueue {
+    in_flight: bool,
+    pending: Option<FlameNavigate>,
+}
+
+/// `a` then `b` as one step: zooms multiply (around `b`'s anchor), pans add.
+fn fold(a: FlameNavigate, b: FlameNavigate) -> FlameNavigate {
+    FlameNavigate {
+        zoom_factor: a.zoom_factor * b.zoom_factor,
+        anchor_x_css: b.anchor_x_css,
+        pan_x_css: a.pan_x_css + b.pan_x_css,
+        pan_y_css: a.pan_y_css + b.pan_y_css,
+    }
+}
+
+/// Shows a draw's answer: the status, or the error.
+fn show_drawn(
+    answer: Result<Response, String>,
+    status: RwSignal<Option<FlameStatus>>,
+    error: RwSignal<Option<String>>,
+) {
+    match answer {
+        Ok(Response::FlameDrawn(s)) => {
+            error.set(None);
+            status.set(Some(s));
+        }
+        // A canvas handed over before any profile: kept by the worker.
+        Ok(Response::Error(e)) if e.kind == emberlens_protocol::ErrorKind::NoProfile => {}
+        Ok(Response::Error(e)) => error.set(Some(e.message)),
+        Ok(other) => error.set(Some(format!("unexpected answer: {other:?}"))),
+        Err(e) => error.set(Some(e)),
+    }
+}
+
+/// Sends `nav`, or folds it into the waiting one while a draw is in flight.
+fn send_navigate(
+    nav: FlameNavigate,
+    queue: StoredValue<NavQueue>,
+    status: RwSignal<Option<FlameStatus>>,
+    error: RwSignal<Option<String>>,
+) {
+    if queue.with_value(|q| q.in_flight) {
+        queue.update_value(|q| q.pending = Some(q.pending.map_or(nav, |p| fold(p, nav))));
+        return;
+    }
+    queue.update_value(|q| q.in_flight = true);
+    let ticket = client().send(Request::FlameNavigate(nav));
+    spawn_local(async move {
+        show_drawn(ticket.answer().await, status, error);
+        let mut next = None;
+        queue.update_value(|q| {
+            q.in_flight = false;
+            next = q.pending.take();
+        });
+        if let Some(n) = next {
+            send_navigate(n, queue, status, error);
+        }
+    });
+}
+
+/// The canvas's CSS size and the screen's pixel ratio.
+fn canvas_size(el: &web_sys::HtmlCanvasElement) -> (f64, f64, f64) {
+    let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+    (el.client_width() as f64, el.client_height() as f64, dpr)
+}
+
+/// The flamegraph view.
+#[component]
+pub fn ProfileView() -> impl IntoView {
+    let info = RwSignal::new(None::<ProfileInfo>);
+    let sample_type = RwSignal::new(None::<usize>);
+    let orientation = RwSignal::new(FlameOrientation::Flame);
+    let search = RwSignal::new(String::new());
+    let size = RwSignal::new((0.0f64, 0.0f64, 1.0f64));
+    let status = RwSignal::new(None::<FlameStatus>);
+    let hover = RwSignal::new(None::<(FlameHit, f64, f64)>);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+    // Set once the canvas went to the worker.
+    let attached = StoredValue::new(false);
+    // Drag state: where the button went down and whether it moved.
+    let drag = StoredValue::new(None::<(f64, f64)>);
+    let dragged = StoredValue::new(false);
+
+    let current_view = move || {
+        let (w, h, dpr) = size.get_untracked();
+        FlameView {
+            sample_type: sample_type.get_untracked(),
+            orientation: orientation.get_untracked(),
+            search: search.get_untracked(),
+            width_css: w,
+            height_css: h,
+            dpr,
+            window: None,
+        }
+    };
+    let on_drawn = move |ticket: Ticket| {
+        spawn_local(async move { show_drawn(ticket.answer().await, status, error) });
+    };
+    let nav_queue = StoredValue::new(NavQueue::default());
+
+    // Hand the canvas to the worker once it exists, and watch its size.
+    Effect::new(move |_| {
+        let Some(el) = canvas_ref.get() else { return };
+        if attached.get_value() {
+            return;
+        }
+        attached.set_value(true);
+        size.set(canvas_size(&el));
+        match el.transfer_control_to_offscreen() {
+            Ok(off) => on_drawn(client().send_with_canvas(Request::FlameView(current_view()), off)),
+            Err(e) => error.set(Some(format!("cannot hand the canvas to the worker: {e:?}"))),
+        }
+        let observed = el.clone();
+        let on_resize = Closure::<dyn FnMut()>::new(move || size.set(canvas_size(&observed)));
+        match web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) {
+            Ok(ro) => ro.observe(&el),
+            Err(e) => error.set(Some(format!("cannot watch the canvas's size: {e:?}"))),
+        }
+        // The observer calls it as long as the page lives.
+        on_resize.forget();
+    });
+
+    // Any option change redraws.
+    Effect::new(move |_| {
+        let _ = (
+            sample_type.get(),
+            orientation.get(),
+            search.get(),
+            size.get(),
+        );
+        if info.get().is_some() && attached.get_value() {
+            on_drawn(client().send(Request::FlameView(current_view())));
+        }
+    });
+
+    let open = move |file: web_sys::File| {
+        busy.set(true);
+        error.set(None);
+        let files = js_sys::Array::of1(&file);
+        let ticket = client().send_with_files(
+            Request::OpenProfile(OpenProfile { name: file.name() }),
+            files,
+        );
+        spawn_local(async move {
+            match ticket.answer().await {
+                Ok(Response::ProfileOpened(i)) => {
+                    sample_type.set(None);
+                    info.set(Some(i));
+                }
+                Ok(Response::Error(e)) => error.set(Some(e.message)),
+                Ok(other) => error.set(Some(format!("unexpected answer: {other:?}"))),
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        if let Some(f) = input.files().and_then(|l| l.get(0)) {
+            open(f);
+        }
+        input.set_value("");
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        if let Some(f) = ev
+            .data_transfer()
+            .and_then(|d| d.files())
+            .and_then(|l| l.get(0))
+        {
+            open(f);
+        }
+    };
+
+    let point = |ev: &leptos::ev::MouseEvent| FlamePoint {
+        x_css: ev.offset_x() as f64,
+        y_css: ev.offset_y() as f64,
+    };
+    let navigate = move |nav: FlameNavigate| {
+        if info.get_untracked().is_some() {
+            send_navigate(nav, nav_queue, status, error);
+        }
+    };
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        if info.get_untracked().is_none() {
+            return;
+        }
+        if let Some((x0, y0)) = drag.get_value() {
+            let (dx, dy) = (ev.offset_x() as f64 - x0, ev.offset_y() as f64 - y0);
+            if dx.abs() + dy.abs() > 2.0 {
+                dragged.set_value(true);
+                drag.set_value(Some((ev.offset_x() as f64, ev.offset_y() as f64)));
+                let pan_y = match orientation.get_untracked() {
+                    FlameOrientation::Icicle => -dy,
+                    FlameOrientation::Flame => dy,
+                };
+                navigate(FlameNavigate {
+                    zoom_factor: 1.0,
+                    anchor_x_css: 0.0,
+                    pan_x_css: -dx,
+                    pan_y_css: pan_y,
+                });
+            }
+            return;
+        }
+        let p = point(&ev);
+        let ticket = client().send(Request::FlameHover(p));
+        spawn_local(async move {
+            if let Ok(Response::FlameHit(h)) = ticket.answer().await {
+                hover.set(h.map(|h| (h, p.x_css, p.y_css)));
+            }
+        });
+    };
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        if dragged.get_value() || info.get_untracked().is_none() {
+            return;
+        }
+        on_drawn(client().send(Request::FlameClick(point(&ev))));
+    };
+    let on_wheel = move |ev: leptos::ev::WheelEvent| {
+        ev.prevent_default();
+        let (dx, dy) = (ev.delta_x(), ev.delta_y());
+        let nav = if ev.shift_key() {
+            FlameNavigate {
+                zoom_factor: 1.0,
+                anchor_x_css: 0.0,
+                pan_x_css: 0.0,
+                pan_y_css: match orientation.get_untracked() {
+                    FlameOrientation::Icicle => dy,
+                    FlameOrientation::Flame => -dy,
+                },
+            }
+        } else if dx.abs() > dy.abs() {
+            FlameNavigate {
+                zoom_factor: 1.0,
+                anchor_x_css: 0.0,
+                pan_x_css: dx,
+                pan_y_css: 0.0,
+            }
+        } else {
+            FlameNavigate {
+                // 100 wheel units (one notch) zoom by ~18 %.
+                zoom_factor: (dy * 0.002).exp(),
+                anchor_x_css: ev.offset_x() as f64,
+                pan_x_css: 0.0,
+                pan_y_css: 0.0,
+            }
+        };
+        navigate(nav);
+    };
+
+    let summary = move || {
+        let s = status.get()?;
+        let mut text = format!(
+            "total {} · {} nodes · {} boxes",
+            format_value(s.total, &s.unit),
+            s.nodes,
+            s.boxes
+        );
+        if let Some(m) = s.matched_total {
+            let pct = if s.total > 0 {
+                100.0 * m as f64 / s.total as f64
+            } else {
+                0.0
+            };
+            text.push_str(&format!(
+                " · matched {} ({pct:.2}%)",
+                format_value(m, &s.unit)
+            ));
+        }
+        if let Some(e) = s.search_error {
+            text.push_str(&format!(" · {e}"));
+        }
+        Some(text)
+    };
+    let tooltip = move || {
+        hover.get().map(|(h, x, y)| {
+            view! {
+                <div
+                    class="flame-tooltip"
+                    data-testid="flame-tooltip"
+                    data-name=h.name.clone()
+                    style=format!(
+                        "position:absolute;left:{}px;top:{}px;pointer-events:none;background:#fff;border:1px solid #888;padding:4px;font:12px sans-serif;max-width:40em;",
+                        x + 12.0,
+                        y + 12.0,
+                    )
+                >
+                    <div><b>{h.name.clone()}</b></div>
+                    <div>
+                        {format!(
+                            "total {} ({:.2}%) · self {} ({:.2}%)",
+                            format_value(h.total, &h.unit),
+                            h.total_percent,
+                            format_value(h.self_value, &h.unit),
+                            h.self_percent,
+                        )}
+                    </div>
+                    <div>{h.file.clone()}</div>
+                </div>
+            }
+        })
+    };
+
+    view! {
+        <section
+            class="profile-view"
+            data-testid="profile-view"
+            on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
+            on:drop=on_drop
+        >
+            <div class="profile-bar">
+                <label class="open">
+                    "Open profile"
+                    <input
+                        type="file"
+                        data-testid="open-profile"
+                        accept=".pb,.gz,.pprof,.prof,.folded,.collapsed,.txt,.cpuprofile,.json"
+                        on:change=on_pick
+                        prop:disabled=busy
+                    />
+                </label>
+                <span data-testid="profile-name">
+                    {move || info.get().map(|i| i.name).unwrap_or("drop a pprof file here".into())}
+                </span>
+                <select
+                    data-testid="sample-type"
+                    prop:disabled=move || info.get().is_none()
+                    on:change=move |ev| sample_type.set(event_target_value(&ev).parse().ok())
+                >
+                    {move || {
+                        info.get()
+                            .map(|i| {
+                                let chosen = sample_type.get().unwrap_or(i.default_sample_type);
+                                i.sample_types
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(n, t)| {
+                                        view! {
+                                            <option value=n.to_string() selected=n == chosen>
+                                                {t.clone()}
+                                            </option>
+                                        }
+                                    })
+                                    .collect::<Vec<_>>()
+                            })
+                    }}
+                </select>
+                <input
+                    data-testid="flame-search"
+                    placeholder="search (regexp)"
+                    prop:value=search
+                    on:input=move |ev| search.set(event_target_value(&ev))
+                />
+                <button
+                    data-testid="flame-orientation"
+                    on:click=move |_| {
+                        orientation
+                            .update(|o| {
+                                *o = match o {
+                                    FlameOrientation::Flame => FlameOrientation::Icicle,
+                                    FlameOrientation::Icicle => FlameOrientation::Flame,
+                                }
+                            })
+                    }
+                >
+                    {move || match orientation.get() {
+                        FlameOrientation::Flame => "Flame ▲",
+                        FlameOrientation::Icicle => "Icicle ▼",
+                    }}
+                </button>
+                <button
+                    data-testid="flame-reset"
+                    on:click=move |_| {
+                        if info.get_untracked().is_some() {
+                            on_drawn(client().send(Request::FlameReset));
+                        }
+                    }
+                >
+                    "Reset"
+                </button>
+                <span
+                    data-testid="flame-status"
+                    data-boxes=move || status.get().map(|s| s.boxes.to_string())
+                    data-total=move || status.get().map(|s| s.total.to_string())
+                    data-matched=move || status.get().and_then(|s| s.matched_total).map(|m| m.to_string())
+                    data-window=move || {
+                        status.get().and_then(|s| s.window).map(|w| format!("{} {}", w.start, w.end))
+                    }
+                >
+                    {summary}
+                </span>
+                <span class="error" data-testid="profile-error" hidden=move || error.get().is_none()>
+                    {move || error.get().unwrap_or_default()}
+                </span>
+            </div>
+            <div style="position:relative;">
+                <canvas
+                    node_ref=canvas_ref
+                    data-testid="flame-canvas"
+                    style="width:100%;height:480px;display:block;cursor:pointer;"
+                    on:mousemove=on_move
+                    on:mouseleave=move |_| {
+                        hover.set(None);
+                        drag.set_value(None);
+                    }
+                    on:mousedown=move |ev: leptos::ev::MouseEvent| {
+                        dragged.set_value(false);
+                        drag.set_value(Some((ev.offset_x() as f64, ev.offset_y() as f64)));
+                    }
+                    on:mouseup=move |_| drag.set_value(None)
+                    on:click=on_click
+                    on:wheel=on_wheel
+                ></canvas>
+                {tooltip}
+            </div>
+        </section>
+    }
+}

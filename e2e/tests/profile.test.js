@@ -1,0 +1,74 @@
+// The profile view end to end: a real Go CPU profile (the known-tree
+// fixture: runtime.main → main.main → main.run → funcA (80 %) → funcB, and
+// funcC) picked in the app, decoded, laid out and painted by the worker on
+// the canvas the page transferred to it; hover and click answered by the
+// worker.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { startServer, launchBrowser, outDir, repo } from '../lib/harness.js';
+import { ProfilePage } from '../lib/profile-page.js';
+
+const fixture = path.join(repo, 'worker', 'tests', 'fixtures', 'known-tree-cpu.pb.gz');
+const ROW = 18; // DEFAULT_ROW_HEIGHT_CSS
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('a picked pprof file is drawn by the worker, with hover, search, click-to-zoom and reset', async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') console.log('console error:', m.text()); });
+  const app = new ProfilePage(page);
+  await app.open(server.url);
+  await app.openProfile(fixture);
+  const first = await app.waitForStatus((d) => Number(d.boxes) > 5);
+  assert.equal(first.total, '10070000000', 'the profile is 10.07 s of CPU');
+  assert.deepEqual(await app.sampleType.evaluate((s) => [...s.options].map((o) => o.text)),
+    ['samples/count', 'cpu/nanoseconds']);
+
+  // Flame orientation: the root's row is the bottom one, then runtime.main,
+  // main.main, main.run, and funcA over its left 80 %.
+  const { width, height } = await app.canvasSize();
+  assert.equal(await app.hover(width / 2, height - ROW / 2), 'root');
+  assert.equal(await app.hover(width * 0.4, height - 4.5 * ROW), 'main.funcA');
+  assert.equal(await app.hover(width * 0.9, height - 4.5 * ROW), 'main.funcC');
+  await page.screenshot({ path: path.join(outDir, 'profile-flame.png') });
+
+  // Search: funcB matches ~60 % of the profile.
+  await app.search.fill('funcB');
+  const searched = await app.waitForStatus((d) => d.matched !== undefined);
+  const share = Number(searched.matched) / Number(searched.total);
+  assert.ok(Math.abs(share - 0.5978) < 0.001, `funcB share ${share}`);
+  await app.search.fill('');
+  await app.waitForStatus((d) => d.matched === undefined);
+
+  // Click funcA: the window becomes funcA's extent, so funcA spans the width.
+  await app.canvas.click({ position: { x: width * 0.4, y: height - 4.5 * ROW } });
+  const zoomed = await app.waitForStatus((d) => d.window && !d.window.startsWith('0 10070000000'));
+  const [start, end] = zoomed.window.split(' ').map(Number);
+  assert.ok(Math.abs((end - start) / 10070000000 - 0.7984) < 0.001, `window ${zoomed.window}`);
+  assert.equal(await app.hover(width * 0.95, height - 4.5 * ROW), 'main.funcA');
+
+  // Icicle: the root's row moves to the top.
+  await app.orientation.click();
+  await app.reset.click();
+  await app.waitForStatus((d) => d.window === '0 10070000000');
+  assert.equal(await app.hover(width / 2, ROW / 2), 'root');
+  await page.screenshot({ path: path.join(outDir, 'profile-icicle.png') });
+
+  assert.equal(await app.error.isHidden(), true, await app.error.textContent());
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -1,0 +1,137 @@
+//! The flamegraph's paint surface in the browser (wasm32 only): an
+//! `OffscreenCanvas` the app transferred to the worker (or one the worker
+//! made, in tests), drawn with its 2D context.
+//!
+//! The backing store is sized in device pixels (CSS size × `devicePixelRatio`,
+//! rounded) so boxes and text are sharp on high-density screens; the app
+//! keeps the element's CSS size. Labels are measured with `measureText`,
+//! once per character and font (the cache is emptied when the font size
+//! changes): a frame of thousands of labels then costs a few map lookups
+//! per character instead of a call into the browser per label.
+//!
+//! Painting sorts the boxes by colour, so `fillStyle` changes once per
+//! colour rather than once per box.
+
+use std::collections::HashMap;
+
+use emberlens_flame::layout::{
+    BACKGROUND, LABEL_PADDING_CSS, Layout, MeasureText, Rgb, TEXT, Viewport,
+};
+use wasm_bindgen::JsCast;
+use web_sys::{OffscreenCanvas, OffscreenCanvasRenderingContext2d};
+
+use crate::flame_view::{FONT_CSS, Surface};
+
+/// An `OffscreenCanvas` and its 2D context.
+pub struct CanvasSurface {
+    canvas: OffscreenCanvas,
+    ctx: OffscreenCanvasRenderingContext2d,
+    font: String,
+    widths: HashMap<char, f64>,
+    colors: HashMap<Rgb, String>,
+}
+
+impl CanvasSurface {
+    /// Takes `canvas` over; fails if it has no 2D context (e.g. a WebGL one
+    /// was made on it before).
+    pub fn new(canvas: OffscreenCanvas) -> Result<CanvasSurface, String> {
+        let ctx = canvas
+            .get_context("2d")
+            .map_err(|e| format!("cannot get the canvas's 2d context: {e:?}"))?
+            .ok_or("the canvas has no 2d context")?
+            .dyn_into::<OffscreenCanvasRenderingContext2d>()
+            .map_err(|_| "the canvas's 2d context is not an OffscreenCanvasRenderingContext2d")?;
+        Ok(CanvasSurface {
+            canvas,
+            ctx,
+            font: String::new(),
+            widths: HashMap::new(),
+            colors: HashMap::new(),
+        })
+    }
+
+    /// The canvas.
+    pub fn canvas(&self) -> &OffscreenCanvas {
+        &self.canvas
+    }
+
+    /// The 2D context (tests read pixels back through it).
+    pub fn context(&self) -> &OffscreenCanvasRenderingContext2d {
+        &self.ctx
+    }
+
+    fn css(&mut self, c: Rgb) -> &str {
+        self.colors.entry(c).or_insert_with(|| c.css())
+    }
+}
+
+impl MeasureText for CanvasSurface {
+    fn char_width(&mut self, c: char) -> f64 {
+        if let Some(&w) = self.widths.get(&c) {
+            return w;
+        }
+        let mut buf = [0u8; 4];
+        let w = self
+            .ctx
+            .measure_text(c.encode_utf8(&mut buf))
+            .map_or(0.0, |m| m.width());
+        self.widths.insert(c, w);
+        w
+    }
+}
+
+impl Surface for CanvasSurface {
+    fn begin(&mut self, vp: &Viewport) -> Result<(), String> {
+        let (w, h) = (
+            vp.width_dev().round().clamp(0.0, 16384.0) as u32,
+            vp.height_dev().round().clamp(0.0, 16384.0) as u32,
+        );
+        // Setting the size clears the canvas and resets the context's state.
+        if self.canvas.width() != w {
+            self.canvas.set_width(w);
+        }
+        if self.canvas.height() != h {
+            self.canvas.set_height(h);
+        }
+        let font = format!("{}px sans-serif", (FONT_CSS * vp.dpr).round());
+        if font != self.font {
+            self.widths.clear();
+            self.font = font;
+        }
+        self.ctx.set_font(&self.font);
+        self.ctx.set_text_baseline("middle");
+        Ok(())
+    }
+
+    fn paint(&mut self, vp: &Viewport, layout: &Layout) -> Result<(), String> {
+        let ctx = self.ctx.clone();
+        let background = self.css(BACKGROUND).to_string();
+        ctx.set_fill_style_str(&background);
+        ctx.fill_rect(0.0, 0.0, vp.width_dev(), vp.height_dev());
+        let mut order: Vec<usize> = (0..layout.rects.len()).collect();
+        order.sort_unstable_by_key(|&i| {
+            let c = layout.rects[i].fill;
+            (c.0, c.1, c.2)
+        });
+        let mut current: Option<Rgb> = None;
+        for &i in &order {
+            let r = &layout.rects[i];
+            if current != Some(r.fill) {
+                current = Some(r.fill);
+                let css = self.css(r.fill).to_string();
+                ctx.set_fill_style_str(&css);
+            }
+            ctx.fill_rect(r.x, r.y, r.w, r.h);
+        }
+        let text = self.css(TEXT).to_string();
+        ctx.set_fill_style_str(&text);
+        let pad = LABEL_PADDING_CSS * vp.dpr;
+        for r in &layout.rects {
+            if let Some(label) = &r.label {
+                ctx.fill_text(label, r.x + pad, r.y + r.h / 2.0)
+                    .map_err(|e| format!("fillText: {e:?}"))?;
+            }
+        }
+        Ok(())
+    }
+}
