@@ -37,7 +37,7 @@ wasm_sizes() {
 
 step "rustfmt" cargo fmt --all --check
 step "clippy (native)" cargo clippy --workspace --exclude emberlens-app --all-targets --quiet -- -D warnings
-step "clippy (wasm32: app, worker, remote, pprof)" cargo clippy --target wasm32-unknown-unknown -p emberlens-app -p emberlens-worker -p emberlens-remote -p emberlens-pprof --all-targets --quiet -- -D warnings
+step "clippy (wasm32: app, worker, flame, remote, pprof)" cargo clippy --target wasm32-unknown-unknown -p emberlens-app -p emberlens-worker -p emberlens-flame -p emberlens-remote -p emberlens-pprof --all-targets --quiet -- -D warnings
 step "native tests" cargo test --workspace --exclude emberlens-app
 step "wasm tests (headless Chromium, dedicated worker)" env \
   CHROMEDRIVER=/usr/bin/chromedriver \
