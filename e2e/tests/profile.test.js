@@ -72,3 +72,31 @@ test('a picked pprof file is drawn by the worker, with hover, search, click-to-z
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('a file that is no profile names itself in the error; folded stacks and a .cpuprofile open', async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const app = new ProfilePage(page);
+  await app.open(server.url);
+  // A truncated gzip stream: an error naming the file, no draw.
+  await app.openProfile({ name: 'junk.pb.gz', mimeType: 'application/gzip', buffer: Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3]) });
+  await app.error.waitFor({ state: 'visible', timeout: 20_000 });
+  assert.match(await app.error.textContent(), /junk\.pb\.gz/);
+  // Folded stacks (Brendan Gregg's collapsed format): one sample type.
+  await app.openProfile({ name: 'stacks.folded', mimeType: 'text/plain', buffer: Buffer.from('main;work;hot 30\nmain;work;cold 10\nmain 2\n') });
+  const folded = await app.waitForStatus((d) => d.total === '42');
+  assert.equal(Number(folded.total), 42);
+  assert.deepEqual(await app.sampleType.evaluate((s) => [...s.options].map((o) => o.text)), ['samples/count']);
+  assert.equal(await app.error.isHidden(), true);
+  const { width, height } = await app.canvasSize();
+  // Children sorted by name: cold (10 of 40) left of hot (30 of 40) under work.
+  assert.equal(await app.hover(width * 0.9, height - 3.5 * ROW), 'hot');
+  assert.equal(await app.hover(width * 0.1, height - 3.5 * ROW), 'cold');
+  // Node's --cpu-prof output: samples and cpu time, cpu time drawn by default.
+  await app.openProfile(path.join(repo, 'worker', 'pprof', 'tests', 'fixtures', 'node-known-tree.cpuprofile'));
+  await app.waitForStatus((d) => d.total !== '42');
+  assert.deepEqual(await app.sampleType.evaluate((s) => [...s.options].map((o) => o.text)), ['samples/count', 'cpu/nanoseconds']);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
