@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startServer, launchBrowser, outDir, repo } from '../lib/harness.js';
+import { startServer, launchBrowser, outDir, repo, until } from '../lib/harness.js';
 import { ProfilePage } from '../lib/profile-page.js';
 
 const fixture = path.join(repo, 'worker', 'tests', 'fixtures', 'known-tree-cpu.pb.gz');
@@ -97,6 +97,37 @@ test('a file that is no profile names itself in the error; folded stacks and a .
   await app.openProfile(path.join(repo, 'worker', 'pprof', 'tests', 'fixtures', 'node-known-tree.cpuprofile'));
   await app.waitForStatus((d) => d.total !== '42');
   assert.deepEqual(await app.sampleType.evaluate((s) => [...s.options].map((o) => o.text)), ['samples/count', 'cpu/nanoseconds']);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("pprof's refinements: focus narrows the flamegraph, hide drops frames, a bad regex is an error", async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const app = new ProfilePage(page);
+  await app.open(server.url);
+  await app.openProfile(fixture);
+  await app.waitForStatus((d) => d.total === '10070000000');
+  const { width, height } = await app.canvasSize();
+  // focus=funcC: only funcC's samples (20 % of main.run by design), and
+  // funcC fills the row above main.run.
+  await page.getByTestId('refine-focus').fill('funcC');
+  await page.getByTestId('refine-focus').press('Enter');
+  const focused = await app.waitForStatus((d) => d.total !== '10070000000');
+  const share = Number(focused.total) / 10070000000;
+  assert.ok(Math.abs(share - 0.2) < 0.02, `funcC share ${share}`);
+  assert.equal(await app.hover(width * 0.95, height - 4.5 * ROW), 'main.funcC');
+  // hide=main\.run: its row goes, funcC moves down a row.
+  await page.getByTestId('refine-hide').fill('main\\.run');
+  await page.getByTestId('refine-hide').press('Enter');
+  await until(async () => (await app.hover(width * 0.5, height - 3.5 * ROW)) === 'main.funcC', 10_000, 'funcC one row down');
+  // A bad regex: the error names the option, the drawing stays.
+  await page.getByTestId('refine-ignore').fill('(');
+  await page.getByTestId('refine-ignore').press('Enter');
+  await app.error.waitFor({ state: 'visible', timeout: 10_000 });
+  assert.match(await app.error.textContent(), /ignore/);
+  assert.equal(await app.hover(width * 0.5, height - 3.5 * ROW), 'main.funcC');
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -10,17 +10,18 @@
 //! from the same geometry ([`emberlens_flame::layout::hit_test`]), so what the
 //! pointer names is what is drawn under it.
 //!
-//! The tree comes from the flamegraph model (`emberlens_flame::Model`):
-//! pprof's default granularity (functions), inlined frames expanded, no
-//! refinement yet.
+//! The tree comes from the flamegraph model (`emberlens_flame::Model`),
+//! inlined frames expanded, through pprof's refinements as the app sent
+//! them ([`FlameRefine`]: focus, ignore, hide, show, tag filters,
+//! granularity); a change of sample type or refinement rebuilds it.
 
 use emberlens_flame::layout::{
     self, Layout, MeasureText, Orientation, Palette, Search, Viewport, hit_test,
 };
-use emberlens_flame::{FlameTree, Model, Options, SampleIndex};
+use emberlens_flame::{FlameTree, Model, Options, SampleIndex, TextOptions};
 use emberlens_protocol::{
-    ErrorBody, ErrorKind, FlameHit, FlameNavigate, FlameOrientation, FlamePoint, FlameStatus,
-    FlameView, FlameWindow, ProfileInfo,
+    ErrorBody, ErrorKind, FlameHit, FlameNavigate, FlameOrientation, FlamePoint, FlameRefine,
+    FlameStatus, FlameView, FlameWindow, ProfileInfo,
 };
 
 /// Where the flamegraph is painted: an `OffscreenCanvas` in the browser.
@@ -43,6 +44,7 @@ pub struct Loaded {
     sample_types: Vec<(String, String)>,
     default_sample_type: usize,
     sample_type: usize,
+    refine: FlameRefine,
     tree: FlameTree,
     palette: Palette,
     search_pattern: String,
@@ -82,16 +84,31 @@ fn no_profile() -> ErrorBody {
 }
 
 /// The tree of sample type `index`, through the model with pprof's defaults.
-fn tree_of(model: &Model, name: &str, index: usize) -> Result<FlameTree, ErrorBody> {
-    model
-        .flame_tree(&Options {
-            sample_index: Some(SampleIndex::Number(index)),
-            ..Options::default()
-        })
-        .map_err(|e| ErrorBody {
-            kind: ErrorKind::Source,
-            message: format!("{name}: {e}"),
-        })
+fn tree_of(
+    model: &Model,
+    name: &str,
+    index: usize,
+    refine: &FlameRefine,
+) -> Result<FlameTree, ErrorBody> {
+    let text = TextOptions {
+        granularity: &refine.granularity,
+        focus: &refine.focus,
+        ignore: &refine.ignore,
+        hide: &refine.hide,
+        show: &refine.show,
+        show_from: "",
+        tagfocus: &refine.tagfocus,
+        tagignore: &refine.tagignore,
+    };
+    let opts =
+        Options::from_text(Some(SampleIndex::Number(index)), &text).map_err(|e| ErrorBody {
+            kind: ErrorKind::BadRequest,
+            message: e.to_string(),
+        })?;
+    model.flame_tree(&opts).map_err(|e| ErrorBody {
+        kind: ErrorKind::Source,
+        message: format!("{name}: {e}"),
+    })
 }
 
 fn orientation(o: FlameOrientation) -> Orientation {
@@ -127,7 +144,7 @@ pub fn open_profile(
         .map(|t| (t.name.clone(), t.unit.clone()))
         .collect();
     let default = model.default_sample_type();
-    let tree = tree_of(&model, name, default)?;
+    let tree = tree_of(&model, name, default, &FlameRefine::default())?;
     let view = state.view.clone();
     let (w, h, dpr, o) = view
         .as_ref()
@@ -148,6 +165,7 @@ pub fn open_profile(
         sample_types: types,
         default_sample_type: default,
         sample_type: default,
+        refine: FlameRefine::default(),
         tree,
         search_pattern: String::new(),
         search: None,
@@ -177,10 +195,12 @@ pub fn set_view(
         .unwrap_or(loaded.default_sample_type)
         .min(loaded.sample_types.len().saturating_sub(1));
     let mut rebuilt = false;
-    if sample_type != loaded.sample_type {
-        loaded.tree = tree_of(&loaded.model, &loaded.name, sample_type)?;
+    if sample_type != loaded.sample_type || view.refine != loaded.refine {
+        // A bad refinement answers an error and keeps what was drawn.
+        loaded.tree = tree_of(&loaded.model, &loaded.name, sample_type, &view.refine)?;
         loaded.palette = Palette::new(&loaded.tree);
         loaded.sample_type = sample_type;
+        loaded.refine = view.refine.clone();
         loaded.vp = Viewport::whole(&loaded.tree, 0.0, 0.0, 1.0, loaded.vp.orientation);
         rebuilt = true;
     }
@@ -362,6 +382,7 @@ mod tests {
             height_css: 600.0,
             dpr: 1.0,
             window: None,
+            refine: Default::default(),
         }
     }
 
@@ -451,5 +472,61 @@ mod tests {
         assert!(names(a).contains(&"main.funcB"), "{:?}", names(a));
         let share = t.nodes[a as usize].total as f64 / t.nodes[run as usize].total as f64;
         assert!((share - 0.7984).abs() < 1e-3, "{share}");
+    }
+
+    #[test]
+    fn refinements_rebuild_the_tree_and_a_bad_one_keeps_the_drawing() {
+        let mut st = FlameState::default();
+        let rec = Recorder::default();
+        open_profile(&mut st, "cpu.pb.gz", &fixture()).unwrap();
+        let all = set_view(&mut st, view(), Some(Box::new(rec.clone()))).unwrap();
+        let total_of = |st: &FlameState, name: &str| -> i64 {
+            let t = st.loaded.as_ref().unwrap().tree();
+            t.nodes
+                .iter()
+                .filter(|n| t.frames[n.frame as usize].name == name)
+                .map(|n| n.total)
+                .sum()
+        };
+        let func_c = total_of(&st, "main.funcC");
+        assert!(func_c > 0 && func_c < all.total);
+        // focus: only samples through funcC remain.
+        let mut v = view();
+        v.refine.focus = "funcC".into();
+        let focused = set_view(&mut st, v.clone(), None).unwrap();
+        assert_eq!(focused.total, func_c);
+        assert_eq!(total_of(&st, "main.funcA"), 0);
+        // hide: funcB's frames go, its samples stay (under funcA).
+        v.refine = FlameRefine {
+            hide: "funcB".into(),
+            ..FlameRefine::default()
+        };
+        let hidden = set_view(&mut st, v.clone(), None).unwrap();
+        assert_eq!(hidden.total, all.total);
+        assert_eq!(total_of(&st, "main.funcB"), 0);
+        // lines granularity: one box per line, labelled with file:line.
+        v.refine = FlameRefine {
+            granularity: "lines".into(),
+            ..FlameRefine::default()
+        };
+        set_view(&mut st, v.clone(), None).unwrap();
+        let t = st.loaded.as_ref().unwrap().tree();
+        assert!(
+            t.frames
+                .iter()
+                .any(|f| f.label() == "main.funcB main.go:27"),
+            "{:?}",
+            t.frames
+        );
+        // A bad regex names the option; the last tree stays drawn.
+        let nodes = st.loaded.as_ref().unwrap().tree().nodes.len();
+        v.refine = FlameRefine {
+            ignore: "(".into(),
+            ..FlameRefine::default()
+        };
+        let e = set_view(&mut st, v, None).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert!(e.message.contains("ignore"), "{}", e.message);
+        assert_eq!(st.loaded.as_ref().unwrap().tree().nodes.len(), nodes);
     }
 }

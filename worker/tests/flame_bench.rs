@@ -100,6 +100,7 @@ fn flame_frame_times_while_zooming_and_panning() {
             height_css: h,
             dpr,
             window: None,
+            refine: Default::default(),
         };
         let first = now_ms();
         let s = flame_view::set_view(&mut st, view.clone(), Some(Box::new(surface))).unwrap();

@@ -35,6 +35,7 @@ fn view(orientation: FlameOrientation) -> FlameView {
         height_css: HEIGHT_CSS,
         dpr: DPR,
         window: None,
+        refine: Default::default(),
     }
 }
 

@@ -9,8 +9,8 @@
 //! a drag pans, a click zooms to a box, "Reset" shows the whole tree.
 
 use emberlens_protocol::{
-    FlameHit, FlameNavigate, FlameOrientation, FlamePoint, FlameStatus, FlameView, OpenProfile,
-    ProfileInfo, Request, Response,
+    FlameHit, FlameNavigate, FlameOrientation, FlamePoint, FlameRefine, FlameStatus, FlameView,
+    OpenProfile, ProfileInfo, Request, Response,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -115,6 +115,27 @@ fn send_navigate(
     });
 }
 
+/// A text field for one of pprof's refinements; the worker gets it on
+/// Enter or when the field loses focus (each change rebuilds the tree).
+fn refine_field(
+    name: &'static str,
+    placeholder: &'static str,
+    refine: RwSignal<FlameRefine>,
+    field: fn(&mut FlameRefine) -> &mut String,
+) -> impl IntoView {
+    view! {
+        <input
+            data-testid=format!("refine-{name}")
+            placeholder=placeholder
+            size="14"
+            on:change=move |ev| {
+                let v = event_target_value(&ev);
+                refine.update(|r| *field(r) = v);
+            }
+        />
+    }
+}
+
 /// The canvas's CSS size and the screen's pixel ratio.
 fn canvas_size(el: &web_sys::HtmlCanvasElement) -> (f64, f64, f64) {
     let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
@@ -128,6 +149,7 @@ pub fn ProfileView() -> impl IntoView {
     let sample_type = RwSignal::new(None::<usize>);
     let orientation = RwSignal::new(FlameOrientation::Flame);
     let search = RwSignal::new(String::new());
+    let refine = RwSignal::new(FlameRefine::default());
     let size = RwSignal::new((0.0f64, 0.0f64, 1.0f64));
     let status = RwSignal::new(None::<FlameStatus>);
     let hover = RwSignal::new(None::<(FlameHit, f64, f64)>);
@@ -150,6 +172,7 @@ pub fn ProfileView() -> impl IntoView {
             height_css: h,
             dpr,
             window: None,
+            refine: refine.get_untracked(),
         }
     };
     let on_drawn = move |ticket: Ticket| {
@@ -185,6 +208,7 @@ pub fn ProfileView() -> impl IntoView {
             sample_type.get(),
             orientation.get(),
             search.get(),
+            refine.get(),
             size.get(),
         );
         if info.get().is_some() && attached.get_value() {
@@ -457,6 +481,26 @@ pub fn ProfileView() -> impl IntoView {
                 <span class="error" data-testid="profile-error" hidden=move || error.get().is_none()>
                     {move || error.get().unwrap_or_default()}
                 </span>
+            </div>
+            <div class="profile-bar refine" title="pprof's refinements: applied on Enter or when a field loses focus">
+                {refine_field("focus", "focus (regexp)", refine, |r| &mut r.focus)}
+                {refine_field("ignore", "ignore", refine, |r| &mut r.ignore)}
+                {refine_field("hide", "hide", refine, |r| &mut r.hide)}
+                {refine_field("show", "show", refine, |r| &mut r.show)}
+                {refine_field("tagfocus", "tagfocus (key=regexp)", refine, |r| &mut r.tagfocus)}
+                {refine_field("tagignore", "tagignore", refine, |r| &mut r.tagignore)}
+                <select
+                    data-testid="refine-granularity"
+                    on:change=move |ev| {
+                        let g = event_target_value(&ev);
+                        refine.update(|r| r.granularity = g);
+                    }
+                >
+                    {["functions", "filefunctions", "files", "lines", "addresses"]
+                        .into_iter()
+                        .map(|g| view! { <option value=g>{g}</option> })
+                        .collect::<Vec<_>>()}
+                </select>
             </div>
             <div style="position:relative;">
                 <canvas

@@ -655,7 +655,7 @@ pub fn layout(
                     Some(s) if !s.is_match(tree, id) => base.mix(DIMMED, DIM_AMOUNT),
                     _ => base,
                 };
-                let label = fit_label(&tree.frame(id).name, w_drawn - 2.0 * pad_dev, measure);
+                let label = fit_label(&tree.frame(id).label(), w_drawn - 2.0 * pad_dev, measure);
                 (fill, label)
             }
             None => (
@@ -789,7 +789,7 @@ pub fn hit_test(tree: &FlameTree, vp: &Viewport, x_css: f64, y_css: f64) -> Opti
     let pct = |v: i64| 100.0 * v as f64 / root_total as f64;
     Some(Hit {
         node,
-        name: tree.frame(node).name.clone(),
+        name: tree.frame(node).label().into_owned(),
         self_value: n.self_value,
         total: n.total,
         base_total: n.base_total,

@@ -41,7 +41,7 @@ pub mod tree;
 pub mod units;
 
 pub use model::{Model, SampleIndex, SampleType};
-pub use options::{Granularity, Options, TagFilter};
+pub use options::{Granularity, Options, TagFilter, TextOptions};
 pub use refine::{Frames, View};
 pub use sandwich::Sandwich;
 pub use tree::{FlameNode, FlameTree, FrameId, FrameInfo, NodeId, TreeBuilder};

@@ -174,7 +174,70 @@ pub struct Options {
     pub tagignore: Vec<TagFilter>,
 }
 
+/// Refinements as a user types them (the app's fields): regexes and tag
+/// filters as text, an empty string meaning off. [`Options::from_text`]
+/// compiles them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextOptions<'a> {
+    /// `functions` (or empty), `filefunctions`, `files`, `lines`, `addresses`.
+    pub granularity: &'a str,
+    /// `-focus`.
+    pub focus: &'a str,
+    /// `-ignore`.
+    pub ignore: &'a str,
+    /// `-hide`.
+    pub hide: &'a str,
+    /// `-show`.
+    pub show: &'a str,
+    /// `-show_from`.
+    pub show_from: &'a str,
+    /// `-tagfocus`.
+    pub tagfocus: &'a str,
+    /// `-tagignore`.
+    pub tagignore: &'a str,
+}
+
 impl Options {
+    /// Compiles `t` for the sample type `sample_index`; an error names the
+    /// option (`parsing focus regexp: …`).
+    pub fn from_text(
+        sample_index: Option<SampleIndex>,
+        t: &TextOptions<'_>,
+    ) -> Result<Options, FlameError> {
+        let re = |option: &'static str, text: &str| -> Result<Option<Regex>, FlameError> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            Regex::new(text).map(Some).map_err(|e| FlameError::Regex {
+                option,
+                source: Box::new(e),
+            })
+        };
+        let tags = |option: &str, text: &str| -> Result<Vec<TagFilter>, FlameError> {
+            if text.is_empty() {
+                return Ok(Vec::new());
+            }
+            TagFilter::parse(text)
+                .map(|f| vec![f])
+                .map_err(|e| FlameError::Option(format!("{option} {text:?}: {e}")))
+        };
+        Ok(Options {
+            sample_index,
+            granularity: if t.granularity.is_empty() {
+                Granularity::default()
+            } else {
+                t.granularity.parse()?
+            },
+            focus: re("focus", t.focus)?,
+            ignore: re("ignore", t.ignore)?,
+            hide: re("hide", t.hide)?,
+            show: re("show", t.show)?,
+            show_from: re("show_from", t.show_from)?,
+            tagfocus: tags("tagfocus", t.tagfocus)?,
+            tagignore: tags("tagignore", t.tagignore)?,
+        })
+    }
+
     /// pprof's `Active filters:` entries, `name=value`, in pprof's order.
     pub fn active_filters(&self) -> Vec<String> {
         let mut out = Vec::new();

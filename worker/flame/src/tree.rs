@@ -35,6 +35,27 @@ pub struct FrameInfo {
     pub package: String,
 }
 
+impl FrameInfo {
+    /// The text a box shows: the name, and at line granularity the file's
+    /// base name and the line, at address granularity the address (as
+    /// pprof's `-lines` and `-addresses` labels: `main.work main.go:27`).
+    pub fn label(&self) -> std::borrow::Cow<'_, str> {
+        let mut out = String::new();
+        if self.address != 0 {
+            out = format!("{:#x} ", self.address);
+        }
+        if out.is_empty() && self.line == 0 {
+            return std::borrow::Cow::Borrowed(&self.name);
+        }
+        out.push_str(&self.name);
+        if self.line != 0 {
+            let base = self.file.rsplit('/').next().unwrap_or(&self.file);
+            out.push_str(&format!(" {base}:{}", self.line));
+        }
+        std::borrow::Cow::Owned(out)
+    }
+}
+
 /// One box of the flamegraph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlameNode {

@@ -193,6 +193,30 @@ pub struct FlameView {
     pub dpr: f64,
     /// A zoom window to show (a share URL's); `None` keeps the current one.
     pub window: Option<FlameWindow>,
+    /// pprof's refinements; changing them rebuilds the tree and resets the zoom.
+    #[serde(default)]
+    pub refine: FlameRefine,
+}
+
+/// pprof's refinements of the flamegraph, with `go tool pprof`'s (and
+/// `emberlens profile`'s) names and meanings; an empty string is off.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlameRefine {
+    /// Keep only samples with a frame matching this regex.
+    pub focus: String,
+    /// Drop samples with a frame matching this regex.
+    pub ignore: String,
+    /// Drop frames matching this regex (their samples stay).
+    pub hide: String,
+    /// Keep only frames matching this regex.
+    pub show: String,
+    /// Keep samples whose label matches: `KEY=REGEX`, `KEY=RANGE`, or `REGEX`.
+    pub tagfocus: String,
+    /// Drop samples whose label matches (same syntax as `tagfocus`).
+    pub tagignore: String,
+    /// What a box is: `functions` (empty: the default), `filefunctions`,
+    /// `files`, `lines` or `addresses`.
+    pub granularity: String,
 }
 
 /// Parameters of [`Request::FlameNavigate`].
@@ -567,6 +591,12 @@ mod tests {
                     start: 10.0,
                     end: 20.0,
                 }),
+                refine: FlameRefine {
+                    focus: "main\\.".into(),
+                    tagfocus: "handler=/api".into(),
+                    granularity: "lines".into(),
+                    ..FlameRefine::default()
+                },
             }),
             Request::FlameNavigate(FlameNavigate {
                 zoom_factor: 0.8,
