@@ -32,7 +32,7 @@ ui="${EMBERLENS_UI:-$root/app/dist}"
 measure() { # measure OUT CMD...: "seconds peak_MiB" of CMD (stdout to OUT)
   local out=$1; shift
   /usr/bin/time -f '%e %M' -o "$dir/.bench-time" "$@" >"$out" 2>/dev/null
-  awk '{ printf "%.2f %.0f", $1, $2 / 1024 }' "$dir/.bench-time"
+  awk '{ printf "%.2f %.0f\n", $1, $2 / 1024 }' "$dir/.bench-time"
 }
 
 echo "emberlens: $(git -C "$root" rev-parse --short HEAD); $(go version); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), nproc=$(nproc)"
