@@ -48,16 +48,7 @@ pub fn collapsed(tree: &FlameTree) -> String {
             *e = e.wrapping_add(n.self_value);
         }
     }
-    let mut out = String::new();
-    for (k, v) in stacks {
-        if v != 0 {
-            out.push_str(&k);
-            out.push(' ');
-            out.push_str(&v.to_string());
-            out.push('\n');
-        }
-    }
-    out
+    emberlens_pprof::import::folded::write_lines(&stacks)
 }
 
 #[cfg(test)]

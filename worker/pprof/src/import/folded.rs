@@ -206,10 +206,16 @@ pub fn write(p: &Profile, sample_index: usize) -> String {
         let sum = sums.entry(stack.clone()).or_insert(0);
         *sum = sum.wrapping_add(v);
     }
+    write_lines(&sums)
+}
+
+/// Folded lines `stack value`, one per stack with a non-zero sum, in the
+/// map's (sorted) order, each ending in a newline.
+pub fn write_lines(sums: &BTreeMap<String, i64>) -> String {
     let mut out = String::new();
     for (stack, v) in sums {
-        if v != 0 {
-            out.push_str(&stack);
+        if *v != 0 {
+            out.push_str(stack);
             out.push(' ');
             out.push_str(&v.to_string());
             out.push('\n');
