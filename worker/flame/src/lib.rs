@@ -91,6 +91,50 @@ impl FlameError {
     }
 }
 
+/// Orders two stacks (location indices, root first) by their frames'
+/// name ranks (`slice(l)`: location `l`'s frame ranks, root first).
+/// Locations are compared whole while the stacks stay aligned location by
+/// location, so most of a shared prefix is skipped by comparing indices.
+fn compare_locations<'s, I: Iterator<Item = u32>>(
+    mut la: I,
+    mut lb: I,
+    slice: &impl Fn(u32) -> &'s [u32],
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    loop {
+        let (x, y) = match (la.next(), lb.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => (x, y),
+        };
+        if x == y {
+            continue;
+        }
+        let (fx, fy) = (slice(x), slice(y));
+        if fx == fy {
+            continue;
+        }
+        let n = fx.len().min(fy.len());
+        match fx[..n].cmp(&fy[..n]) {
+            Ordering::Equal => {}
+            other => return other,
+        }
+        // One location's frames are a prefix of the other's: the stacks
+        // are no longer aligned by location; compare the rest frame by
+        // frame.
+        let rest_a = fx[n..]
+            .iter()
+            .copied()
+            .chain(la.flat_map(|l| slice(l).iter().copied()));
+        let rest_b = fy[n..]
+            .iter()
+            .copied()
+            .chain(lb.flat_map(|l| slice(l).iter().copied()));
+        return rest_a.cmp(rest_b);
+    }
+}
+
 impl Model {
     /// The flamegraph of this profile through `opts`: one node per distinct
     /// call path, inlined frames expanded, zero-valued samples left out.
@@ -141,39 +185,23 @@ impl Model {
             .collect();
         let slice = |l: u32| &loc_ranks[view.location_frame_range(l)];
         let compare = |a: usize, ta: usize, b: usize, tb: usize| -> std::cmp::Ordering {
-            use std::cmp::Ordering;
-            let (mut la, mut lb) = (view.locations(a, ta), view.locations(b, tb));
-            loop {
-                let (x, y) = match (la.next(), lb.next()) {
-                    (None, None) => return Ordering::Equal,
-                    (None, Some(_)) => return Ordering::Less,
-                    (Some(_), None) => return Ordering::Greater,
-                    (Some(x), Some(y)) => (x, y),
-                };
-                if x == y {
-                    continue;
+            match (view.plain_stack(a, ta), view.plain_stack(b, tb)) {
+                // Nothing hidden: skip the common root-side run of the two
+                // stacks in one tight loop, then compare from there.
+                (Some(sa), Some(sb)) => {
+                    let common = sa
+                        .iter()
+                        .rev()
+                        .zip(sb.iter().rev())
+                        .take_while(|(x, y)| x == y)
+                        .count();
+                    compare_locations(
+                        sa[..sa.len() - common].iter().rev().copied(),
+                        sb[..sb.len() - common].iter().rev().copied(),
+                        &slice,
+                    )
                 }
-                let (fx, fy) = (slice(x), slice(y));
-                if fx == fy {
-                    continue;
-                }
-                let n = fx.len().min(fy.len());
-                match fx[..n].cmp(&fy[..n]) {
-                    Ordering::Equal => {}
-                    other => return other,
-                }
-                // One location's frames are a prefix of the other's: the
-                // stacks are no longer aligned by location; compare the rest
-                // frame by frame.
-                let rest_a = fx[n..]
-                    .iter()
-                    .copied()
-                    .chain(la.flat_map(|l| slice(l).iter().copied()));
-                let rest_b = fy[n..]
-                    .iter()
-                    .copied()
-                    .chain(lb.flat_map(|l| slice(l).iter().copied()));
-                return rest_a.cmp(rest_b);
+                _ => compare_locations(view.locations(a, ta), view.locations(b, tb), &slice),
             }
         };
         kept.sort_unstable_by(|&(a, ta), &(b, tb)| {

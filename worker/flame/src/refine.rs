@@ -167,6 +167,8 @@ pub struct View<'a> {
     /// (is not its location's outermost line).
     loc_inlined: Vec<bool>,
     has_show_from: bool,
+    /// Whether any location is hidden (`hide`/`show`).
+    any_hidden: bool,
     tagfocus: Vec<CompiledTag<'a>>,
     tagignore: Vec<CompiledTag<'a>>,
     num_units: HashMap<String, String>,
@@ -370,10 +372,12 @@ impl<'a> View<'a> {
                 t.key_unit = num_units.get(k).cloned().unwrap_or_default();
             }
         }
+        let any_hidden = loc_flags.iter().any(|f| f & HIDDEN != 0);
         Ok(View {
             model,
             value_index,
             sign: 1,
+            any_hidden,
             loc_flags,
             loc_off,
             loc_frames,
@@ -493,6 +497,13 @@ impl<'a> View<'a> {
             .rev()
             .copied()
             .filter(|&l| self.loc_flags[l as usize] & HIDDEN == 0)
+    }
+
+    /// Sample `s`'s stack up to `top` (leaf first) when no location is
+    /// hidden, so [`View::locations`] is this slice reversed; `None` when
+    /// some location is hidden.
+    pub(crate) fn plain_stack(&self, s: usize, top: usize) -> Option<&[u32]> {
+        (!self.any_hidden).then(|| &self.model.sample_stack(s)[..top])
     }
 
     /// Where location `l`'s frames are in [`View::all_location_frames`].
