@@ -48,27 +48,13 @@ fn time_cell(ms: i64, human: bool) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, mo, d) = civil_from_days(days);
+    let (y, mo, d) = emberlens_model::civil_from_days(days);
     format!(
         "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Hinnant).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Go's `time.Duration.String()` for a duration in milliseconds.

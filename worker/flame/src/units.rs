@@ -279,7 +279,7 @@ pub fn format_time_utc(time_nanos: i64) -> String {
     let secs = time_nanos.div_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = emberlens_model::civil_from_days(days);
     let (h, min) = (rem / 3600, (rem % 3600) / 60);
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -291,21 +291,6 @@ pub fn format_time_utc(time_nanos: i64) -> String {
     let ampm = if h < 12 { "am" } else { "pm" };
     let month = MONTHS[((m - 1).clamp(0, 11)) as usize];
     format!("{month} {d}, {y} at {h12}:{min:02}{ampm} (UTC)")
-}
-
-/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic
-/// Gregorian (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub use storage::{
     Appendable, Appender, HistogramSample, Sample, Series, StartTimestamps, Storage, StorageError,
     StorageStats,
 };
-pub use time::{TimeError, format_timestamp_secs, format_value, parse_time_ms};
+pub use time::{TimeError, civil_from_days, format_timestamp_secs, format_value, parse_time_ms};
 
 /// The bit pattern Prometheus writes as a staleness marker (`value.StaleNaN`).
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;

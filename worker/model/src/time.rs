@@ -91,6 +91,21 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic
+/// Gregorian (Howard Hinnant's algorithm; the inverse of `days_from_civil`).
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 /// Writes a timestamp the way Prometheus's JSON API does: `1435781451.781`, `2`, `1.500`.
 pub fn format_timestamp_secs(t_ms: i64) -> String {
     let sign = if t_ms < 0 { "-" } else { "" };

@@ -9,28 +9,14 @@
 // Native test code: reading the fixture files is the point.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 
 use emberlens_pprof::{MergeError, Profile, decode, encode, encode_gzip, merge};
 
 fn fixtures() -> Option<PathBuf> {
-    let shared = std::env::var_os("EMBERLENS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let dir = shared.join("fixtures/pprof");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "{} not found: the pprof fixture tests do not run",
-        dir.display()
-    );
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true: {msg}"
-    );
-    eprintln!("SKIPPED: {msg}");
-    None
+    common::pprof_fixtures("the pprof fixture tests")
 }
 
 /// Every `.pb.gz` under the fixtures folder, with its name.

@@ -9,6 +9,8 @@
 // Native test code: reading the fixture files is the point.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -72,23 +74,7 @@ fn cpu_err(json: &str) -> String {
 }
 
 fn shared() -> Option<PathBuf> {
-    let shared = std::env::var_os("EMBERLENS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let dir = shared.join("fixtures/pprof");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "{} not found: the reference folded tests do not run",
-        dir.display()
-    );
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true: {msg}"
-    );
-    eprintln!("SKIPPED: {msg}");
-    None
+    common::pprof_fixtures("the reference folded tests")
 }
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -1461,7 +1461,7 @@ fn date_part(name: &str, secs: f64) -> f64 {
     let t = secs.floor() as i64;
     let days = t.div_euclid(86_400);
     let sod = t.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = emberlens_model::civil_from_days(days);
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let mdays = [
         31,
@@ -1491,20 +1491,6 @@ fn date_part(name: &str, secs: f64) -> f64 {
         "minute" => (sod % 3600 / 60) as f64,
         _ => f64::NAN,
     }
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Go's `$1`/`${name}` template syntax → the regex crate's (`$1` works in
