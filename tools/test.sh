@@ -13,6 +13,13 @@ cd "$root"
 
 "$root/tools/setup.sh" || { echo "test: setup failed" >&2; exit 1; }
 
+# Chromium, chromedriver and the tests leave scratch directories in $TMPDIR
+# (a killed chromium never removes its ~65 MB profile). Give this run its own
+# and remove it at the end, so repeated runs don't fill the disk.
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/emberlens-test.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
+
 failed=()
 started=$(date +%s)
 step() { # step NAME COMMAND...: runs one suite, timing it and recording failure
