@@ -618,6 +618,8 @@ mod tests {
             dpr: 1.0,
             window: None,
             refine: Default::default(),
+            diff: false,
+            sandwich: None,
         }
     }
 

@@ -428,6 +428,7 @@ mod tests {
         let s = ViewState {
             selector: r#"up{job="a b",x=~".+"}"#.into(),
             range_minutes: 60,
+            ..ViewState::default()
         };
         assert_eq!(ViewState::from_fragment(&s.to_fragment()), s);
         assert_eq!(
