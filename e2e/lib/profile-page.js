@@ -85,6 +85,15 @@ export class ProfilePage {
     return handle.jsonValue();
   }
 
+  /** Waits until the status's `data-<key>` equals `value` (after a draw); returns the dataset. */
+  async waitForStatusWhere(key, value, timeoutMs = 20_000) {
+    const handle = await this.page.waitForFunction(([k, v]) => {
+      const s = document.querySelector('[data-testid="flame-status"]');
+      return s && s.dataset.boxes && s.dataset[k] === v ? { ...s.dataset } : null;
+    }, [key, value], { timeout: timeoutMs });
+    return handle.jsonValue();
+  }
+
   /** Moves the pointer to CSS (x, y) of the canvas; resolves with the tooltip's box name. */
   async hover(x, y, timeoutMs = 10_000) {
     // Leave the canvas first: that hides the previous tooltip, so the one

@@ -16,7 +16,7 @@ before(async () => {
   browser = await launchBrowser();
   // Wait for two stored self-profiles (one per 2 s interval).
   await until(async () => {
-    const r = await fetch(`${server.url}/api/v1/profiles`);
+    const r = await fetch(`${server.url}api/v1/profiles`);
     return (await r.json()).data.length >= 2;
   }, 60_000, 'two stored self-profiles');
 });
@@ -39,7 +39,7 @@ test('stored profiles are listed, opened, merged and shared by URL', async () =>
 
   // One stored profile (the newest is listed first).
   await app.serverRows.first().getByTestId('server-profile-open').click();
-  const one = await app.waitForStatus((d) => d.name === `stored profile ${ids[0]}`);
+  const one = await app.waitForStatusWhere('name', `stored profile ${ids[0]}`);
   assert.deepEqual(await app.sampleType.evaluate((s) => [...s.options].map((o) => o.text)), ['samples/count', 'cpu/nanoseconds']);
   const link = await app.fragment();
   assert.match(link, new RegExp(`p\\.src=id%3A${ids[0]}`));
@@ -63,8 +63,8 @@ test('stored profiles are listed, opened, merged and shared by URL', async () =>
   const again = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   again.on('pageerror', (e) => errors.push(e.message));
   const app2 = new ProfilePage(again);
-  await app2.open(server.url + '/' + link);
-  const reopened = await app2.waitForStatus((d) => d.name === `stored profile ${ids[0]}`);
+  await app2.open(server.url + link);
+  const reopened = await app2.waitForStatusWhere('name', `stored profile ${ids[0]}`);
   assert.equal(reopened.total, one.total);
   assert.equal(await app2.notice.isHidden(), true);
   assert.deepEqual(errors, []);

@@ -205,7 +205,7 @@ test('a share URL of a local file names the file, and opening it restores the vi
   page.on('pageerror', (e) => errors.push(e.message));
   const app = new ProfilePage(page);
   const link = '#p.src=file%3Aknown-tree-cpu.pb.gz&p.st=samples%2Fcount&p.focus=funcC&p.o=icicle&p.q=funcC';
-  await app.open(server.url + '/' + link);
+  await app.open(server.url + link);
   await app.notice.waitFor({ state: 'visible', timeout: 20_000 });
   assert.match(await app.notice.textContent(), /known-tree-cpu\.pb\.gz/);
   assert.equal(await page.getByTestId('refine-focus').inputValue(), 'funcC');
@@ -229,9 +229,9 @@ test('a share URL of a local file names the file, and opening it restores the vi
   const again = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   again.on('pageerror', (e) => errors.push(e.message));
   const app2 = new ProfilePage(again);
-  await app2.open(server.url + '/' + own);
+  await app2.open(server.url + own);
   await app2.openProfile(fixture);
-  const restored = await app2.waitForStatus((d) => d.window === zoomed.window);
+  const restored = await app2.waitForStatusWhere('window', zoomed.window);
   assert.equal(restored.total, s.total);
   assert.deepEqual(errors, []);
   await again.close();
@@ -244,7 +244,7 @@ test('a hostile share URL lists what is wrong and the view still works', async (
   page.on('pageerror', (e) => errors.push(e.message));
   const app = new ProfilePage(page);
   const link = '#p.src=url%3Ajavascript%3Aalert(1)&p.win=NaN%2C1&p.o=sideways&p.gran=%00&p.q=%ff%fe%&p.focus=' + 'a'.repeat(9000);
-  await app.open(server.url + '/' + link);
+  await app.open(server.url + link);
   await app.linkError.waitFor({ state: 'visible', timeout: 20_000 });
   const text = await app.linkError.textContent();
   for (const want of [/not http\(s\)/, /zoom window/, /orientation/, /granularity/, /bytes long/]) assert.match(text, want);
