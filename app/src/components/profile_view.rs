@@ -21,6 +21,7 @@
 //! restores sample type, refinements, orientation, search, zoom, diff base
 //! and sandwich. What the link got wrong is listed, never fatal.
 
+use emberlens_flame::units::label;
 use emberlens_protocol::share_url::{GRANULARITIES, ProfileSource, ProfileState};
 use emberlens_protocol::{
     FlameHit, FlameNavigate, FlameOrientation, FlamePoint, FlameRefine, FlameStatus, FlameView,
@@ -66,38 +67,6 @@ async fn open_source(
 /// Whether `w` is the whole tree (not worth a place in the link).
 fn is_whole(w: &FlameWindow, total: i64) -> bool {
     w.start <= 0.0 && w.end >= total as f64
-}
-
-/// A value in its unit, as pprof prints it (`1.23s`, `512kB`, `42`).
-pub fn format_value(v: i64, unit: &str) -> String {
-    let f = v as f64;
-    match unit {
-        "nanoseconds" => {
-            let (d, u) = if f.abs() >= 1e9 {
-                (1e9, "s")
-            } else if f.abs() >= 1e6 {
-                (1e6, "ms")
-            } else if f.abs() >= 1e3 {
-                (1e3, "µs")
-            } else {
-                (1.0, "ns")
-            };
-            format!("{:.2}{u}", f / d)
-        }
-        "bytes" => {
-            let (d, u) = if f.abs() >= 1024.0 * 1024.0 * 1024.0 {
-                (1024.0 * 1024.0 * 1024.0, "GB")
-            } else if f.abs() >= 1024.0 * 1024.0 {
-                (1024.0 * 1024.0, "MB")
-            } else if f.abs() >= 1024.0 {
-                (1024.0, "kB")
-            } else {
-                (1.0, "B")
-            };
-            format!("{:.2}{u}", f / d)
-        }
-        _ => v.to_string(),
-    }
 }
 
 /// Navigation requests while one is being drawn: wheel and drag events
@@ -225,6 +194,12 @@ pub fn ProfileView() -> impl IntoView {
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     // Set once the canvas went to the worker.
     let attached = StoredValue::new(false);
+    // Bumped to replace the <canvas> element (after a worker restart: the
+    // old worker took the transferred canvas with it).
+    let canvas_key = RwSignal::new(0u64);
+    // The files opened, to open them again in a restarted worker.
+    let last_file = StoredValue::new_local(None::<web_sys::File>);
+    let last_base_file = StoredValue::new_local(None::<web_sys::File>);
     // Drag state: where the button went down and whether it moved.
     let drag = StoredValue::new(None::<(f64, f64)>);
     let dragged = StoredValue::new(false);
@@ -349,12 +324,42 @@ pub fn ProfileView() -> impl IntoView {
         busy.set(true);
         error.set(None);
         spawn_local(async move {
+            let keep = file.clone();
             let r = open_source(&src, file, as_base).await;
+            if r.is_ok() {
+                let kept = if as_base { last_base_file } else { last_file };
+                kept.set_value(keep);
+            }
             opened(src, as_base, true, r);
             busy.set(false);
             restoring.set(false);
         });
     };
+    // A restarted worker has neither the canvas nor the profile: a new
+    // <canvas> is transferred (the effect above sees the new element) and
+    // what was open is opened again, base first.
+    client().on_restart(move || {
+        attached.set_value(false);
+        hover.set(None);
+        status.set(None);
+        canvas_key.update(|k| *k += 1);
+        let (main, base) = (source.get_untracked(), base_source.get_untracked());
+        spawn_local(async move {
+            if let Some(b) = base
+                && let Err(e) = open_source(&b, last_base_file.get_value(), true).await
+            {
+                base_source.set(None);
+                base_info.set(None);
+                error.set(Some(e));
+            }
+            if let Some(m) = main {
+                match open_source(&m, last_file.get_value(), false).await {
+                    Ok(i) => info.set(Some(i)),
+                    Err(e) => error.set(Some(e)),
+                }
+            }
+        });
+    });
     let open = move |file: web_sys::File| {
         open_from(ProfileSource::File { name: file.name() }, Some(file), false)
     };
@@ -515,7 +520,7 @@ pub fn ProfileView() -> impl IntoView {
         let s = status.get()?;
         let mut text = format!(
             "total {} · {} nodes · {} boxes",
-            format_value(s.total, &s.unit),
+            label(s.total, &s.unit),
             s.nodes,
             s.boxes
         );
@@ -525,10 +530,7 @@ pub fn ProfileView() -> impl IntoView {
             } else {
                 0.0
             };
-            text.push_str(&format!(
-                " · matched {} ({pct:.2}%)",
-                format_value(m, &s.unit)
-            ));
+            text.push_str(&format!(" · matched {} ({pct:.2}%)", label(m, &s.unit)));
         }
         if let Some(e) = s.search_error {
             text.push_str(&format!(" · {e}"));
@@ -552,9 +554,9 @@ pub fn ProfileView() -> impl IntoView {
                     <div>
                         {format!(
                             "total {} ({:.2}%) · self {} ({:.2}%)",
-                            format_value(h.total, &h.unit),
+                            label(h.total, &h.unit),
                             h.total_percent,
-                            format_value(h.self_value, &h.unit),
+                            label(h.self_value, &h.unit),
                             h.self_percent,
                         )}
                     </div>
@@ -718,9 +720,13 @@ pub fn ProfileView() -> impl IntoView {
                 </select>
             </div>
             <div style="position:relative;">
+                {move || {
+                    canvas_key.track();
+                    view! {
                 <canvas
                     node_ref=canvas_ref
                     data-testid="flame-canvas"
+                    data-generation=canvas_key.get_untracked().to_string()
                     style="width:100%;height:480px;display:block;cursor:pointer;"
                     on:mousemove=on_move
                     on:mouseleave=move |_| {
@@ -735,6 +741,8 @@ pub fn ProfileView() -> impl IntoView {
                     on:click=on_click
                     on:wheel=on_wheel
                 ></canvas>
+                    }
+                }}
                 {tooltip}
             </div>
             <div class="sandwich-bar" data-testid="sandwich-bar" hidden=move || sandwich.get().is_none()>

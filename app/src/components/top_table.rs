@@ -8,11 +8,11 @@
 //! Rows carry `data-name`, `data-flat` and `data-cum` (raw values) for
 //! tests; in a diff the values are changes, signed.
 
+use emberlens_flame::units::label;
 use emberlens_protocol::{FlameStatus, Request, Response, TopAnswer, TopSort as SortBy};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::components::profile_view::format_value;
 use crate::worker_client::client;
 
 /// pprof's percentage column: `12.34%`.
@@ -89,7 +89,7 @@ pub fn TopTable(
         let t = table.get()?;
         let (by, asc) = sort.get();
         let signed = |v: i64| {
-            let s = format_value(v, &t.unit);
+            let s = label(v, &t.unit);
             if t.diff && v > 0 { format!("+{s}") } else { s }
         };
         let mut sum = 0i64;

@@ -99,6 +99,11 @@ impl<T> Envelope<T> {
 }
 
 /// Everything the app can ask the worker.
+// A request is built once per user action and serialized straight away, so
+// the size of the largest variant (`FlameView`, ~300 bytes natively, under
+// the lint's limit on wasm32) costs nothing; boxing it would only add an
+// allocation and noise at every call site.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Liveness and version check; the app sends it at start-up.
