@@ -16,17 +16,18 @@ pub fn read() -> ViewState {
 }
 
 /// Changes the fragment's state with `f` (`history.replaceState`, so no
-/// history entry per keystroke); the fragment is left alone when nothing
-/// changed.
+/// history entry per keystroke); nothing is written when the fragment
+/// already reads so.
 pub fn update(f: impl FnOnce(&mut ViewState)) {
-    let before = read();
-    let mut state = before.clone();
+    let window = leptos::prelude::window();
+    let hash = window.location().hash().unwrap_or_default();
+    let mut state = ViewState::from_fragment(&hash);
     f(&mut state);
-    if state.to_fragment() == before.to_fragment() {
+    let fragment = state.to_fragment();
+    if fragment == hash {
         return;
     }
-    if let Ok(h) = leptos::prelude::window().history() {
-        let _ =
-            h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&state.to_fragment()));
+    if let Ok(h) = window.history() {
+        let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&fragment));
     }
 }
