@@ -191,6 +191,12 @@ test('a diff base: the flamegraph and the top table show the change, removing it
   assert.match(await page.getByTestId('top-caption').textContent(), /change against the base/);
   assert.match(await app.fragment(), /p\.base=file%3Aold\.folded/);
   await page.screenshot({ path: path.join(outDir, 'profile-diff.png') });
+  // pprof -normalize: the profile scaled to the base's total (40) first.
+  await page.getByTestId('diff-normalize').check();
+  await app.waitForTop((r) => r.some((x) => x.name === 'grow' && x.flat === 17));
+  assert.match(await app.fragment(), /p\.norm=1/);
+  await page.getByTestId('diff-normalize').uncheck();
+  await app.waitForTop((r) => r.some((x) => x.name === 'grow' && x.flat === 20));
   await app.removeBase.click();
   await app.waitForStatus((d) => d.diff === 'false');
   await app.waitForTop((r) => r.some((x) => x.name === 'grow' && x.flat === 30));

@@ -64,6 +64,10 @@ pub struct Loaded {
     vp: Viewport,
     /// Whether `tree` is the diff against the base of generation `base_generation`.
     diff: bool,
+    /// Whether the diff is normalised (pprof's `-normalize`).
+    normalize: bool,
+    /// The model scaled to the base's totals, for the base of this generation.
+    normalized: Option<(u64, Model)>,
     base_generation: u64,
     sandwich: Option<Sandwiched>,
 }
@@ -92,6 +96,31 @@ impl Loaded {
     /// The viewport being drawn.
     pub fn viewport(&self) -> &Viewport {
         &self.vp
+    }
+
+    /// The profile a diff against the base uses: the model, or with
+    /// `normalize` its copy scaled to the base's totals (made by
+    /// [`Loaded::normalize_for`]).
+    fn diff_model(&self, normalize: bool) -> &Model {
+        match (&self.normalized, normalize) {
+            (Some((_, m)), true) => m,
+            _ => &self.model,
+        }
+    }
+
+    /// Makes the model's copy scaled to `base`'s totals (pprof's
+    /// `-normalize`), once per base.
+    fn normalize_for(&mut self, base: &Base, generation: u64) -> Result<(), ErrorBody> {
+        if self.normalized.as_ref().is_some_and(|(g, _)| *g == generation) {
+            return Ok(());
+        }
+        let mut m = self.model.clone();
+        m.normalize_to(&base.model).map_err(|e| ErrorBody {
+            kind: ErrorKind::BadRequest,
+            message: format!("{} normalised to the base {}: {e}", self.name, base.name),
+        })?;
+        self.normalized = Some((generation, m));
+        Ok(())
     }
 }
 
@@ -246,7 +275,7 @@ pub fn top(state: &FlameState) -> Result<TopAnswer, ErrorBody> {
     let t = if loaded.diff {
         let base = state.base.as_ref().ok_or_else(no_base)?;
         loaded
-            .model
+            .diff_model(loaded.normalize)
             .top_diff(&base.model, &opts, &TopOptions::default())
     } else {
         loaded.model.top(&opts, &TopOptions::default())
@@ -320,6 +349,8 @@ pub fn open_profile(
         search_error: None,
         vp,
         diff: false,
+        normalize: false,
+        normalized: None,
         base_generation: 0,
         sandwich: None,
     });
@@ -355,18 +386,30 @@ pub fn set_view(
         None
     };
     let base_generation = if view.diff { state.base_generation } else { 0 };
+    let normalize = view.diff && view.normalize;
     let mut rebuilt = false;
     if sample_type != loaded.sample_type
         || view.refine != loaded.refine
         || view.diff != loaded.diff
+        || normalize != loaded.normalize
         || base_generation != loaded.base_generation
     {
+        if let (Some(b), true) = (base, normalize) {
+            loaded.normalize_for(b, base_generation)?;
+        }
         // A bad refinement answers an error and keeps what was drawn.
-        loaded.tree = tree_of(&loaded.model, &loaded.name, sample_type, &view.refine, base)?;
+        loaded.tree = tree_of(
+            loaded.diff_model(normalize),
+            &loaded.name,
+            sample_type,
+            &view.refine,
+            base,
+        )?;
         loaded.palette = Palette::new(&loaded.tree);
         loaded.sample_type = sample_type;
         loaded.refine = view.refine.clone();
         loaded.diff = view.diff;
+        loaded.normalize = normalize;
         loaded.base_generation = base_generation;
         loaded.vp = Viewport::whole(&loaded.tree, 0.0, 0.0, 1.0, loaded.vp.orientation);
         state.tree_version += 1;
@@ -619,6 +662,7 @@ mod tests {
             window: None,
             refine: Default::default(),
             diff: false,
+            normalize: false,
             sandwich: None,
         }
     }
@@ -821,6 +865,29 @@ mod tests {
         };
         let (g, s) = (fill("grow"), fill("shrink"));
         assert!(g.0 > g.1 && s.1 > s.0, "grow {g:?} shrink {s:?}");
+        // Normalised (pprof's -normalize): the profile scaled to the base's
+        // total of 40 first, each value rounded: 30 -> 27, 10 -> 9, 5 -> 4.
+        v.normalize = true;
+        let n = set_view(&mut st, v.clone(), None).unwrap();
+        assert!(n.tree_version > d.tree_version);
+        let t = st.loaded.as_ref().unwrap().tree();
+        let node = |name: &str| {
+            t.nodes
+                .iter()
+                .find(|n| t.frames[n.frame as usize].name == name)
+                .map(|n| (n.total, n.base_total))
+        };
+        assert_eq!(node("grow"), Some((27, 10)));
+        assert_eq!(node("same"), Some((9, 10)));
+        assert_eq!(node("shrink"), Some((4, 20)));
+        let normalised = top_of(&st);
+        assert_eq!(
+            normalised.rows
+                .iter()
+                .find(|r| r.name == "grow")
+                .map(|r| (r.flat, r.cum)),
+            Some((17, 17))
+        );
         // Without the diff flag, the plain profile again.
         let back = set_view(&mut st, view(), None).unwrap();
         assert_eq!((back.diff, back.total), (false, 45));

@@ -102,6 +102,7 @@ fn flame_frame_times_while_zooming_and_panning() {
             window: None,
             refine: Default::default(),
             diff: false,
+            normalize: false,
             sandwich: None,
         };
         let first = now_ms();

@@ -37,6 +37,7 @@ fn view(orientation: FlameOrientation) -> FlameView {
         window: None,
         refine: Default::default(),
         diff: false,
+        normalize: false,
         sandwich: None,
     }
 }

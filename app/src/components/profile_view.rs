@@ -178,6 +178,7 @@ pub fn ProfileView() -> impl IntoView {
     let search = RwSignal::new(linked.search.clone());
     let refine = RwSignal::new(linked.refine.clone());
     let sandwich = RwSignal::new(linked.sandwich.clone());
+    let normalize = RwSignal::new(linked.normalize);
     // From a link, applied once the profile is open: the sample type (by
     // name) and the zoom window.
     let pending_sample = StoredValue::new(linked.sample_type.clone());
@@ -221,6 +222,7 @@ pub fn ProfileView() -> impl IntoView {
             },
             refine: refine.get_untracked(),
             diff: base_info.with_untracked(Option::is_some),
+            normalize: normalize.get_untracked(),
             sandwich: sandwich.get_untracked(),
         }
     };
@@ -261,6 +263,7 @@ pub fn ProfileView() -> impl IntoView {
             size.get(),
             base_info.get(),
             sandwich.get(),
+            normalize.get(),
         );
         if info.get().is_some() && attached.get_value() {
             on_drawn(client().send(Request::FlameView(current_view())));
@@ -287,6 +290,7 @@ pub fn ProfileView() -> impl IntoView {
                 .get()
                 .and_then(|s| s.window.filter(|w| !is_whole(w, s.total))),
             sandwich: sandwich.get(),
+            normalize: normalize.get(),
         };
         if !restoring.get() {
             crate::share::update(|s| s.profile = state);
@@ -656,6 +660,18 @@ pub fn ProfileView() -> impl IntoView {
                 <span data-testid="base-name" hidden=move || base_info.get().is_none()>
                     {move || base_info.get().map(|b| format!("diff against {}", b.name))}
                 </span>
+                <label
+                    title="scale the profile to the base's totals first (pprof's -normalize): the diff shows changes in shape, not in volume"
+                    hidden=move || base_info.get().is_none()
+                >
+                    <input
+                        type="checkbox"
+                        data-testid="diff-normalize"
+                        prop:checked=move || normalize.get()
+                        on:change=move |ev| normalize.set(event_target_checked(&ev))
+                    />
+                    "normalise"
+                </label>
                 <button
                     data-testid="remove-base"
                     hidden=move || base_info.get().is_none()

@@ -342,6 +342,10 @@ pub struct FlameView {
     /// [`OpenProfile::as_base`]) instead of the profile.
     #[serde(default)]
     pub diff: bool,
+    /// With `diff`: scale the profile to the base's totals first (pprof's
+    /// `-normalize`), so the diff shows changes in shape, not in volume.
+    #[serde(default)]
+    pub normalize: bool,
     /// Show the sandwich of this function instead of the flamegraph: its
     /// callers above (the function at the bottom row), its callees below.
     #[serde(default)]
@@ -777,6 +781,7 @@ mod tests {
                     ..FlameRefine::default()
                 },
                 diff: true,
+                normalize: true,
                 sandwich: Some("main.funcB".into()),
             }),
             Request::FlameNavigate(FlameNavigate {

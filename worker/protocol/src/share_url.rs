@@ -13,6 +13,7 @@
 //! | `p.q` | the search regex |
 //! | `p.win` | the zoom window in tree units, `start,end` |
 //! | `p.sw` | the function whose sandwich is shown |
+//! | `p.norm` | `1`: the diff is normalised (pprof's `-normalize`) |
 //!
 //! Unknown keys are ignored. A bad metrics value falls back to the default
 //! instead of breaking the page; a bad profile value is dropped and named
@@ -209,6 +210,8 @@ pub struct ProfileState {
     pub window: Option<FlameWindow>,
     /// The function whose sandwich is shown.
     pub sandwich: Option<String>,
+    /// The diff is normalised (pprof's `-normalize`).
+    pub normalize: bool,
 }
 
 impl ProfileState {
@@ -256,6 +259,9 @@ impl ProfileState {
             text("p.win", &format!("{},{}", w.start, w.end));
         }
         text("p.sw", self.sandwich.as_deref().unwrap_or(""));
+        if self.normalize {
+            text("p.norm", "1");
+        }
         out
     }
 
@@ -302,6 +308,13 @@ impl ProfileState {
                 })?);
             }
             "p.sw" => self.sandwich = Some(v).filter(|v| !v.is_empty()),
+            "p.norm" => {
+                self.normalize = match v.as_str() {
+                    "1" => true,
+                    "0" => false,
+                    _ => return Err(format!("p.norm {v:?} is not 1 or 0")),
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -471,6 +484,7 @@ mod tests {
                 end: 8036000000.0,
             }),
             sandwich: Some("main.funcB".into()),
+            normalize: true,
         }
     }
 
@@ -533,6 +547,7 @@ mod tests {
         check("p.win=-1,inf", "zoom window");
         check("p.win=1", "zoom window");
         check("p.o=sideways", "orientation");
+        check("p.norm=yes", "p.norm");
         check("p.gran=%00", "granularity");
         check(
             &format!("p.focus={}", "a".repeat(MAX_VALUE_BYTES + 1)),
