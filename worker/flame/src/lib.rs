@@ -101,14 +101,17 @@ struct Cursor {
     key: u32,
     /// The sample.
     s: u32,
-    /// The end of the sample's stack that [`View::keep`] kept (leaf first).
-    top: u32,
-    /// The sample's stack starts at `stack_locs[lo]` (leaf first) …
+    /// The sample's stack (leaf first) as [`View::keep`] kept it is
+    /// `stack_locs[lo..hi]` …
     lo: u32,
+    hi: u32,
     /// … and its next location, root first, is `stack_locs[at - 1]`.
     at: u32,
     /// Frames of that location already consumed.
     sub: u32,
+    /// Frames shared with the stack before in the sorted order (set by
+    /// [`sort_by_stack`]).
+    shared: u32,
 }
 
 /// Sorts `cur` by stack (frame ranks, root first; a stack before its
@@ -117,13 +120,20 @@ struct Cursor {
 /// group of one is done. `next(c)` gives the key at `c`'s cursor and
 /// moves the cursor on.
 ///
+/// Returns the sum, over neighbours in the sorted order, of the number of
+/// frames they share (their common prefix): the tree has one node per
+/// frame of every stack less that sum, plus the root, so its node array
+/// can be allocated once, exactly.
+///
 /// Every (sample, depth) pair is read once, mostly from the same few
 /// cache lines as the pair before; a comparison sort re-read both stacks'
 /// shared prefixes ~log2(n) times from random places (memory-bound: 8 s of
 /// the 50 MB benchmark profile's 10 s).
-fn sort_by_stack(cur: &mut [Cursor], mut next: impl FnMut(&mut Cursor) -> u32) {
-    let mut groups: Vec<(usize, usize)> = vec![(0, cur.len())];
-    while let Some((lo, hi)) = groups.pop() {
+fn sort_by_stack(cur: &mut [Cursor], mut next: impl FnMut(&mut Cursor) -> u32) -> u64 {
+    let mut shared: u64 = 0;
+    // (start, end, depth): the group shares `depth` frames.
+    let mut groups: Vec<(usize, usize, u64)> = vec![(0, cur.len(), 0)];
+    while let Some((lo, hi, mut depth)) = groups.pop() {
         let g = &mut cur[lo..hi];
         if g.len() < 2 {
             continue;
@@ -144,19 +154,118 @@ fn sort_by_stack(cur: &mut [Cursor], mut next: impl FnMut(&mut Cursor) -> u32) {
                 // Identical stacks: any order.
                 break false;
             }
+            depth += 1;
         };
         if !split {
+            shared += depth * (g.len() as u64 - 1);
+            for c in &mut g[1..] {
+                c.shared = depth as u32;
+            }
             continue;
         }
+        // The group's first place keeps what it shares with the place
+        // before the group, whichever sample lands there.
+        let head = g[0].shared;
         g.sort_unstable_by_key(|c| c.key);
+        g[0].shared = head;
         let mut i = 0;
         while i < g.len() {
             let k = g[i].key;
             let j = i + g[i..].iter().take_while(|c| c.key == k).count();
-            if k != 0 && j - i > 1 {
-                groups.push((lo + i, lo + j));
+            if i > 0 {
+                shared += depth;
+                g[i].shared = depth as u32;
+            }
+            if k == 0 {
+                shared += depth * (j - i - 1) as u64;
+                for c in &mut g[i + 1..j] {
+                    c.shared = depth as u32;
+                }
+            } else if j - i > 1 {
+                groups.push((lo + i, lo + j, depth + 1));
             }
             i = j;
+        }
+    }
+    shared
+}
+
+/// [`FrameTable::one`]'s entry for a hidden location (no frames).
+const NO_FRAME: u32 = u32::MAX;
+/// [`FrameTable::one`]'s entry for a location with several frames.
+const MANY_FRAMES: u32 = u32::MAX - 1;
+
+/// Each location's frames as ranks, root first, with the common case (one
+/// frame) in a flat array, so walking a stack reads one `u32` per location.
+struct FrameTable<'v> {
+    /// The rank of the location's one frame, [`NO_FRAME`] or [`MANY_FRAMES`].
+    one: Vec<u32>,
+    ranks: Vec<u32>,
+    view: &'v View<'v>,
+}
+
+impl FrameTable<'_> {
+    fn many(&self, l: u32) -> &[u32] {
+        &self.ranks[self.view.location_frame_range(l)]
+    }
+
+    /// The next frame's rank plus one at `c`, moving `c` on; 0 at the end.
+    fn next(&self, stack_locs: &[u32], c: &mut Cursor) -> u32 {
+        while c.at > c.lo {
+            let l = stack_locs[c.at as usize - 1];
+            match self.one[l as usize] {
+                NO_FRAME => {}
+                MANY_FRAMES => {
+                    let f = self.many(l);
+                    if let Some(&r) = f.get(c.sub as usize) {
+                        c.sub += 1;
+                        if c.sub as usize == f.len() {
+                            c.at -= 1;
+                            c.sub = 0;
+                        }
+                        return r + 1;
+                    }
+                }
+                r => {
+                    c.at -= 1;
+                    return r + 1;
+                }
+            }
+            c.at -= 1;
+            c.sub = 0;
+        }
+        0
+    }
+
+    /// The number of frames of `locs`.
+    fn count(&self, locs: &[u32]) -> u64 {
+        locs.iter()
+            .map(|&l| match self.one[l as usize] {
+                NO_FRAME => 0,
+                MANY_FRAMES => self.many(l).len() as u64,
+                _ => 1,
+            })
+            .sum()
+    }
+
+    /// Appends the frames of `locs` (leaf first) to `out`, root first,
+    /// less the first `skip`.
+    fn expand_after(&self, locs: &[u32], mut skip: usize, out: &mut Vec<u32>) {
+        for &l in locs.iter().rev() {
+            match self.one[l as usize] {
+                NO_FRAME => {}
+                MANY_FRAMES => {
+                    let f = self.many(l);
+                    if skip >= f.len() {
+                        skip -= f.len();
+                    } else {
+                        out.extend_from_slice(&f[skip..]);
+                        skip = 0;
+                    }
+                }
+                r if skip == 0 => out.push(r),
+                _ => skip -= 1,
+            }
         }
     }
 }
@@ -168,7 +277,8 @@ impl Model {
     /// Built like [`TreeBuilder::finish`] (stacks sorted by frame name, then
     /// one pass), but without copying the stacks: samples are radix-sorted
     /// by their frames read through the model's location table
-    /// ([`sort_by_stack`]), so the only large allocation is the tree itself.
+    /// ([`sort_by_stack`]), which also counts the nodes, so the only large
+    /// allocation is the tree itself, made once.
     pub fn flame_tree(&self, opts: &Options) -> Result<FlameTree, FlameError> {
         let mut frames = Frames::default();
         let view = View::new(self, opts, &mut frames)?;
@@ -194,56 +304,67 @@ impl Model {
         drop(ids);
         let (by_rank, rank) = tree::rank_frames(&infos);
         let key_rank: Vec<u32> = key_frame.iter().map(|&f| rank[f as usize]).collect();
-        let model = view.model();
-        let mut cur: Vec<Cursor> = Vec::new();
-        for s in 0..self.sample_count() {
-            if let Some(top) = view.keep(s)
-                && view.value(s) != 0
-            {
-                let lo = model.stack_off[s];
-                cur.push(Cursor {
-                    key: 0,
-                    s: s as u32,
-                    top: top as u32,
-                    lo,
-                    at: lo + top as u32,
-                    sub: 0,
-                });
-            }
+        if infos.len() >= MANY_FRAMES as usize {
+            return Err(FlameError::TooLarge(format!("{} frames", infos.len())));
         }
-        let loc_ranks: Vec<u32> = view
+        let ranks: Vec<u32> = view
             .all_location_frames()
             .iter()
             .map(|&k| key_rank[k as usize])
             .collect();
-        let slice = |l: u32| &loc_ranks[view.location_frame_range(l)];
-        let stack_locs = &model.stack_locs;
-        sort_by_stack(&mut cur, |c| {
-            while c.at > c.lo {
-                let l = stack_locs[c.at as usize - 1];
-                if !view.is_hidden(l)
-                    && let Some(&r) = slice(l).get(c.sub as usize)
-                {
-                    c.sub += 1;
-                    return r.saturating_add(1);
+        let one: Vec<u32> = (0..self.locations.len() as u32)
+            .map(|l| {
+                let r = view.location_frame_range(l);
+                match (view.is_hidden(l), r.len()) {
+                    (true, _) | (_, 0) => NO_FRAME,
+                    (false, 1) => ranks[r.start],
+                    _ => MANY_FRAMES,
                 }
-                c.at -= 1;
-                c.sub = 0;
+            })
+            .collect();
+        let table = FrameTable {
+            one,
+            ranks,
+            view: &view,
+        };
+        let stack_locs = &self.stack_locs;
+        let mut cur: Vec<Cursor> = Vec::new();
+        // Every kept stack's frames: the tree's size before sharing.
+        let mut frames_total: u64 = 0;
+        for s in 0..self.sample_count() {
+            if let Some(top) = view.keep(s)
+                && view.value(s) != 0
+            {
+                let lo = self.stack_off[s];
+                let hi = lo + top as u32;
+                frames_total += table.count(&stack_locs[lo as usize..hi as usize]);
+                cur.push(Cursor {
+                    key: 0,
+                    s: s as u32,
+                    lo,
+                    hi,
+                    at: hi,
+                    sub: 0,
+                    shared: 0,
+                });
             }
-            0
-        });
-        Ok(tree::build_sorted(
+        }
+        let shared = sort_by_stack(&mut cur, |c| table.next(stack_locs, c));
+        let count = usize::try_from(1 + frames_total - shared)
+            .map_err(|_| FlameError::TooLarge(format!("{frames_total} frames")))?;
+        Ok(tree::build_sorted_shared(
             infos,
             &by_rank,
             cur.len(),
-            false,
+            count,
             |k, buf| {
-                let Cursor { s, top, .. } = cur[k];
+                let Cursor {
+                    s, lo, hi, shared, ..
+                } = cur[k];
                 buf.clear();
-                for l in view.locations(s as usize, top as usize) {
-                    buf.extend_from_slice(slice(l));
-                }
-                (view.value(s as usize), 0)
+                let shared = shared as usize;
+                table.expand_after(&stack_locs[lo as usize..hi as usize], shared, buf);
+                (view.value(s as usize), shared)
             },
         ))
     }
