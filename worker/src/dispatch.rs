@@ -184,7 +184,14 @@ pub async fn handle(
             },
             Request::OpenProfile(req) => {
                 let r = opener.file_bytes().and_then(|bytes| {
-                    flame_view::open_profile(&mut state.borrow_mut().flame, &req.name, &bytes)
+                    let mut st = state.borrow_mut();
+                    let flame = &mut st.flame;
+                    // The previous profile, then the file's bytes, are freed
+                    // before the next tree is built.
+                    flame.loaded = None;
+                    let model = flame_view::decode_profile(&req.name, &bytes)?;
+                    drop(bytes);
+                    flame_view::open_model(flame, &req.name, model)
                 });
                 match r {
                     Ok(info) => Response::ProfileOpened(info),

@@ -128,15 +128,31 @@ pub fn open_profile(
 ) -> Result<ProfileInfo, ErrorBody> {
     // Free the previous profile before building the next model.
     state.loaded = None;
+    let model = decode_profile(name, bytes)?;
+    open_model(state, name, model)
+}
+
+/// The model of a profile file named `name` (see [`open_profile`]).
+pub fn decode_profile(name: &str, bytes: &[u8]) -> Result<Model, ErrorBody> {
     // pprof is decoded straight into the model's columns (no per-sample
     // messages): the 50 MB benchmark profile fits in a tab.
-    let model =
-        Model::from_any_bytes(bytes, emberlens_pprof::DEFAULT_MAX_DECODED_BYTES).map_err(|e| {
-            ErrorBody {
-                kind: ErrorKind::Source,
-                message: format!("{name}: {e}"),
-            }
-        })?;
+    Model::from_any_bytes(bytes, emberlens_pprof::DEFAULT_MAX_DECODED_BYTES).map_err(|e| {
+        ErrorBody {
+            kind: ErrorKind::Source,
+            message: format!("{name}: {e}"),
+        }
+    })
+}
+
+/// Makes `model` (from [`decode_profile`]) the flamegraph's profile, as
+/// [`open_profile`] does; the caller can free the file's bytes first, so
+/// the tree's build reuses their memory.
+pub fn open_model(
+    state: &mut FlameState,
+    name: &str,
+    model: Model,
+) -> Result<ProfileInfo, ErrorBody> {
+    state.loaded = None;
     let samples = model.sample_count();
     let types: Vec<(String, String)> = model
         .sample_types()
