@@ -350,7 +350,7 @@ impl Model {
             }
         }
         let shared = sort_by_stack(&mut cur, |c| table.next(stack_locs, c));
-        let count = usize::try_from(1 + frames_total - shared)
+        let count = usize::try_from(1 + frames_total.saturating_sub(shared))
             .map_err(|_| FlameError::TooLarge(format!("{frames_total} frames")))?;
         Ok(tree::build_sorted_shared(
             infos,
