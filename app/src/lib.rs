@@ -10,6 +10,7 @@
 
 pub mod chart;
 pub mod components;
+pub mod share;
 pub mod worker_client;
 
 use leptos::prelude::*;

@@ -102,6 +102,8 @@ struct Shared {
     /// The last source opened successfully.
     source: Rc<RefCell<Option<Replay>>>,
     last_cancel: Cell<Option<CancelPath>>,
+    /// Called after every restart (see [`WorkerClient::on_restart`]).
+    on_restart: RefCell<Vec<Rc<dyn Fn()>>>,
 }
 
 /// A message waiting for the worker's `Ready`, with its transfer list.
@@ -188,6 +190,7 @@ impl WorkerClient {
             flag: RefCell::new(flag),
             source: Rc::default(),
             last_cancel: Cell::new(None),
+            on_restart: RefCell::default(),
         };
         let client = Rc::new_cyclic(|me| WorkerClient {
             script: script.to_string(),
@@ -217,14 +220,24 @@ impl WorkerClient {
     /// Sends `body` with `canvas` beside the envelope (in
     /// `CANVAS_PROPERTY`), transferring it to the worker: from then on only
     /// the worker draws on it. A worker restarted to cancel a query does not
-    /// get it back (a canvas is transferred once); the profile view then
-    /// asks for a reload.
+    /// get it back (a canvas is transferred once, and the old worker took
+    /// it with it): the profile view, told through
+    /// [`on_restart`](Self::on_restart), replaces its `<canvas>` element
+    /// and transfers the new one.
+    ///
+    /// The profile view likewise reopens its profile in the new worker.
     pub fn send_with_canvas(&self, body: Request, canvas: web_sys::OffscreenCanvas) -> Ticket {
         self.post_transfer(
             body,
             Some((CANVAS_PROPERTY, canvas.clone().into())),
             Some(js_sys::Array::of1(&canvas)),
         )
+    }
+
+    /// Calls `f` after every restart of the worker (the new worker has the
+    /// flag and the replayed source; it has no canvas and no profile).
+    pub fn on_restart(&self, f: impl Fn() + 'static) {
+        self.shared.on_restart.borrow_mut().push(Rc::new(f));
     }
 
     /// How a query running in the worker is cancelled on this page.
@@ -337,6 +350,11 @@ impl WorkerClient {
                     ),
                 }
             });
+        }
+        // Cloned out first: a callback may send requests.
+        let callbacks: Vec<Rc<dyn Fn()>> = self.shared.on_restart.borrow().clone();
+        for f in callbacks {
+            f();
         }
     }
 

@@ -8,6 +8,8 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use emberlens_model::{Appendable, Appender, Labels, Storage, parse_selector};
 use emberlens_server::store::{Tsdb, TsdbOptions};
+use emberlens_tsdb::meta::Compaction;
+use emberlens_tsdb::writer::{BlockWriter, MemSink};
 
 const SERIES: usize = 10_000;
 
@@ -75,10 +77,13 @@ fn reads_and_cuts(c: &mut Criterion) {
     });
     g.throughput(Throughput::Elements(SERIES as u64 * 240));
     g.sample_size(10);
-    g.bench_function("block chunks of 10k series x 1 h", |b| {
+    g.bench_function("block of 10k series x 1 h written in memory", |b| {
         b.iter_batched(
-            || (),
-            |()| black_box(db.head().block_chunks(0, 7_200_000)),
+            || BlockWriter::new("01BENCH", MemSink::default()),
+            |mut w| {
+                db.head().write_block(0, 7_200_000, &mut w).unwrap();
+                black_box(w.finish(Compaction::default()).unwrap())
+            },
             BatchSize::PerIteration,
         )
     });

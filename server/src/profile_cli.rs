@@ -69,6 +69,10 @@ pub struct ProfileArgs {
     /// A base profile: report the change from it (pprof's -diff_base).
     #[arg(long = "diff-base", visible_alias = "diff_base")]
     diff_base: Option<PathBuf>,
+    /// With --diff-base: scale the profile to the base's totals first, so
+    /// the diff shows changes in shape, not volume (pprof's -normalize).
+    #[arg(long)]
+    normalize: bool,
     /// At most this many rows in `top` (default: all).
     #[arg(long)]
     nodecount: Option<usize>,
@@ -162,11 +166,18 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<String> {
             args.nodefraction
         );
     }
-    let model = model(&args.files)?;
+    let mut model = model(&args.files)?;
     let base = match &args.diff_base {
         Some(b) => Some(model_of_base(b)?),
         None => None,
     };
+    match &base {
+        Some(b) if args.normalize => model
+            .normalize_to(b)
+            .context("--normalize: the profile and --diff-base")?,
+        None if args.normalize => anyhow::bail!("--normalize needs --diff-base"),
+        _ => {}
+    }
     let files = args
         .files
         .iter()

@@ -17,11 +17,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use emberlens_tsdb::meta::Compaction;
-use emberlens_tsdb::writer::write_block_chunks;
+use emberlens_tsdb::writer::{BlockWriter, WriteError};
 
 use crate::profiles::store::ProfileStore;
 use crate::store::wal::WalError;
-use crate::store::{StoreError, Tsdb};
+use crate::store::{DirSink, StoreError, Tsdb};
 use crate::web::format_rfc3339;
 
 /// Whether `name` has the shape of a snapshot name.
@@ -77,19 +77,23 @@ pub fn create(
     if !skip_head {
         let (min, max) = db.head().time_range();
         if min <= max {
-            let chunks = db.head().block_chunks(min, max.saturating_add(1));
-            if !chunks.is_empty() {
-                let id = crate::store::new_ulid();
-                let files = write_block_chunks(&id, chunks, Compaction::default())
-                    .map_err(|e| StoreError::Write(e.to_string()))?;
-                for (rel, bytes) in &files.files {
-                    let p = dir.join(&id).join(rel);
-                    if let Some(parent) = p.parent() {
-                        std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-                    }
-                    std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
+            let id = crate::store::new_ulid();
+            let block_dir = dir.join(&id);
+            let mut w = BlockWriter::new(&id, DirSink::new(&block_dir));
+            let written = db
+                .head()
+                .write_block(min, max.saturating_add(1), &mut w)
+                .and_then(|()| w.finish(Compaction::default()))
+                .and_then(|(meta, sink)| sink.close().map(|()| meta));
+            match written {
+                Ok(meta) => blocks.push(meta),
+                Err(WriteError::Empty) => {
+                    let _ = std::fs::remove_dir_all(&block_dir);
                 }
-                blocks.push(files.meta);
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&block_dir);
+                    return Err(StoreError::Write(e.to_string()));
+                }
             }
         }
     }

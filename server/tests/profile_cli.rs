@@ -90,6 +90,22 @@ fn top_equals_go_tool_pprof() {
             ],
             vec![base.as_str(), "-sample_index=inuse_objects", s(&heap)],
         ),
+        (
+            vec![
+                s(&heap),
+                "--diff-base",
+                s(&allocs),
+                "--normalize",
+                "--sample-index",
+                "alloc_space",
+            ],
+            vec![
+                base.as_str(),
+                "-normalize",
+                "-sample_index=alloc_space",
+                s(&heap),
+            ],
+        ),
         (vec![s(&heap), s(&allocs)], vec![s(&heap), s(&allocs)]),
     ];
     for (ours, theirs) in cases {

@@ -126,7 +126,7 @@ try {
     window.benchSend = (body, files) => new Promise((resolve) => {
       const id = nextId++;
       pending.set(id, resolve);
-      const msg = { id, version: 4, body }; // PROTOCOL_VERSION
+      const msg = { id, version: 5, body }; // PROTOCOL_VERSION
       if (files) msg.files = files;
       worker.postMessage(msg);
     });

@@ -11,7 +11,7 @@ use emberlens_protocol::{Envelope, ErrorBody, ErrorKind, PROTOCOL_VERSION, Reque
 use crate::cancel::{CancelToken, Interrupts, canceled_error};
 use crate::flame_view::{self, Surface};
 use crate::query::{self, Opened, State};
-use crate::source_server;
+use crate::{profiles_server, source_server};
 
 /// Opens local sources: the browser's implementation reads `File`s and URLs
 /// (see `web`), tests open in-memory blocks.
@@ -73,6 +73,18 @@ pub trait Http {
         body: Vec<u8>,
         cancel: &CancelToken,
     ) -> impl std::future::Future<Output = Result<HttpBytes, String>>;
+
+    /// GETs `url` and reads the whole answer as bytes (a profile); `Err`
+    /// only for transport failures. Cancelled as [`Http::get`]. Clients
+    /// without binary GETs (most test fakes) answer an error.
+    fn get_bytes(
+        &self,
+        url: &str,
+        _cancel: &CancelToken,
+    ) -> impl std::future::Future<Output = Result<HttpBytes, String>> {
+        let e = format!("this client cannot fetch {url}");
+        async move { Err(e) }
+    }
 }
 
 /// A binary HTTP answer ([`Http::post`]).
@@ -128,89 +140,120 @@ pub async fn handle(
             ),
         );
     }
-    let body =
-        match request.body {
-            Request::Hello => Response::Hello {
-                version: PROTOCOL_VERSION,
-                worker_version: env!("CARGO_PKG_VERSION").to_string(),
-            },
-            Request::FetchSeries(req) => {
-                let waiting = Waiting::register(state, id);
-                let r = source_server::fetch_series(http, &req, &waiting.token).await;
-                match r {
-                    _ if waiting.token.is_canceled() => error(
-                        ErrorKind::Canceled,
-                        format!("fetching the series {} was canceled", req.selector),
-                    ),
-                    Ok(set) => Response::Series(set),
-                    Err(e) => Response::Error(e),
-                }
-            }
-            Request::OpenFiles(req) => opened(state, opener.open_files(&req.names)),
-            Request::OpenUrl(req) => opened(state, opener.open_url(&req.url)),
-            Request::Query(req) => {
-                let r = match &req.base_url {
-                    Some(base) => {
-                        let waiting = Waiting::register(state, id);
-                        let r = query::run_remote(http, base, &req, &waiting.token).await;
-                        // Cancelled while the answer was on its way: the app
-                        // asked for the cancel, so it gets the cancel.
-                        if waiting.token.is_canceled() {
-                            Err(canceled_error())
-                        } else {
-                            r
-                        }
-                    }
-                    None => query::run_local(state, &req, interrupts.for_query(id)),
-                };
-                match r {
-                    Ok(a) => Response::QueryResult(a),
-                    Err(e) => Response::Error(e),
-                }
-            }
-            Request::Cancel { id: target } => {
-                // Cloned out first: firing runs callbacks, which must not find
-                // the state borrowed.
-                let token = state.borrow().waiting.get(&target).cloned();
-                let stopped = token.is_some_and(|t| {
-                    t.cancel();
-                    true
-                });
-                Response::CancelRequested { stopped }
-            }
-            Request::ShareCancelFlag => match interrupts.share_flag() {
-                Ok(()) => Response::CancelFlagShared,
+    let body = match request.body {
+        Request::Hello => Response::Hello {
+            version: PROTOCOL_VERSION,
+            worker_version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        Request::FetchSeries(req) => {
+            let waiting = Waiting::register(state, id);
+            let r = source_server::fetch_series(http, &req, &waiting.token).await;
+            match r {
+                _ if waiting.token.is_canceled() => error(
+                    ErrorKind::Canceled,
+                    format!("fetching the series {} was canceled", req.selector),
+                ),
+                Ok(set) => Response::Series(set),
                 Err(e) => Response::Error(e),
-            },
-            Request::OpenProfile(req) => {
-                let r = opener.file_bytes().and_then(|bytes| {
-                    let mut st = state.borrow_mut();
-                    let flame = &mut st.flame;
-                    // The previous profile, then the file's bytes, are freed
-                    // before the next tree is built.
+            }
+        }
+        Request::OpenFiles(req) => opened(state, opener.open_files(&req.names)),
+        Request::OpenUrl(req) => opened(state, opener.open_url(&req.url)),
+        Request::Query(req) => {
+            let r = match &req.base_url {
+                Some(base) => {
+                    let waiting = Waiting::register(state, id);
+                    let r = query::run_remote(http, base, &req, &waiting.token).await;
+                    // Cancelled while the answer was on its way: the app
+                    // asked for the cancel, so it gets the cancel.
+                    if waiting.token.is_canceled() {
+                        Err(canceled_error())
+                    } else {
+                        r
+                    }
+                }
+                None => query::run_local(state, &req, interrupts.for_query(id)),
+            };
+            match r {
+                Ok(a) => Response::QueryResult(a),
+                Err(e) => Response::Error(e),
+            }
+        }
+        Request::Cancel { id: target } => {
+            // Cloned out first: firing runs callbacks, which must not find
+            // the state borrowed.
+            let token = state.borrow().waiting.get(&target).cloned();
+            let stopped = token.is_some_and(|t| {
+                t.cancel();
+                true
+            });
+            Response::CancelRequested { stopped }
+        }
+        Request::ShareCancelFlag => match interrupts.share_flag() {
+            Ok(()) => Response::CancelFlagShared,
+            Err(e) => Response::Error(e),
+        },
+        Request::OpenProfile(req) => {
+            let bytes = match &req.url {
+                None => opener.file_bytes(),
+                Some(url) => {
+                    let waiting = Waiting::register(state, id);
+                    let r =
+                        profiles_server::fetch_profile(http, &req.name, url, &waiting.token).await;
+                    if waiting.token.is_canceled() {
+                        Err(canceled_error())
+                    } else {
+                        r
+                    }
+                }
+            };
+            let r = bytes.and_then(|bytes| {
+                let mut st = state.borrow_mut();
+                let flame = &mut st.flame;
+                if req.as_base {
+                    flame_view::open_base(flame, &req.name, &bytes)
+                } else {
+                    // The previous profile, then the file's bytes, are
+                    // freed before the next tree is built.
                     flame.loaded = None;
-                    let model = flame_view::decode_profile(&req.name, &bytes)?;
+                    let model = flame_view::decode(&req.name, &bytes)?;
                     drop(bytes);
                     flame_view::open_model(flame, &req.name, model)
-                });
-                match r {
-                    Ok(info) => Response::ProfileOpened(info),
-                    Err(e) => Response::Error(e),
                 }
-            }
-            Request::FlameView(view) => drawn(opener.canvas().and_then(|canvas| {
-                flame_view::set_view(&mut state.borrow_mut().flame, view, canvas)
-            })),
-            Request::FlameNavigate(nav) => {
-                drawn(flame_view::navigate(&mut state.borrow_mut().flame, nav))
-            }
-            Request::FlameClick(p) => drawn(flame_view::click(&mut state.borrow_mut().flame, p)),
-            Request::FlameReset => drawn(flame_view::reset(&mut state.borrow_mut().flame)),
-            Request::FlameHover(p) => match flame_view::hover(&state.borrow().flame, p) {
-                Ok(hit) => Response::FlameHit(hit),
+            });
+            match r {
+                Ok(info) => Response::ProfileOpened(info),
                 Err(e) => Response::Error(e),
-            },
-        };
+            }
+        }
+        Request::ListProfiles(req) => {
+            let waiting = Waiting::register(state, id);
+            let r = profiles_server::list(http, &req, &waiting.token).await;
+            match r {
+                _ if waiting.token.is_canceled() => Response::Error(canceled_error()),
+                Ok(list) => Response::ProfileList(list),
+                Err(e) => Response::Error(e),
+            }
+        }
+        Request::FlameTop => match flame_view::top(&state.borrow().flame) {
+            Ok(t) => Response::FlameTop(t),
+            Err(e) => Response::Error(e),
+        },
+        Request::FlameView(view) => {
+            drawn(opener.canvas().and_then(|canvas| {
+                flame_view::set_view(&mut state.borrow_mut().flame, view, canvas)
+            }))
+        }
+        Request::FlameNavigate(nav) => {
+            drawn(flame_view::navigate(&mut state.borrow_mut().flame, nav))
+        }
+        Request::FlameClick(p) => drawn(flame_view::click(&mut state.borrow_mut().flame, p)),
+        Request::FlameReset => drawn(flame_view::reset(&mut state.borrow_mut().flame)),
+        Request::FlameHover(p) => match flame_view::hover(&state.borrow().flame, p) {
+            Ok(hit) => Response::FlameHit(hit),
+            Err(e) => Response::Error(e),
+        },
+    };
     Envelope::new(id, body)
 }
 
@@ -506,6 +549,113 @@ mod tests {
         assert!(
             matches!(&resp.body, Response::Error(e) if e.kind == ErrorKind::BadRequest),
             "{resp:?}"
+        );
+    }
+
+    /// A profile server: `/api/v1/profiles/a` is a folded-stacks profile,
+    /// the list and targets answer canned JSON, anything else is a 404 in
+    /// Prometheus's error shape.
+    struct ProfileServer;
+    impl Http for ProfileServer {
+        async fn get(&self, url: &str, _: &CancelToken) -> Result<(u16, String), String> {
+            Ok(if url.contains("/api/v1/profiles/targets") {
+                (200, r#"{"status":"success","data":[{"type":"cpu","labels":{"job":"j"},"health":"up"}]}"#.into())
+            } else if url.contains("/api/v1/profiles?") {
+                (200, r#"{"status":"success","data":[{"id":"a","type":"cpu","labels":{"job":"j"},"timestamp":2}]}"#.into())
+            } else {
+                (404, String::new())
+            })
+        }
+        async fn post(
+            &self,
+            url: &str,
+            _: &[(&str, &str)],
+            _: Vec<u8>,
+            _: &CancelToken,
+        ) -> Result<HttpBytes, String> {
+            Err(format!("no POST in this test ({url})"))
+        }
+        async fn get_bytes(&self, url: &str, _: &CancelToken) -> Result<HttpBytes, String> {
+            Ok(if url.ends_with("/api/v1/profiles/a") {
+                HttpBytes {
+                    status: 200,
+                    body: b"main;work 3\nmain;idle 1\n".to_vec(),
+                    ..HttpBytes::default()
+                }
+            } else {
+                HttpBytes {
+                    status: 404,
+                    body:
+                        br#"{"status":"error","errorType":"not_found","error":"no profiles match"}"#
+                            .to_vec(),
+                    ..HttpBytes::default()
+                }
+            })
+        }
+    }
+
+    fn ask(state: &State, req: Request) -> Response {
+        block_on(handle(
+            Envelope::new(5, req),
+            &ProfileServer,
+            state,
+            &NoOpener,
+            &NoInterrupts,
+        ))
+        .body
+    }
+
+    #[test]
+    fn profiles_are_listed_and_fetched_from_the_server() {
+        use emberlens_protocol::{ListProfiles, OpenProfile};
+        let state = State::default();
+        let list = ask(
+            &state,
+            Request::ListProfiles(ListProfiles {
+                base_url: "http://h".into(),
+                selector: String::new(),
+                start_ms: 0,
+                end_ms: 10_000,
+            }),
+        );
+        let Response::ProfileList(list) = list else {
+            panic!("{list:?}")
+        };
+        assert_eq!(
+            (list.profiles[0].id.as_str(), list.profiles[0].time_ms),
+            ("a", 2000)
+        );
+        assert_eq!(list.targets[0].selector(), r#"{__name__="cpu", job="j"}"#);
+        let open = |url: &str| {
+            ask(
+                &state,
+                Request::OpenProfile(OpenProfile {
+                    name: "stored a".into(),
+                    url: Some(url.into()),
+                    as_base: false,
+                }),
+            )
+        };
+        let opened = open("http://h/api/v1/profiles/a");
+        assert!(
+            matches!(&opened, Response::ProfileOpened(i) if i.samples == 2),
+            "{opened:?}"
+        );
+        let Response::FlameTop(top) = ask(&state, Request::FlameTop) else {
+            panic!("no top table")
+        };
+        assert_eq!(top.total, 4);
+        assert_eq!(top.rows[0].name, "work");
+        // The server's error message reaches the app, naming the profile.
+        let missing = open("http://h/api/v1/profiles/merge?match[]=x");
+        assert!(
+            matches!(&missing, Response::Error(e) if e.kind == ErrorKind::Network && e.message == "stored a: no profiles match"),
+            "{missing:?}"
+        );
+        let hostile = open("file:///etc/passwd");
+        assert!(
+            matches!(&hostile, Response::Error(e) if e.kind == ErrorKind::BadRequest),
+            "{hostile:?}"
         );
     }
 }

@@ -15,6 +15,7 @@ pub mod cancel;
 pub mod dispatch;
 pub mod flame_view;
 pub mod paged;
+pub mod profiles_server;
 pub mod query;
 pub mod source_server;
 

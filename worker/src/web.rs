@@ -193,6 +193,26 @@ impl Http for Fetch {
             body,
         })
     }
+
+    async fn get_bytes(&self, url: &str, cancel: &CancelToken) -> Result<HttpBytes, String> {
+        let controller = web_sys::AbortController::new()
+            .map_err(|e| format!("cannot create an AbortController: {e:?}"))?;
+        let signal = controller.signal();
+        cancel.on_cancel(move || controller.abort());
+        let resp = gloo_net::http::Request::get(url)
+            .abort_signal(Some(&signal))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let content_type = resp.headers().get("content-type").unwrap_or_default();
+        let body = resp.binary().await.map_err(|e| e.to_string())?;
+        Ok(HttpBytes {
+            status,
+            content_type,
+            body,
+        })
+    }
 }
 
 thread_local! {

@@ -101,6 +101,8 @@ fn flame_frame_times_while_zooming_and_panning() {
             dpr,
             window: None,
             refine: Default::default(),
+            diff: false,
+            sandwich: None,
         };
         let first = now_ms();
         let s = flame_view::set_view(&mut st, view.clone(), Some(Box::new(surface))).unwrap();

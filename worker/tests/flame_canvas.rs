@@ -36,6 +36,8 @@ fn view(orientation: FlameOrientation) -> FlameView {
         dpr: DPR,
         window: None,
         refine: Default::default(),
+        diff: false,
+        sandwich: None,
     }
 }
 
@@ -178,6 +180,8 @@ async fn open_profile_and_hover_through_the_protocol() {
         1,
         Request::OpenProfile(OpenProfile {
             name: "cpu.pb.gz".into(),
+            url: None,
+            as_base: false,
         }),
     ))
     .unwrap();

@@ -7,48 +7,66 @@
 //! worker answers (tooltip, matched share, errors). Controls: wheel zooms
 //! around the pointer, shift+wheel scrolls the rows, a horizontal wheel or
 //! a drag pans, a click zooms to a box, "Reset" shows the whole tree.
+//!
+//! Beside the flamegraph: profiles stored by the server (`server_profiles`),
+//! a diff base (pprof's `-diff_base`: a second profile; the flamegraph and
+//! the top table then show the change), pprof's top table (`top_table`,
+//! computed by the worker), and a function's sandwich (clicking a row of
+//! the table).
+//!
+//! The view's state lives in the share URL (`p.*` keys, see
+//! [`emberlens_protocol::share_url`]): opening a link reopens the profile
+//! (from the server or a URL; a local file cannot travel in a link, so the
+//! view says which file to open, and applies the link's options to it) and
+//! restores sample type, refinements, orientation, search, zoom, diff base
+//! and sandwich. What the link got wrong is listed, never fatal.
 
+use emberlens_flame::units::label;
+use emberlens_protocol::share_url::{GRANULARITIES, ProfileSource, ProfileState};
 use emberlens_protocol::{
     FlameHit, FlameNavigate, FlameOrientation, FlamePoint, FlameRefine, FlameStatus, FlameView,
-    OpenProfile, ProfileInfo, Request, Response,
+    FlameWindow, OpenProfile, ProfileInfo, Request, Response,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
+use crate::components::server_profiles::ServerProfiles;
+use crate::components::top_table::TopTable;
 use crate::worker_client::{Ticket, client};
 
-/// A value in its unit, as pprof prints it (`1.23s`, `512kB`, `42`).
-pub fn format_value(v: i64, unit: &str) -> String {
-    let f = v as f64;
-    match unit {
-        "nanoseconds" => {
-            let (d, u) = if f.abs() >= 1e9 {
-                (1e9, "s")
-            } else if f.abs() >= 1e6 {
-                (1e6, "ms")
-            } else if f.abs() >= 1e3 {
-                (1e3, "µs")
-            } else {
-                (1.0, "ns")
-            };
-            format!("{:.2}{u}", f / d)
-        }
-        "bytes" => {
-            let (d, u) = if f.abs() >= 1024.0 * 1024.0 * 1024.0 {
-                (1024.0 * 1024.0 * 1024.0, "GB")
-            } else if f.abs() >= 1024.0 * 1024.0 {
-                (1024.0 * 1024.0, "MB")
-            } else if f.abs() >= 1024.0 {
-                (1024.0, "kB")
-            } else {
-                (1.0, "B")
-            };
-            format!("{:.2}{u}", f / d)
-        }
-        _ => v.to_string(),
+/// Opens `src` in the worker (the picked `file`, or fetched by the worker
+/// from the server or a URL), as the profile or as the diff base.
+async fn open_source(
+    src: &ProfileSource,
+    file: Option<web_sys::File>,
+    as_base: bool,
+) -> Result<ProfileInfo, String> {
+    let origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    let url = src.fetch_url(&origin);
+    let req = Request::OpenProfile(OpenProfile {
+        name: src.title(),
+        url: url.clone(),
+        as_base,
+    });
+    let ticket = match (file, url) {
+        (Some(f), _) => client().send_with_files(req, js_sys::Array::of1(&f)),
+        (None, Some(_)) => client().send(req),
+        (None, None) => return Err(format!("open the file {} to see it", src.title())),
+    };
+    match ticket.answer().await? {
+        Response::ProfileOpened(i) => Ok(i),
+        Response::Error(e) => Err(e.message),
+        other => Err(format!("unexpected answer: {other:?}")),
     }
+}
+
+/// Whether `w` is the whole tree (not worth a place in the link).
+fn is_whole(w: &FlameWindow, total: i64) -> bool {
+    w.start <= 0.0 && w.end >= total as f64
 }
 
 /// Navigation requests while one is being drawn: wheel and drag events
@@ -128,6 +146,10 @@ fn refine_field(
             data-testid=format!("refine-{name}")
             placeholder=placeholder
             size="14"
+            prop:value=move || {
+                let mut r = refine.get();
+                field(&mut r).clone()
+            }
             on:change=move |ev| {
                 let v = event_target_value(&ev);
                 refine.update(|r| *field(r) = v);
@@ -145,11 +167,25 @@ fn canvas_size(el: &web_sys::HtmlCanvasElement) -> (f64, f64, f64) {
 /// The flamegraph view.
 #[component]
 pub fn ProfileView() -> impl IntoView {
+    let link = crate::share::read();
+    let linked = link.profile.clone();
     let info = RwSignal::new(None::<ProfileInfo>);
+    let base_info = RwSignal::new(None::<ProfileInfo>);
+    let source = RwSignal::new(None::<ProfileSource>);
+    let base_source = RwSignal::new(None::<ProfileSource>);
     let sample_type = RwSignal::new(None::<usize>);
-    let orientation = RwSignal::new(FlameOrientation::Flame);
-    let search = RwSignal::new(String::new());
-    let refine = RwSignal::new(FlameRefine::default());
+    let orientation = RwSignal::new(linked.orientation);
+    let search = RwSignal::new(linked.search.clone());
+    let refine = RwSignal::new(linked.refine.clone());
+    let sandwich = RwSignal::new(linked.sandwich.clone());
+    // From a link, applied once the profile is open: the sample type (by
+    // name) and the zoom window.
+    let pending_sample = StoredValue::new(linked.sample_type.clone());
+    let pending_window = StoredValue::new(linked.window);
+    // While a link is being restored, the URL is left as the link wrote it.
+    let restoring = RwSignal::new(linked.source.is_some() || linked.base.is_some());
+    let link_problems = link.problems.clone();
+    let notice = RwSignal::new(None::<String>);
     let size = RwSignal::new((0.0f64, 0.0f64, 1.0f64));
     let status = RwSignal::new(None::<FlameStatus>);
     let hover = RwSignal::new(None::<(FlameHit, f64, f64)>);
@@ -158,6 +194,12 @@ pub fn ProfileView() -> impl IntoView {
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     // Set once the canvas went to the worker.
     let attached = StoredValue::new(false);
+    // Bumped to replace the <canvas> element (after a worker restart: the
+    // old worker took the transferred canvas with it).
+    let canvas_key = RwSignal::new(0u64);
+    // The files opened, to open them again in a restarted worker.
+    let last_file = StoredValue::new_local(None::<web_sys::File>);
+    let last_base_file = StoredValue::new_local(None::<web_sys::File>);
     // Drag state: where the button went down and whether it moved.
     let drag = StoredValue::new(None::<(f64, f64)>);
     let dragged = StoredValue::new(false);
@@ -171,8 +213,15 @@ pub fn ProfileView() -> impl IntoView {
             width_css: w,
             height_css: h,
             dpr,
-            window: None,
+            // A link's zoom, once there is a profile to zoom in.
+            window: if info.with_untracked(Option::is_some) {
+                pending_window.try_update_value(Option::take).flatten()
+            } else {
+                None
+            },
             refine: refine.get_untracked(),
+            diff: base_info.with_untracked(Option::is_some),
+            sandwich: sandwich.get_untracked(),
         }
     };
     let on_drawn = move |ticket: Ticket| {
@@ -210,33 +259,163 @@ pub fn ProfileView() -> impl IntoView {
             search.get(),
             refine.get(),
             size.get(),
+            base_info.get(),
+            sandwich.get(),
         );
         if info.get().is_some() && attached.get_value() {
             on_drawn(client().send(Request::FlameView(current_view())));
         }
     });
 
-    let open = move |file: web_sys::File| {
+    // The view's state into the share URL.
+    Effect::new(move |_| {
+        let sample = info.with(|i| {
+            let i = i.as_ref()?;
+            i.sample_types
+                .get(sample_type.get()?)
+                .filter(|_| sample_type.get() != Some(i.default_sample_type))
+                .cloned()
+        });
+        let state = ProfileState {
+            source: source.get(),
+            base: base_source.get(),
+            sample_type: sample,
+            refine: refine.get(),
+            orientation: orientation.get(),
+            search: search.get(),
+            window: status
+                .get()
+                .and_then(|s| s.window.filter(|w| !is_whole(w, s.total))),
+            sandwich: sandwich.get(),
+        };
+        if !restoring.get() {
+            crate::share::update(|s| s.profile = state);
+        }
+    });
+
+    // A profile (or base) opened: show it. `user`: the user picked it, so
+    // the last profile's sandwich goes.
+    let opened = move |src: ProfileSource,
+                       as_base: bool,
+                       user: bool,
+                       r: Result<ProfileInfo, String>| {
+        match r {
+            Ok(i) if as_base => {
+                base_source.set(Some(src));
+                base_info.set(Some(i));
+            }
+            Ok(i) => {
+                let linked = pending_sample
+                    .try_update_value(Option::take)
+                    .flatten()
+                    .and_then(|n| i.sample_types.iter().position(|t| *t == n));
+                if user && linked.is_none() {
+                    sandwich.set(None);
+                }
+                sample_type.set(linked);
+                source.set(Some(src));
+                notice.set(None);
+                info.set(Some(i));
+            }
+            Err(e) => error.set(Some(e)),
+        }
+    };
+    let open_from = move |src: ProfileSource, file: Option<web_sys::File>, as_base: bool| {
         busy.set(true);
         error.set(None);
-        let files = js_sys::Array::of1(&file);
-        let ticket = client().send_with_files(
-            Request::OpenProfile(OpenProfile { name: file.name() }),
-            files,
-        );
         spawn_local(async move {
-            match ticket.answer().await {
-                Ok(Response::ProfileOpened(i)) => {
-                    sample_type.set(None);
-                    info.set(Some(i));
-                }
-                Ok(Response::Error(e)) => error.set(Some(e.message)),
-                Ok(other) => error.set(Some(format!("unexpected answer: {other:?}"))),
-                Err(e) => error.set(Some(e)),
+            let keep = file.clone();
+            let r = open_source(&src, file, as_base).await;
+            if r.is_ok() {
+                let kept = if as_base { last_base_file } else { last_file };
+                kept.set_value(keep);
             }
+            opened(src, as_base, true, r);
             busy.set(false);
+            restoring.set(false);
         });
     };
+    // A restarted worker has neither the canvas nor the profile: a new
+    // <canvas> is transferred (the effect above sees the new element) and
+    // what was open is opened again, base first.
+    client().on_restart(move || {
+        attached.set_value(false);
+        hover.set(None);
+        status.set(None);
+        canvas_key.update(|k| *k += 1);
+        let (main, base) = (source.get_untracked(), base_source.get_untracked());
+        spawn_local(async move {
+            if let Some(b) = base
+                && let Err(e) = open_source(&b, last_base_file.get_value(), true).await
+            {
+                base_source.set(None);
+                base_info.set(None);
+                error.set(Some(e));
+            }
+            if let Some(m) = main {
+                match open_source(&m, last_file.get_value(), false).await {
+                    Ok(i) => info.set(Some(i)),
+                    Err(e) => error.set(Some(e)),
+                }
+            }
+        });
+    });
+    let open = move |file: web_sys::File| {
+        open_from(ProfileSource::File { name: file.name() }, Some(file), false)
+    };
+
+    // Restore a link: its base first (so the first drawing is already the
+    // diff), then its profile; a local file is named, for the user to open.
+    {
+        let mut notes = Vec::new();
+        if let Some(ProfileSource::File { name }) = &linked.source {
+            notes.push(format!(
+                "this link was made from the local file {name:?}: a link cannot carry a file, so open it to restore the view"
+            ));
+        }
+        if let Some(ProfileSource::File { name }) = &linked.base {
+            notes.push(format!(
+                "the link's diff base is the local file {name:?}: open it as the base to see the diff"
+            ));
+        }
+        if !notes.is_empty() {
+            notice.set(Some(notes.join("; ")));
+        }
+        let fetchable = |s: &Option<ProfileSource>| {
+            s.clone()
+                .filter(|s| !matches!(s, ProfileSource::File { .. }))
+        };
+        let (main, base) = (fetchable(&linked.source), fetchable(&linked.base));
+        if main.is_some() || base.is_some() {
+            busy.set(true);
+            spawn_local(async move {
+                if let Some(b) = base {
+                    let r = open_source(&b, None, true).await;
+                    opened(b, true, false, r);
+                }
+                if let Some(m) = main {
+                    let r = open_source(&m, None, false).await;
+                    opened(m, false, false, r);
+                }
+                busy.set(false);
+                restoring.set(false);
+            });
+        }
+    }
+    let open_base = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        if let Some(f) = input.files().and_then(|l| l.get(0)) {
+            open_from(ProfileSource::File { name: f.name() }, Some(f), true);
+        }
+        input.set_value("");
+    };
+    let on_server_open =
+        Callback::new(move |(src, as_base): (ProfileSource, bool)| open_from(src, None, as_base));
     let on_pick = move |ev: leptos::ev::Event| {
         let Some(input) = ev
             .target()
@@ -341,7 +520,7 @@ pub fn ProfileView() -> impl IntoView {
         let s = status.get()?;
         let mut text = format!(
             "total {} · {} nodes · {} boxes",
-            format_value(s.total, &s.unit),
+            label(s.total, &s.unit),
             s.nodes,
             s.boxes
         );
@@ -351,10 +530,7 @@ pub fn ProfileView() -> impl IntoView {
             } else {
                 0.0
             };
-            text.push_str(&format!(
-                " · matched {} ({pct:.2}%)",
-                format_value(m, &s.unit)
-            ));
+            text.push_str(&format!(" · matched {} ({pct:.2}%)", label(m, &s.unit)));
         }
         if let Some(e) = s.search_error {
             text.push_str(&format!(" · {e}"));
@@ -378,9 +554,9 @@ pub fn ProfileView() -> impl IntoView {
                     <div>
                         {format!(
                             "total {} ({:.2}%) · self {} ({:.2}%)",
-                            format_value(h.total, &h.unit),
+                            label(h.total, &h.unit),
                             h.total_percent,
-                            format_value(h.self_value, &h.unit),
+                            label(h.self_value, &h.unit),
                             h.self_percent,
                         )}
                     </div>
@@ -467,8 +643,34 @@ pub fn ProfileView() -> impl IntoView {
                 >
                     "Reset"
                 </button>
+                <label class="open">
+                    "Open base"
+                    <input
+                        type="file"
+                        data-testid="open-base"
+                        title="a second profile to compare with (pprof's -diff_base): red grew, green shrank"
+                        on:change=open_base
+                        prop:disabled=busy
+                    />
+                </label>
+                <span data-testid="base-name" hidden=move || base_info.get().is_none()>
+                    {move || base_info.get().map(|b| format!("diff against {}", b.name))}
+                </span>
+                <button
+                    data-testid="remove-base"
+                    hidden=move || base_info.get().is_none()
+                    on:click=move |_| {
+                        base_source.set(None);
+                        base_info.set(None);
+                    }
+                >
+                    "Remove base"
+                </button>
                 <span
                     data-testid="flame-status"
+                    data-diff=move || status.get().map(|s| s.diff.to_string())
+                    data-sandwich=move || status.get().and_then(|s| s.sandwich)
+                    data-name=move || info.get().map(|i| i.name)
                     data-boxes=move || status.get().map(|s| s.boxes.to_string())
                     data-total=move || status.get().map(|s| s.total.to_string())
                     data-matched=move || status.get().and_then(|s| s.matched_total).map(|m| m.to_string())
@@ -482,6 +684,17 @@ pub fn ProfileView() -> impl IntoView {
                     {move || error.get().unwrap_or_default()}
                 </span>
             </div>
+            <div class="notice" data-testid="profile-notice" hidden=move || notice.get().is_none()>
+                {move || notice.get().unwrap_or_default()}
+            </div>
+            <div
+                class="error"
+                data-testid="profile-link-error"
+                hidden=link_problems.is_empty()
+            >
+                {format!("this link is partly broken: {}", link_problems.join("; "))}
+            </div>
+            <ServerProfiles on_open=on_server_open/>
             <div class="profile-bar refine" title="pprof's refinements: applied on Enter or when a field loses focus">
                 {refine_field("focus", "focus (regexp)", refine, |r| &mut r.focus)}
                 {refine_field("ignore", "ignore", refine, |r| &mut r.ignore)}
@@ -491,21 +704,29 @@ pub fn ProfileView() -> impl IntoView {
                 {refine_field("tagignore", "tagignore", refine, |r| &mut r.tagignore)}
                 <select
                     data-testid="refine-granularity"
+                    prop:value=move || {
+                        let g = refine.get().granularity;
+                        if g.is_empty() { "functions".to_string() } else { g }
+                    }
                     on:change=move |ev| {
                         let g = event_target_value(&ev);
                         refine.update(|r| r.granularity = g);
                     }
                 >
-                    {["functions", "filefunctions", "files", "lines", "addresses"]
+                    {GRANULARITIES
                         .into_iter()
                         .map(|g| view! { <option value=g>{g}</option> })
                         .collect::<Vec<_>>()}
                 </select>
             </div>
             <div style="position:relative;">
+                {move || {
+                    canvas_key.track();
+                    view! {
                 <canvas
                     node_ref=canvas_ref
                     data-testid="flame-canvas"
+                    data-generation=canvas_key.get_untracked().to_string()
                     style="width:100%;height:480px;display:block;cursor:pointer;"
                     on:mousemove=on_move
                     on:mouseleave=move |_| {
@@ -520,8 +741,21 @@ pub fn ProfileView() -> impl IntoView {
                     on:click=on_click
                     on:wheel=on_wheel
                 ></canvas>
+                    }
+                }}
                 {tooltip}
             </div>
+            <div class="sandwich-bar" data-testid="sandwich-bar" hidden=move || sandwich.get().is_none()>
+                {move || {
+                    sandwich
+                        .get()
+                        .map(|f| format!("sandwich of {f}: callers above, callees below"))
+                }}
+                <button data-testid="sandwich-close" on:click=move |_| sandwich.set(None)>
+                    "Back to the flamegraph"
+                </button>
+            </div>
+            <TopTable status=status on_function=Callback::new(move |f: String| sandwich.set(Some(f)))/>
         </section>
     }
 }

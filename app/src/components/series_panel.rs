@@ -132,8 +132,9 @@ pub fn SeriesPanel() -> impl IntoView {
     Effect::new(move |_| {
         let state = view_state.get();
         source.track();
-        let _ = window().history().map(|h| {
-            h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&state.to_fragment()))
+        crate::share::update(|s| {
+            s.selector = state.selector.clone();
+            s.range_minutes = state.range_minutes;
         });
         fetch(true);
     });

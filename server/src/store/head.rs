@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use emberlens_model::{Labels, MatchOp, Matcher, Sample, Series, StorageError, is_stale_nan};
 use emberlens_tsdb::chunkenc::Encoding;
 use emberlens_tsdb::chunkenc::xor::{XorEncoder, XorIter};
-use emberlens_tsdb::writer::{EncodedChunk, SAMPLES_PER_CHUNK, encode_xor_chunks};
+use emberlens_tsdb::writer::{
+    BlockSink, BlockWriter, EncodedChunk, SAMPLES_PER_CHUNK, WriteError, encode_xor_chunks,
+};
 
 /// One series in the head.
 #[derive(Debug)]
@@ -459,15 +461,18 @@ impl Head {
         v
     }
 
-    /// Every series' chunks inside `[mint, maxt)`, sorted by labels, for a block.
-    pub fn block_chunks(&self, mint: i64, maxt: i64) -> Vec<(Labels, Vec<EncodedChunk>)> {
-        self.matching(&[])
-            .into_iter()
-            .filter_map(|s| {
-                let chunks = s.chunks_in(mint, maxt);
-                (!chunks.is_empty()).then(|| (s.labels.clone(), chunks))
-            })
-            .collect()
+    /// Adds every series' chunks inside `[mint, maxt)` to a block, in label
+    /// order, one series at a time.
+    pub fn write_block<S: BlockSink>(
+        &self,
+        mint: i64,
+        maxt: i64,
+        w: &mut BlockWriter<S>,
+    ) -> Result<(), WriteError> {
+        for s in self.matching(&[]) {
+            w.add_series(&s.labels, &s.chunks_in(mint, maxt))?;
+        }
+        Ok(())
     }
 
     /// Drops everything before `mint` (now in a block), removes series left

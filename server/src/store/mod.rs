@@ -45,10 +45,10 @@ use emberlens_model::{
     Appendable, Appender, Labels, Matcher, Sample, Series, Storage, StorageError, StorageStats,
 };
 use emberlens_tsdb::block::Block;
-use emberlens_tsdb::compact::compact;
+use emberlens_tsdb::compact::{CompactError, compact_into};
 use emberlens_tsdb::db::{Db, merge_series};
-use emberlens_tsdb::meta::Compaction;
-use emberlens_tsdb::writer::{BlockFiles, ulid, write_block_chunks};
+use emberlens_tsdb::meta::{BlockMeta, Compaction};
+use emberlens_tsdb::writer::{BlockSink, BlockWriter, WriteError, ulid};
 use emberlens_tsdb::{ByteSource, FileSet, SourceError, TsdbError};
 
 use crate::fileset::{AnyFile, AnyFileSet};
@@ -365,17 +365,18 @@ impl Tsdb {
     fn cut_head_block(&self, mint: i64, maxt: i64) -> Result<(), StoreError> {
         // Refuse samples for the range first, so none lands after the read.
         self.head.set_min_valid_time(maxt);
-        let chunks = self.head.block_chunks(mint, maxt);
-        if !chunks.is_empty() {
-            let id = new_ulid();
-            let mut files = write_block_chunks(&id, chunks, Compaction::default())
-                .map_err(|e| StoreError::Write(e.to_string()))?;
+        let id = new_ulid();
+        let written = self.persist_block(&id, |sink| {
+            let mut w = BlockWriter::new(&id, sink);
+            self.head.write_block(mint, maxt, &mut w)?;
             // Prometheus's head blocks span exactly their range.
-            files.widen_time_range(mint, maxt);
-            let block = self.persist_block(&files)?;
+            w.widen_time_range(mint, maxt);
+            Ok(w.finish(Compaction::default())?)
+        })?;
+        if let Some((block, meta)) = written {
             self.swap_blocks(vec![block], &[]);
             self.stats.head_blocks.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(ulid = %id, mint, maxt, series = files.meta.stats.num_series, "head block written");
+            tracing::info!(ulid = %id, mint, maxt, series = meta.stats.num_series, "head block written");
         }
         let alive: HashSet<u64> = self.head.truncate(maxt).into_iter().collect();
         self.checkpoint(&alive, maxt)
@@ -476,20 +477,34 @@ impl Tsdb {
         Ok(())
     }
 
-    /// Writes a block's files under `<ulid>.tmp-for-creation`, syncs them
-    /// and renames the directory into place; returns the opened block.
-    fn persist_block(&self, files: &BlockFiles) -> Result<Arc<Block<AnyFile>>, StoreError> {
-        let id = &files.meta.ulid;
+    /// Writes a block with `write` into `<ulid>.tmp-for-creation` (files
+    /// streamed to disk as they are made, then synced) and renames the
+    /// directory into place; returns the opened block and its meta, or
+    /// `None` when there was nothing to write.
+    fn persist_block<F>(&self, id: &str, write: F) -> Result<Option<PersistedBlock>, StoreError>
+    where
+        F: FnOnce(DirSink) -> Result<(BlockMeta, DirSink), CompactError>,
+    {
         let tmp = self.dir.join(format!("{id}{TMP_CREATE}"));
         let dest = self.dir.join(id);
-        if let Err(e) = write_block_dir(&tmp, files) {
-            // Leave no half-written block behind (a full disk, typically).
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
+        let written = write(DirSink::new(&tmp)).and_then(|(meta, sink)| {
+            sink.close()?;
+            Ok(meta)
+        });
+        let meta = match written {
+            Ok(meta) => meta,
+            Err(e) => {
+                // Leave no half-written block behind (a full disk, typically).
+                let _ = std::fs::remove_dir_all(&tmp);
+                return match e {
+                    CompactError::Write(WriteError::Empty) => Ok(None),
+                    e => Err(StoreError::Write(e.to_string())),
+                };
+            }
+        };
         std::fs::rename(&tmp, &dest).map_err(|e| WalError::io(&dest, e))?;
         sync_dir(&self.dir)?;
-        Ok(Arc::new(open_block(&dest)?))
+        Ok(Some((Arc::new(open_block(&dest)?), meta)))
     }
 
     /// Replaces the blocks: adds `add`, drops those named in `remove`.
@@ -541,10 +556,10 @@ impl Tsdb {
                 let Some((_, group)) = due else { break };
                 let inputs: Vec<&Block<AnyFile>> = group.iter().map(|b| &***b).collect();
                 let id = new_ulid();
-                let files = compact(&inputs, &id).map_err(|e| StoreError::Write(e.to_string()))?;
+                let written = self.persist_block(&id, |sink| compact_into(&inputs, &id, sink))?;
                 let parents: Vec<String> = inputs.iter().map(|b| b.meta().ulid.clone()).collect();
-                let block = self.persist_block(&files)?;
-                self.swap_blocks(vec![block], &parents);
+                let add: Vec<Arc<Block<AnyFile>>> = written.into_iter().map(|(b, _)| b).collect();
+                self.swap_blocks(add, &parents);
                 self.delete_block_dirs(&parents)?;
                 self.stats.compactions.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(ulid = %id, parents = parents.len(), range_ms = range, "blocks compacted");
@@ -612,21 +627,79 @@ impl Tsdb {
     }
 }
 
-/// Writes and syncs a block's files under `dir`.
-fn write_block_dir(dir: &Path, files: &BlockFiles) -> Result<(), StoreError> {
-    let io = |p: &Path, e| StoreError::Wal(WalError::io(p, e));
-    for (rel, bytes) in &files.files {
-        let p = dir.join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+/// A block just written and opened, with its meta.
+type PersistedBlock = (Arc<Block<AnyFile>>, BlockMeta);
+
+/// A [`BlockSink`] writing a block's files under a directory as they are
+/// made, each through a buffer and `fsync`ed once complete (when the next
+/// file starts, or at [`DirSink::close`]).
+pub struct DirSink {
+    dir: PathBuf,
+    current: Option<(String, PathBuf, std::io::BufWriter<std::fs::File>)>,
+}
+
+impl DirSink {
+    /// A sink writing under `dir` (created on the first write).
+    pub fn new(dir: &Path) -> Self {
+        DirSink {
+            dir: dir.to_path_buf(),
+            current: None,
         }
-        let mut f = std::fs::File::create(&p).map_err(|e| io(&p, e))?;
-        std::io::Write::write_all(&mut f, bytes).map_err(|e| io(&p, e))?;
-        f.sync_all().map_err(|e| io(&p, e))?;
     }
-    sync_dir(&dir.join("chunks"))?;
-    sync_dir(dir)?;
-    Ok(())
+
+    fn finish_current(&mut self) -> Result<(), WriteError> {
+        if let Some((_, path, f)) = self.current.take() {
+            // `into_inner` flushes the buffer.
+            f.into_inner()
+                .map_err(|e| sink_error(&path, e.error()))?
+                .sync_all()
+                .map_err(|e| sink_error(&path, &e))?;
+        }
+        Ok(())
+    }
+
+    /// Completes the last file and syncs the block's directories.
+    pub fn close(mut self) -> Result<(), WriteError> {
+        self.finish_current()?;
+        for d in [self.dir.join("chunks"), self.dir.clone()] {
+            if d.exists() {
+                sync_dir(&d).map_err(|e| WriteError::Sink {
+                    file: d.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sink_error(path: &Path, e: &std::io::Error) -> WriteError {
+    WriteError::Sink {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+impl BlockSink for DirSink {
+    fn append(&mut self, rel: &str, bytes: &[u8]) -> Result<(), WriteError> {
+        if self.current.as_ref().is_none_or(|(r, _, _)| r != rel) {
+            self.finish_current()?;
+            let path = self.dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| sink_error(parent, &e))?;
+            }
+            let f = std::fs::File::create(&path).map_err(|e| sink_error(&path, &e))?;
+            self.current = Some((
+                rel.to_string(),
+                path,
+                std::io::BufWriter::with_capacity(1 << 20, f),
+            ));
+        }
+        if let Some((_, path, f)) = self.current.as_mut() {
+            std::io::Write::write_all(f, bytes).map_err(|e| sink_error(path, &e))?;
+        }
+        Ok(())
+    }
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -31,6 +31,7 @@ pub mod collapsed;
 pub mod hash;
 pub mod layout;
 pub mod model;
+pub mod normalize;
 pub mod options;
 pub mod refine;
 pub mod sandwich;

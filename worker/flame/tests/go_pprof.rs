@@ -117,6 +117,18 @@ fn cases(dir: &Path) -> Vec<Case> {
             "known-contention/mutex.pb.gz",
             &[],
         ),
+        // -normalize scales the new profile to the base's totals first.
+        (heap, allocs, &["-sample_index=alloc_space", "-normalize"]),
+        (
+            "known-contention/block.pb.gz",
+            "prometheus-2.42.0-block.pb.gz",
+            &["-sample_index=delay", "-normalize"],
+        ),
+        (
+            "prometheus-2.42.0-mutex.pb.gz",
+            "known-contention/mutex.pb.gz",
+            &["-normalize", "-nodecount=8"],
+        ),
     ];
     for (new, base, args) in diffs {
         let mut c = case(new, args);
@@ -192,10 +204,16 @@ fn top_tables_equal_go_tool_pprof() {
                     let (o, t) = options(&c.args);
                     let profiles: Vec<_> = files.iter().map(|f| decode(f)).collect();
                     let merged = emberlens_pprof::merge(&profiles).unwrap();
-                    let m = Model::from_pprof(&merged).unwrap();
+                    let mut m = Model::from_pprof(&merged).unwrap();
                     let got = match &c.base {
                         None => m.top(&o, &t).unwrap().to_text(),
-                        Some(b) => m.top_diff(&model(&dir.join(b)), &o, &t).unwrap().to_text(),
+                        Some(b) => {
+                            let base = model(&dir.join(b));
+                            if c.args.iter().any(|a| a == "-normalize") {
+                                m.normalize_to(&base).unwrap();
+                            }
+                            m.top_diff(&base, &o, &t).unwrap().to_text()
+                        }
                     };
                     if let Some(d) = diff_lines(&want, &got) {
                         failures.lock().unwrap().push(format!("{label}:\n{d}"));

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 pub mod share_url;
 
 /// Bumped on every incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The `name` the app gives its worker. The worker's entry point serves
 /// requests only in a worker of this name, so loading its module anywhere
@@ -99,6 +99,11 @@ impl<T> Envelope<T> {
 }
 
 /// Everything the app can ask the worker.
+// A request is built once per user action and serialized straight away, so
+// the size of the largest variant (`FlameView`, ~300 bytes natively, under
+// the lint's limit on wasm32) costs nothing; boxing it would only add an
+// allocation and noise at every call site.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Liveness and version check; the app sends it at start-up.
@@ -126,11 +131,22 @@ pub enum Request {
     /// [`ErrorKind::Canceled`] once element 0 holds
     /// [`cancel_flag_value`]`(n)`. Answered with [`Response::CancelFlagShared`].
     ShareCancelFlag,
-    /// Decode a profile file the user picked (pprof `profile.proto`, gzipped
-    /// or not) and make it the flamegraph's profile. The `File` travels
-    /// beside the envelope in the message's `files` array (one entry).
-    /// Answered with [`Response::ProfileOpened`].
+    /// Decode a profile (pprof `profile.proto`, gzipped or not, folded
+    /// stacks, `.cpuprofile`) and make it the flamegraph's profile, or its
+    /// diff base. Without [`OpenProfile::url`] it is the file the user
+    /// picked, travelling beside the envelope in the message's `files`
+    /// array (one entry); with one, the worker fetches it (a stored profile
+    /// or a merge from an Emberlens server). Answered with
+    /// [`Response::ProfileOpened`].
     OpenProfile(OpenProfile),
+    /// List the profiles an Emberlens server stores
+    /// (`/api/v1/profiles`) and its profiling targets
+    /// (`/api/v1/profiles/targets`). Answered with [`Response::ProfileList`].
+    ListProfiles(ListProfiles),
+    /// pprof's `-top` table of what the flamegraph shows (its sample type
+    /// and refinements; against the base when diffing). Answered with
+    /// [`Response::FlameTop`].
+    FlameTop,
     /// Set the flamegraph's options and canvas size, and draw. An
     /// `OffscreenCanvas` may travel beside the envelope in
     /// [`CANVAS_PROPERTY`] (the first time, or to replace it). Changing the
@@ -152,8 +168,134 @@ pub enum Request {
 /// Parameters of [`Request::OpenProfile`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpenProfile {
-    /// The file's name, for titles and error messages.
+    /// The file's name (or a title for a fetched profile), for titles and
+    /// error messages.
     pub name: String,
+    /// Fetch the profile from this `http(s)` URL instead of reading the
+    /// file sent beside the envelope.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Open it as the diff base (pprof's `-diff_base`) instead of as the
+    /// profile; the profile stays.
+    #[serde(default)]
+    pub as_base: bool,
+}
+
+/// Parameters of [`Request::ListProfiles`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListProfiles {
+    /// The server's origin, without a trailing slash.
+    pub base_url: String,
+    /// A series selector over the profiles' labels (`__name__` is the
+    /// profile type); empty for all.
+    pub selector: String,
+    /// Range start, Unix milliseconds, inclusive.
+    pub start_ms: i64,
+    /// Range end, Unix milliseconds, inclusive.
+    pub end_ms: i64,
+}
+
+/// Answer to [`Request::ListProfiles`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProfileList {
+    /// Stored profiles, oldest first.
+    pub profiles: Vec<StoredProfile>,
+    /// The server's profiling loops.
+    pub targets: Vec<ProfileTarget>,
+}
+
+/// One profile an Emberlens server stores.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredProfile {
+    /// The store's id (`/api/v1/profiles/<id>`).
+    pub id: String,
+    /// The profile type (`process_cpu`, `memory`, …).
+    pub type_name: String,
+    /// The target's labels, sorted by name, `__name__` (the type) included.
+    pub labels: Vec<(String, String)>,
+    /// When it was taken, Unix milliseconds.
+    pub time_ms: i64,
+    /// Its size in bytes, as stored.
+    pub size: u64,
+}
+
+/// One (target, profile type) loop of an Emberlens server.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProfileTarget {
+    /// The profile type.
+    pub type_name: String,
+    /// The target's labels, sorted by name.
+    pub labels: Vec<(String, String)>,
+    /// `up`, `down` or `unknown`.
+    pub health: String,
+    /// The last scrape's error, or empty.
+    pub last_error: String,
+}
+
+impl ProfileTarget {
+    /// The selector of this loop's profiles: `{__name__="type", job="…", …}`.
+    pub fn selector(&self) -> String {
+        let mut parts = vec![format!("__name__={:?}", self.type_name)];
+        parts.extend(self.labels.iter().map(|(k, v)| format!("{k}={v:?}")));
+        format!("{{{}}}", parts.join(", "))
+    }
+}
+
+/// Answer to [`Request::FlameTop`]: pprof's `-top` rows, in the sample
+/// type's raw unit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TopAnswer {
+    /// One row per frame, in pprof's order (|flat| descending).
+    pub rows: Vec<TopEntry>,
+    /// The 100 % of the percentages (the base's total in a diff).
+    pub total: i64,
+    /// The sample type's unit.
+    pub unit: String,
+    /// Whether the values are differences against the base.
+    pub diff: bool,
+    /// pprof's header lines (`Showing nodes …`, `Dropped …`).
+    pub header: Vec<String>,
+}
+
+/// A column [`TopAnswer::sorted`] sorts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopSort {
+    /// |flat| (pprof's order).
+    Flat,
+    /// |cum|.
+    Cum,
+    /// The function's name.
+    Name,
+}
+
+impl TopAnswer {
+    /// The rows in display order: by `by`, descending unless `ascending`
+    /// (by magnitude, so a diff's biggest changes either way come first);
+    /// ties by name, so the order is stable.
+    pub fn sorted(&self, by: TopSort, ascending: bool) -> Vec<TopEntry> {
+        let mut out = self.rows.clone();
+        out.sort_by(|a, b| {
+            let o = match by {
+                TopSort::Flat => a.flat.unsigned_abs().cmp(&b.flat.unsigned_abs()),
+                TopSort::Cum => a.cum.unsigned_abs().cmp(&b.cum.unsigned_abs()),
+                TopSort::Name => a.name.cmp(&b.name),
+            };
+            let o = if ascending { o } else { o.reverse() };
+            o.then_with(|| a.name.cmp(&b.name))
+        });
+        out
+    }
+}
+
+/// One row of [`TopAnswer`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TopEntry {
+    /// pprof's printable name of the frame.
+    pub name: String,
+    /// The value of samples whose leaf it is.
+    pub flat: i64,
+    /// The value of samples through it.
+    pub cum: i64,
 }
 
 /// Which end of the flamegraph the root is drawn at.
@@ -196,6 +338,14 @@ pub struct FlameView {
     /// pprof's refinements; changing them rebuilds the tree and resets the zoom.
     #[serde(default)]
     pub refine: FlameRefine,
+    /// Draw the difference against the diff base (opened with
+    /// [`OpenProfile::as_base`]) instead of the profile.
+    #[serde(default)]
+    pub diff: bool,
+    /// Show the sandwich of this function instead of the flamegraph: its
+    /// callers above (the function at the bottom row), its callees below.
+    #[serde(default)]
+    pub sandwich: Option<String>,
 }
 
 /// pprof's refinements of the flamegraph, with `go tool pprof`'s (and
@@ -330,6 +480,10 @@ pub enum Response {
     CancelFlagShared,
     /// Answer to [`Request::OpenProfile`].
     ProfileOpened(ProfileInfo),
+    /// Answer to [`Request::ListProfiles`].
+    ProfileList(ProfileList),
+    /// Answer to [`Request::FlameTop`].
+    FlameTop(TopAnswer),
     /// Answer to the flamegraph requests that draw.
     FlameDrawn(FlameStatus),
     /// Answer to [`Request::FlameHover`]: the box under the pointer, if any.
@@ -459,6 +613,17 @@ pub struct FlameStatus {
     pub search_error: Option<String>,
     /// For [`Request::FlameClick`]: the box zoomed to.
     pub hit: Option<FlameHit>,
+    /// Bumped whenever the tree drawn changes (another profile, sample
+    /// type, refinement, base, diff or sandwich), so the app knows when to
+    /// ask for the top table again.
+    #[serde(default)]
+    pub tree_version: u64,
+    /// Whether the drawing is the difference against the base.
+    #[serde(default)]
+    pub diff: bool,
+    /// The function whose sandwich is drawn, if any.
+    #[serde(default)]
+    pub sandwich: Option<String>,
 }
 
 /// A flamegraph box, for tooltips.
@@ -579,7 +744,21 @@ mod tests {
         let reqs = [
             Request::OpenProfile(OpenProfile {
                 name: "cpu.pb.gz".into(),
+                url: None,
+                as_base: false,
             }),
+            Request::OpenProfile(OpenProfile {
+                name: "merge".into(),
+                url: Some("http://h/api/v1/profiles/merge?match[]=up".into()),
+                as_base: true,
+            }),
+            Request::ListProfiles(ListProfiles {
+                base_url: "http://h".into(),
+                selector: String::new(),
+                start_ms: 1,
+                end_ms: 2,
+            }),
+            Request::FlameTop,
             Request::FlameView(FlameView {
                 sample_type: Some(1),
                 orientation: FlameOrientation::Icicle,
@@ -597,6 +776,8 @@ mod tests {
                     granularity: "lines".into(),
                     ..FlameRefine::default()
                 },
+                diff: true,
+                sandwich: Some("main.funcB".into()),
             }),
             Request::FlameNavigate(FlameNavigate {
                 zoom_factor: 0.8,
@@ -636,6 +817,47 @@ mod tests {
         let json = serde_json::to_string(&resp).unwrap();
         let back: Envelope<Response> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, resp);
+    }
+
+    #[test]
+    fn top_rows_sort_by_magnitude_then_name() {
+        let row = |name: &str, flat: i64, cum: i64| TopEntry {
+            name: name.into(),
+            flat,
+            cum,
+        };
+        let t = TopAnswer {
+            rows: vec![row("b", 5, 9), row("a", -7, 7), row("c", 5, 20)],
+            ..TopAnswer::default()
+        };
+        let names = |by, asc| {
+            t.sorted(by, asc)
+                .into_iter()
+                .map(|r| r.name)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(names(TopSort::Flat, false), "a,b,c");
+        assert_eq!(names(TopSort::Flat, true), "b,c,a");
+        assert_eq!(names(TopSort::Cum, false), "c,b,a");
+        assert_eq!(names(TopSort::Name, true), "a,b,c");
+        assert_eq!(names(TopSort::Name, false), "c,b,a");
+    }
+
+    #[test]
+    fn a_target_selects_its_own_profiles() {
+        let t = ProfileTarget {
+            type_name: "process_cpu".into(),
+            labels: vec![
+                ("instance".into(), "127.0.0.1:9190".into()),
+                ("job".into(), "emberlens".into()),
+            ],
+            ..ProfileTarget::default()
+        };
+        assert_eq!(
+            t.selector(),
+            r#"{__name__="process_cpu", instance="127.0.0.1:9190", job="emberlens"}"#
+        );
     }
 
     #[test]

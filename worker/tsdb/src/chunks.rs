@@ -11,6 +11,7 @@ use crate::chunkenc::Encoding;
 use crate::encoding::{crc32, read_uvarint};
 use crate::error::{Corruption, TsdbError};
 use crate::source::ByteSource;
+use crate::writer::{BlockSink, WriteError};
 
 /// Segment files' magic number.
 pub const MAGIC_CHUNKS: u32 = 0x85BD_40DD;
@@ -166,10 +167,13 @@ impl<S: ByteSource> ChunkReader<S> {
     }
 }
 
-/// Builds segment files: appends chunks and returns their references.
+/// Writes segment files through a [`BlockSink`] as chunks come, and returns
+/// their references: nothing but the current segment's name and length is
+/// kept, so a block's chunks never sit in memory all at once.
 #[derive(Debug)]
 pub struct ChunkWriter {
-    segments: Vec<Vec<u8>>,
+    /// The segment being written (`chunks/000001` is 0) and its length.
+    current: Option<(u32, String, u64)>,
     max_segment_bytes: u64,
 }
 
@@ -186,51 +190,62 @@ impl ChunkWriter {
     /// A writer cutting a new segment before one would exceed `max_segment_bytes`.
     pub fn new(max_segment_bytes: u64) -> Self {
         ChunkWriter {
-            segments: Vec::new(),
+            current: None,
             max_segment_bytes,
         }
     }
 
-    fn new_segment(&mut self) {
-        let mut seg = Vec::with_capacity(1 << 16);
-        seg.extend_from_slice(&MAGIC_CHUNKS.to_be_bytes());
-        seg.extend_from_slice(&[1, 0, 0, 0]);
-        self.segments.push(seg);
-    }
-
     /// Appends a chunk; returns its reference.
-    pub fn write(&mut self, encoding: Encoding, data: &[u8]) -> u64 {
+    pub fn write<S: BlockSink + ?Sized>(
+        &mut self,
+        sink: &mut S,
+        encoding: Encoding,
+        data: &[u8],
+    ) -> Result<u64, WriteError> {
         let mut header = Vec::with_capacity(11);
         crate::encoding::put_uvarint(&mut header, data.len() as u64);
         let need = (header.len() + 1 + data.len() + 4) as u64;
-        let full = self.segments.last().is_none_or(|s| {
-            s.len() as u64 > SEGMENT_HEADER_LEN && s.len() as u64 + need > self.max_segment_bytes
+        let full = self.current.as_ref().is_none_or(|(_, _, len)| {
+            *len > SEGMENT_HEADER_LEN && *len + need > self.max_segment_bytes
         });
         if full {
-            self.new_segment();
+            let seq = match &self.current {
+                None => 0,
+                Some((seq, _, _)) => seq
+                    .checked_add(1)
+                    .ok_or_else(|| WriteError::TooLarge("more than 2^32 chunk segments".into()))?,
+            };
+            let name = format!("chunks/{:06}", u64::from(seq) + 1);
+            let mut head = MAGIC_CHUNKS.to_be_bytes().to_vec();
+            head.extend_from_slice(&[1, 0, 0, 0]);
+            sink.append(&name, &head)?;
+            self.current = Some((seq, name, SEGMENT_HEADER_LEN));
         }
-        let last = self.segments.len() - 1;
-        let seq = last as u64;
-        let seg = &mut self.segments[last];
-        let off = seg.len() as u64;
-        seg.extend_from_slice(&header);
-        let crc_from = seg.len();
-        seg.push(encoding.byte());
-        seg.extend_from_slice(data);
-        let crc = crc32(&seg[crc_from..]);
-        seg.extend_from_slice(&crc.to_be_bytes());
-        (seq << 32) | off
-    }
-
-    /// The finished segment files, in order (`000001`, `000002`, …).
-    pub fn finish(self) -> Vec<Vec<u8>> {
-        self.segments
+        let Some((seq, name, len)) = self.current.as_mut() else {
+            return Err(WriteError::TooLarge("no chunk segment".into()));
+        };
+        let off = *len;
+        if off > u64::from(u32::MAX) {
+            return Err(WriteError::TooLarge(format!(
+                "{name}: chunk offset {off} beyond 4 GiB"
+            )));
+        }
+        let mut crc = crate::encoding::CASTAGNOLI.digest();
+        crc.update(&[encoding.byte()]);
+        crc.update(data);
+        sink.append(name, &header)?;
+        sink.append(name, &[encoding.byte()])?;
+        sink.append(name, data)?;
+        sink.append(name, &crc.finalize().to_be_bytes())?;
+        *len += need;
+        Ok((u64::from(*seq) << 32) | off)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::writer::MemSink;
 
     fn segment(body: &[u8]) -> Vec<u8> {
         let mut seg = MAGIC_CHUNKS.to_be_bytes().to_vec();
@@ -242,14 +257,10 @@ mod tests {
     #[test]
     fn written_chunks_read_back() {
         let mut w = ChunkWriter::new(64);
-        let a = w.write(Encoding::Xor, &[1, 2, 3]);
-        let b = w.write(Encoding::Histogram, &[9; 50]);
-        let segs: Vec<(String, Vec<u8>)> = w
-            .finish()
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| (format!("chunks/{:06}", i + 1), s))
-            .collect();
+        let mut sink = MemSink::default();
+        let a = w.write(&mut sink, Encoding::Xor, &[1, 2, 3]).unwrap();
+        let b = w.write(&mut sink, Encoding::Histogram, &[9; 50]).unwrap();
+        let segs = sink.files;
         assert_eq!(
             segs.len(),
             2,

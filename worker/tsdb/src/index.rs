@@ -424,8 +424,20 @@ impl<S: ByteSource> IndexReader<S> {
         Ok(out)
     }
 
-    /// Reads the series entry `id` (an id in v2, an offset in v1).
+    /// Reads the series entry `id` (an id in v2, an offset in v1). Its
+    /// label set is kept decoded for later reads (see `labels_cache`).
     pub fn series(&self, id: u32) -> Result<SeriesEntry, TsdbError> {
+        self.read_series(id, true)
+    }
+
+    /// Like [`series`](Self::series), without keeping the labels decoded:
+    /// for one pass over every series (compaction), where a cache would
+    /// only hold a block's label sets in memory for nothing.
+    pub fn series_uncached(&self, id: u32) -> Result<SeriesEntry, TsdbError> {
+        self.read_series(id, false)
+    }
+
+    fn read_series(&self, id: u32, cache: bool) -> Result<SeriesEntry, TsdbError> {
         const SECTION: &str = "series";
         let off = if self.version == 1 {
             u64::from(id)
@@ -473,11 +485,16 @@ impl<S: ByteSource> IndexReader<S> {
                 ),
             ));
         }
-        self.decode_series(payload, off + n as u64)
+        self.decode_series(payload, off + n as u64, cache)
             .map_err(|c| self.corrupt(SECTION, c))
     }
 
-    fn decode_series(&self, payload: &[u8], base: u64) -> Result<SeriesEntry, Corruption> {
+    fn decode_series(
+        &self,
+        payload: &[u8],
+        base: u64,
+        cache: bool,
+    ) -> Result<SeriesEntry, Corruption> {
         let mut d = Decbuf::new(payload, base);
         let nlabels = d.uvarint("label count")?;
         // A poisoned lock only means a reader panicked; the map is intact.
@@ -538,9 +555,11 @@ impl<S: ByteSource> IndexReader<S> {
             Some(l) => l,
             None => {
                 let l = Labels::from_pairs(pairs);
-                let mut cache = self.labels_cache.write().unwrap_or_else(|e| e.into_inner());
-                if cache.len() < MAX_CACHED_LABELS {
-                    cache.insert(base, l.clone());
+                if cache {
+                    let mut cache = self.labels_cache.write().unwrap_or_else(|e| e.into_inner());
+                    if cache.len() < MAX_CACHED_LABELS {
+                        cache.insert(base, l.clone());
+                    }
                 }
                 l
             }

@@ -106,6 +106,8 @@ pub fn options(args: &[String]) -> (Options, TopOptions) {
             "filefunctions" => o.granularity = Granularity::Filefunctions,
             "files" => o.granularity = Granularity::Files,
             "addresses" => o.granularity = Granularity::Addresses,
+            // Applied to the model by the caller (`Model::normalize_to`).
+            "normalize" => {}
             other => panic!("flag {other} not handled by the test"),
         }
     }
