@@ -248,10 +248,11 @@ fn collapsed_diff(tree: &FlameTree) -> String {
         path.push(n.frame);
         let children_base = tree
             .children(i as u32)
-            .map(|c| tree.nodes[c as usize].base_total)
+            .map(|c| tree.base_total(c))
             .fold(0i64, i64::wrapping_add);
-        let base_self = n.base_total.wrapping_sub(children_base);
-        if base_self != 0 || n.self_value != 0 {
+        let base_self = tree.base_total(i as u32).wrapping_sub(children_base);
+        let self_value = tree.self_value(i as u32);
+        if base_self != 0 || self_value != 0 {
             let key = path
                 .iter()
                 .map(|&f| labels[f as usize].as_str())
@@ -259,7 +260,7 @@ fn collapsed_diff(tree: &FlameTree) -> String {
                 .join(";");
             let e = stacks.entry(key).or_insert((0, 0));
             e.0 = e.0.wrapping_add(base_self);
-            e.1 = e.1.wrapping_add(n.self_value);
+            e.1 = e.1.wrapping_add(self_value);
         }
     }
     let mut out = String::new();

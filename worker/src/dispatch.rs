@@ -208,11 +208,17 @@ pub async fn handle(
                 }
             };
             let r = bytes.and_then(|bytes| {
-                let flame = &mut state.borrow_mut().flame;
+                let mut st = state.borrow_mut();
+                let flame = &mut st.flame;
                 if req.as_base {
                     flame_view::open_base(flame, &req.name, &bytes)
                 } else {
-                    flame_view::open_profile(flame, &req.name, &bytes)
+                    // The previous profile, then the file's bytes, are
+                    // freed before the next tree is built.
+                    flame.loaded = None;
+                    let model = flame_view::decode(&req.name, &bytes)?;
+                    drop(bytes);
+                    flame_view::open_model(flame, &req.name, model)
                 }
             });
             match r {

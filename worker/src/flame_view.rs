@@ -226,7 +226,8 @@ fn sandwich_of(
 }
 
 /// Decodes a profile for `name`'s error messages.
-fn decode(name: &str, bytes: &[u8]) -> Result<Model, ErrorBody> {
+/// The model of a profile file named `name` (see [`open_profile`]).
+pub fn decode(name: &str, bytes: &[u8]) -> Result<Model, ErrorBody> {
     // pprof is decoded straight into the model's columns (no per-sample
     // messages): the 50 MB benchmark profile fits in a tab.
     Model::from_any_bytes(bytes, emberlens_pprof::DEFAULT_MAX_DECODED_BYTES).map_err(|e| {
@@ -319,6 +320,18 @@ pub fn open_profile(
     // Free the previous profile before building the next model.
     state.loaded = None;
     let model = decode(name, bytes)?;
+    open_model(state, name, model)
+}
+
+/// Makes `model` (from [`decode`]) the flamegraph's profile, as
+/// [`open_profile`] does; the caller can free the file's bytes first, so
+/// the tree's build reuses their memory.
+pub fn open_model(
+    state: &mut FlameState,
+    name: &str,
+    model: Model,
+) -> Result<ProfileInfo, ErrorBody> {
+    state.loaded = None;
     let info = info_of(name, &model);
     let types: Vec<(String, String)> = model
         .sample_types()
@@ -834,10 +847,9 @@ mod tests {
         let t = st.loaded.as_ref().unwrap().tree();
         assert!(t.is_diff);
         let node = |name: &str| {
-            t.nodes
-                .iter()
-                .find(|n| t.frames[n.frame as usize].name == name)
-                .map(|n| (n.total, n.base_total))
+            (0..t.nodes.len() as u32)
+                .find(|&n| t.frame(n).name == name)
+                .map(|n| (t.nodes[n as usize].total, t.base_total(n)))
         };
         assert_eq!(node("grow"), Some((30, 10)));
         assert_eq!(node("shrink"), Some((5, 20)));

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::tree::{FlameTree, FrameInfo};
+use crate::tree::{FlameTree, FrameInfo, NodeId};
 
 /// How a frame is written in a folded stack.
 pub fn frame_label(f: &FrameInfo) -> String {
@@ -38,14 +38,15 @@ pub fn collapsed(tree: &FlameTree) -> String {
         }
         path.truncate(n.depth as usize - 1);
         path.push(n.frame);
-        if n.self_value != 0 {
+        let self_value = tree.self_value(i as NodeId);
+        if self_value != 0 {
             let key = path
                 .iter()
                 .map(|&f| labels[f as usize].as_str())
                 .collect::<Vec<_>>()
                 .join(";");
             let e = stacks.entry(key).or_insert(0);
-            *e = e.wrapping_add(n.self_value);
+            *e = e.wrapping_add(self_value);
         }
     }
     emberlens_pprof::import::folded::write_lines(&stacks)

@@ -458,7 +458,7 @@ impl Palette {
         if node == 0 {
             NEUTRAL
         } else if tree.is_diff {
-            diff_color(n.total, n.base_total)
+            diff_color(n.total, tree.base_total(node))
         } else {
             self.frames
                 .get(n.frame as usize)
@@ -787,14 +787,15 @@ pub fn hit_test(tree: &FlameTree, vp: &Viewport, x_css: f64, y_css: f64) -> Opti
         return None;
     }
     let pct = |v: i64| 100.0 * v as f64 / root_total as f64;
+    let self_value = tree.self_value(node);
     Some(Hit {
         node,
         name: tree.frame(node).label().into_owned(),
-        self_value: n.self_value,
+        self_value,
         total: n.total,
-        base_total: n.base_total,
+        base_total: tree.base_total(node),
         total_percent: pct(n.total),
-        self_percent: pct(n.self_value),
+        self_percent: pct(self_value),
     })
 }
 

@@ -7,9 +7,9 @@
 //! 0), each value becomes `round(value × ratio)` (half away from zero), and
 //! the scaling happens before any refinement.
 
+use crate::FlameError;
 use crate::model::Model;
 use crate::top::check_compatible;
-use crate::FlameError;
 
 impl Model {
     /// Scales this profile's values so that each sample type sums to

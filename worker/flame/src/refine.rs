@@ -167,8 +167,6 @@ pub struct View<'a> {
     /// (is not its location's outermost line).
     loc_inlined: Vec<bool>,
     has_show_from: bool,
-    /// Whether any location is hidden (`hide`/`show`).
-    any_hidden: bool,
     tagfocus: Vec<CompiledTag<'a>>,
     tagignore: Vec<CompiledTag<'a>>,
     num_units: HashMap<String, String>,
@@ -372,12 +370,10 @@ impl<'a> View<'a> {
                 t.key_unit = num_units.get(k).cloned().unwrap_or_default();
             }
         }
-        let any_hidden = loc_flags.iter().any(|f| f & HIDDEN != 0);
         Ok(View {
             model,
             value_index,
             sign: 1,
-            any_hidden,
             loc_flags,
             loc_off,
             loc_frames,
@@ -499,11 +495,10 @@ impl<'a> View<'a> {
             .filter(|&l| self.loc_flags[l as usize] & HIDDEN == 0)
     }
 
-    /// Sample `s`'s stack up to `top` (leaf first) when no location is
-    /// hidden, so [`View::locations`] is this slice reversed; `None` when
-    /// some location is hidden.
-    pub(crate) fn plain_stack(&self, s: usize, top: usize) -> Option<&[u32]> {
-        (!self.any_hidden).then(|| &self.model.sample_stack(s)[..top])
+    /// Whether location `l` is hidden (`hide`, `show`): it has no frames in
+    /// [`View::locations`].
+    pub(crate) fn is_hidden(&self, l: u32) -> bool {
+        self.loc_flags[l as usize] & HIDDEN != 0
     }
 
     /// Where location `l`'s frames are in [`View::all_location_frames`].

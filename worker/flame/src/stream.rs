@@ -10,12 +10,15 @@
 //! and strings — are copied into a second buffer that prost decodes as a
 //! `Profile` without samples. The model is then assembled from both, with
 //! the same checks as [`Model::from_pprof`] (plus `emberlens_pprof`'s
-//! validation of everything but the samples).
+//! validation of everything but the samples). Gzip is inflated as the walk
+//! reads it (the 157 MB the 50 MB benchmark file inflates to are never held
+//! whole: growing that buffer by doubling peaked at 384 MB), and the
+//! location-id column becomes the model's stack column in place.
 //!
 //! A location id above `u32::MAX` (legal, never seen in practice) makes the
 //! whole profile go through [`emberlens_pprof::decode`] instead.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use bytes_reader::Reader;
 use emberlens_pprof::{Label, Profile};
@@ -41,7 +44,7 @@ fn range(ends: &[usize], i: usize) -> std::ops::Range<usize> {
 
 impl SampleSource for Columns {
     fn count(&self) -> usize {
-        self.loc_end.len()
+        self.value_end.len()
     }
     fn total_locations(&self) -> usize {
         self.loc_ids.len()
@@ -63,6 +66,10 @@ impl SampleSource for Columns {
         self.loc_ids[range(&self.loc_end, i)]
             .iter()
             .try_for_each(|&id| f(u64::from(id)))
+    }
+    fn take_stacks(&mut self) -> Option<(Vec<u32>, Vec<usize>)> {
+        let ids = std::mem::take(&mut self.loc_ids);
+        Some((ids, std::mem::take(&mut self.loc_end)))
     }
 }
 
@@ -216,70 +223,202 @@ impl Model {
 
     /// The model of pprof bytes (gzipped or raw), decoded without building
     /// the per-sample vectors of a [`Profile`] (see the module docs).
-    /// Gzipped input may inflate to at most `max_decoded_bytes`.
+    /// Gzipped input may inflate to at most `max_decoded_bytes`; it is
+    /// inflated as it is read, never held whole.
     pub fn from_bytes(bytes: &[u8], max_decoded_bytes: usize) -> Result<Model, FlameError> {
-        let raw: Option<Vec<u8>> = if emberlens_pprof::is_gzip(bytes) {
-            let mut out = Vec::new();
+        let walked = if emberlens_pprof::is_gzip(bytes) {
             let cap = u64::try_from(max_decoded_bytes)
                 .unwrap_or(u64::MAX)
                 .saturating_add(1);
-            flate2::read::MultiGzDecoder::new(bytes)
-                .take(cap)
-                .read_to_end(&mut out)
-                .map_err(|e| FlameError::invalid("gzip", e.to_string()))?;
-            if out.len() > max_decoded_bytes {
+            let inflate = flate2::read::MultiGzDecoder::new(bytes).take(cap);
+            // Gzip's trailer holds the inflated size (of the last member,
+            // modulo 4 GiB: a hint only).
+            let inflated = bytes
+                .last_chunk::<4>()
+                .map_or(0, |t| u32::from_le_bytes(*t) as usize)
+                .min(max_decoded_bytes)
+                .min(bytes.len().saturating_mul(16));
+            let walked = walk(
+                std::io::BufReader::with_capacity(1 << 16, inflate),
+                inflated,
+            )?;
+            if walked.read > max_decoded_bytes {
                 return Err(FlameError::TooLarge(format!(
                     "decompressed size exceeds the limit of {max_decoded_bytes} bytes"
                 )));
             }
-            Some(out)
+            walked
         } else {
             if bytes.len() > max_decoded_bytes {
                 return Err(FlameError::TooLarge(format!(
                     "size exceeds the limit of {max_decoded_bytes} bytes"
                 )));
             }
-            None
+            walk(bytes, bytes.len())?
         };
-        let data: &[u8] = raw.as_deref().unwrap_or(bytes);
-        if data.is_empty() {
+        if walked.read == 0 {
             return Err(FlameError::invalid("profile", "empty input"));
         }
-        let mut cols = Columns::default();
-        let mut rest: Vec<u8> = Vec::new();
-        let mut r = Reader::new(data);
-        while !r.done() {
-            let start = r.pos;
-            let key = r
-                .varint()
-                .ok_or_else(|| bad(start, "truncated field key"))?;
-            let (tag, wire) = (key >> 3, key & 7);
-            if tag == 2 && wire == 2 {
-                let n = r.varint().ok_or_else(|| bad(start, "truncated length"))?;
-                let body_at = r.pos;
-                let msg = r
-                    .bytes(n)
-                    .ok_or_else(|| bad(start, "length past the end"))?;
-                if !sample(&mut cols, msg, body_at)? {
-                    return Self::via_profile(data);
-                }
-            } else {
-                r.skip(wire).ok_or_else(|| bad(start, "bad field"))?;
-                rest.extend_from_slice(&data[start..r.pos]);
-            }
-        }
-        drop(raw);
-        let skeleton = Profile::decode(rest.as_slice())
+        let Some(mut cols) = walked.cols else {
+            return Self::via_profile(bytes, max_decoded_bytes);
+        };
+        let skeleton = Profile::decode(walked.rest.as_slice())
             .map_err(|e| FlameError::invalid("profile", e.to_string()))?;
-        drop(rest);
+        drop(walked.rest);
         emberlens_pprof::validate(&skeleton)
             .map_err(|e| FlameError::invalid("profile", e.to_string()))?;
-        Self::assemble(&skeleton, &cols)
+        Self::assemble(&skeleton, &mut cols)
     }
 
-    fn via_profile(data: &[u8]) -> Result<Model, FlameError> {
-        let p = emberlens_pprof::decode_with_limit(data, usize::MAX)
+    fn via_profile(bytes: &[u8], max_decoded_bytes: usize) -> Result<Model, FlameError> {
+        let p = emberlens_pprof::decode_with_limit(bytes, max_decoded_bytes)
             .map_err(|e| FlameError::invalid("profile", e.to_string()))?;
         Model::from_pprof(&p)
+    }
+}
+
+/// What [`walk`] read.
+struct Walked {
+    /// The samples as columns; `None` when a location id does not fit in
+    /// `u32` (the caller decodes the whole profile instead).
+    cols: Option<Columns>,
+    /// Every top-level field but the samples, as protobuf.
+    rest: Vec<u8>,
+    /// Bytes read.
+    read: usize,
+}
+
+/// Walks the top level of a profile read from `r`, about `size` bytes:
+/// samples into columns, every other field copied (see the module docs).
+///
+/// The location-id column, by far the largest (206 MB for the 50 MB
+/// benchmark profile), is reserved up front for one id per two bytes of
+/// input, then shrunk: a reservation costs address space only until it is
+/// written, where growing by doubling wrote every byte twice and left the
+/// old buffers behind (Wasm memory never shrinks).
+fn walk(r: impl BufRead, size: usize) -> Result<Walked, FlameError> {
+    let mut st = Stream { r, pos: 0 };
+    let mut cols = Columns::default();
+    // A reservation refused (no address space left) is no error: the
+    // column grows as it is filled.
+    let _ = cols.loc_ids.try_reserve_exact(size / 2);
+    let mut rest: Vec<u8> = Vec::new();
+    let mut msg: Vec<u8> = Vec::new();
+    loop {
+        let start = st.pos;
+        let Some(key) = st.varint(start, "truncated field key")? else {
+            break;
+        };
+        let (tag, wire) = (key >> 3, key & 7);
+        if tag == 2 && wire == 2 {
+            let n = st.varint_or(start, "truncated length")?;
+            let body_at = st.pos;
+            msg.clear();
+            st.append(n, &mut msg, start)?;
+            if !sample(&mut cols, &msg, body_at)? {
+                return Ok(Walked {
+                    cols: None,
+                    rest: Vec::new(),
+                    read: st.pos,
+                });
+            }
+            continue;
+        }
+        put_varint(&mut rest, key);
+        match wire {
+            0 => {
+                let v = st.varint_or(start, "bad field")?;
+                put_varint(&mut rest, v);
+            }
+            1 => st.append(8, &mut rest, start)?,
+            2 => {
+                let n = st.varint_or(start, "truncated length")?;
+                put_varint(&mut rest, n);
+                st.append(n, &mut rest, start)?;
+            }
+            5 => st.append(4, &mut rest, start)?,
+            _ => return Err(bad(start, "bad field")),
+        }
+    }
+    cols.loc_ids.shrink_to_fit();
+    Ok(Walked {
+        cols: Some(cols),
+        rest,
+        read: st.pos,
+    })
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Protobuf primitives from a stream, with the offset read so far.
+struct Stream<R> {
+    r: R,
+    pos: usize,
+}
+
+fn read_error(e: std::io::Error) -> FlameError {
+    FlameError::invalid("gzip", e.to_string())
+}
+
+impl<R: BufRead> Stream<R> {
+    /// The next byte, `None` at the end.
+    fn byte(&mut self) -> Result<Option<u8>, FlameError> {
+        let b = loop {
+            match self.r.fill_buf() {
+                Ok(buf) => break buf.first().copied(),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_error(e)),
+            }
+        };
+        if b.is_some() {
+            self.r.consume(1);
+            self.pos += 1;
+        }
+        Ok(b)
+    }
+
+    /// A varint; `None` at the end of the input before its first byte, an
+    /// error (`what` at `at`) if it ends or overflows inside one.
+    fn varint(&mut self, at: usize, what: &str) -> Result<Option<u64>, FlameError> {
+        let mut v: u64 = 0;
+        for shift in (0..70).step_by(7) {
+            let Some(b) = self.byte()? else {
+                return if shift == 0 {
+                    Ok(None)
+                } else {
+                    Err(bad(at, what))
+                };
+            };
+            if shift == 63 && b > 1 {
+                return Err(bad(at, what));
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(Some(v));
+            }
+        }
+        Err(bad(at, what))
+    }
+
+    /// A varint that must be there.
+    fn varint_or(&mut self, at: usize, what: &str) -> Result<u64, FlameError> {
+        self.varint(at, what)?.ok_or_else(|| bad(at, what))
+    }
+
+    /// Appends the next `n` bytes to `out` (growing it as they come, so a
+    /// hostile length allocates no more than the input holds).
+    fn append(&mut self, n: u64, out: &mut Vec<u8>, at: usize) -> Result<(), FlameError> {
+        let got = (&mut self.r).take(n).read_to_end(out).map_err(read_error)?;
+        self.pos += got;
+        if (got as u64) < n {
+            return Err(bad(at, "length past the end"));
+        }
+        Ok(())
     }
 }

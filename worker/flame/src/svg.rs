@@ -71,7 +71,7 @@ fn hash(s: &str) -> u32 {
 fn colour(tree: &FlameTree, node: NodeId) -> String {
     let n = &tree.nodes[node as usize];
     if tree.is_diff {
-        let (new, old) = (n.total as f64, n.base_total as f64);
+        let (new, old) = (n.total as f64, tree.base_total(node) as f64);
         let scale = new.abs().max(old.abs()).max(1.0);
         let change = ((new - old) / scale).clamp(-1.0, 1.0);
         let pale = (255.0 * (1.0 - change.abs())) as u8;
@@ -150,10 +150,10 @@ pub fn svg(tree: &FlameTree, opts: &SvgOptions) -> String {
         let title = if tree.is_diff {
             format!(
                 "{name} ({} → {} {}, {:+})",
-                n.base_total,
+                tree.base_total(i as NodeId),
                 n.total,
                 opts.unit,
-                n.total.wrapping_sub(n.base_total)
+                n.total.wrapping_sub(tree.base_total(i as NodeId))
             )
         } else {
             format!(

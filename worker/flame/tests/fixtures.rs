@@ -90,7 +90,7 @@ fn shares(t: &FlameTree, name: &str) -> (f64, f64, i64) {
         // Count the outermost occurrence only (no recursion in this program).
         if t.frame(n).name == name {
             total += node.total;
-            self_value += node.self_value;
+            self_value += t.self_value(n);
         }
     }
     (
@@ -168,7 +168,9 @@ fn sandwich_totals_are_the_functions_cum() {
             assert_eq!(t.frame(first[0]).name, name);
         }
         // The callees' self values are the function's and its callees' flat.
-        let leaf_sum: i64 = s.callees.nodes.iter().map(|n| n.self_value).sum();
+        let leaf_sum: i64 = (0..s.callees.nodes.len() as u32)
+            .map(|n| s.callees.self_value(n))
+            .sum();
         assert_eq!(leaf_sum, row.cum);
         // Callers: the matching frame's own self value is its flat (leaf here).
         let callers_first = s.callers.children(0).next().unwrap();
@@ -195,9 +197,9 @@ fn diff_tree_holds_both_profiles() {
     let t_base = base.flame_tree(&opts).unwrap();
     assert!(d.is_diff);
     assert_eq!(d.total(), t_new.total());
-    assert_eq!(d.nodes[0].base_total, t_base.total());
+    assert_eq!(d.base_total(0), t_base.total());
     // The same data under two defaults: every node unchanged.
-    assert!(d.nodes.iter().all(|n| n.total == n.base_total));
+    assert!((0..d.nodes.len() as u32).all(|n| d.nodes[n as usize].total == d.base_total(n)));
     assert_eq!(collapsed(&d), collapsed(&t_new));
     // A real change: the known-contention block profile against Prometheus's.
     let new = model(&dir.join("known-contention/block.pb.gz"));
@@ -207,7 +209,45 @@ fn diff_tree_holds_both_profiles() {
         d.total(),
         new.flame_tree(&Options::default()).unwrap().total()
     );
-    assert!(d.nodes.iter().any(|n| n.total != n.base_total));
+    assert!((0..d.nodes.len() as u32).any(|n| d.nodes[n as usize].total != d.base_total(n)));
+}
+
+/// `Model::from_bytes` inflates as it reads: a truncated or oversized
+/// stream is an error naming why, and a location id over `u32::MAX` (which
+/// the columns cannot hold) goes through the full decoder.
+#[test]
+fn streamed_gzip_errors_and_the_wide_id_fallback() {
+    let synthetic = common::synthetic_profile();
+    let gz = emberlens_pprof::encode_gzip(&synthetic);
+    let raw = emberlens_pprof::encode(&synthetic);
+    let tree = |m: &Model| collapsed(&m.flame_tree(&Options::default()).unwrap());
+    let want = tree(&Model::from_pprof(&synthetic).unwrap());
+    assert_eq!(tree(&Model::from_bytes(&gz, 1 << 30).unwrap()), want);
+    for cut in [gz.len() / 2, gz.len() - 3, 11] {
+        let e = Model::from_bytes(&gz[..cut], 1 << 30).unwrap_err();
+        assert!(e.to_string().contains("gzip"), "cut at {cut}: {e}");
+    }
+    let e = Model::from_bytes(&gz, raw.len() - 1).unwrap_err();
+    assert!(e.to_string().contains("exceeds the limit"), "{e}");
+    assert!(Model::from_bytes(&gz, raw.len()).is_ok());
+    let e = Model::from_bytes(&raw[..raw.len() - 1], 1 << 30).unwrap_err();
+    assert!(e.to_string().contains("invalid profile"), "{e}");
+    let mut wide = synthetic.clone();
+    let big = u64::from(u32::MAX) + 7;
+    for l in &mut wide.location {
+        if l.id == 1 {
+            l.id = big;
+        }
+    }
+    for smp in &mut wide.sample {
+        for id in &mut smp.location_id {
+            if *id == 1 {
+                *id = big;
+            }
+        }
+    }
+    let m = Model::from_bytes(&emberlens_pprof::encode_gzip(&wide), 1 << 30).unwrap();
+    assert_eq!(tree(&m), want);
 }
 
 #[test]
@@ -309,13 +349,14 @@ fn flame_trees_equal_tree_builder_trees() {
             let show = |t: &emberlens_flame::FlameTree| -> Vec<(String, u32, u32, i64, i64, u32)> {
                 t.nodes
                     .iter()
-                    .map(|n| {
+                    .enumerate()
+                    .map(|(i, n)| {
                         (
                             emberlens_flame::collapsed::frame_label(&t.frames[n.frame as usize]),
                             n.depth,
                             n.end,
                             n.total,
-                            n.self_value,
+                            t.self_value(i as u32),
                             n.parent,
                         )
                     })
