@@ -111,7 +111,11 @@ impl Loaded {
     /// Makes the model's copy scaled to `base`'s totals (pprof's
     /// `-normalize`), once per base.
     fn normalize_for(&mut self, base: &Base, generation: u64) -> Result<(), ErrorBody> {
-        if self.normalized.as_ref().is_some_and(|(g, _)| *g == generation) {
+        if self
+            .normalized
+            .as_ref()
+            .is_some_and(|(g, _)| *g == generation)
+        {
             return Ok(());
         }
         let mut m = self.model.clone();
@@ -884,17 +888,17 @@ mod tests {
         assert!(n.tree_version > d.tree_version);
         let t = st.loaded.as_ref().unwrap().tree();
         let node = |name: &str| {
-            t.nodes
-                .iter()
-                .find(|n| t.frames[n.frame as usize].name == name)
-                .map(|n| (n.total, n.base_total))
+            (0..t.nodes.len() as u32)
+                .find(|&n| t.frame(n).name == name)
+                .map(|n| (t.nodes[n as usize].total, t.base_total(n)))
         };
         assert_eq!(node("grow"), Some((27, 10)));
         assert_eq!(node("same"), Some((9, 10)));
         assert_eq!(node("shrink"), Some((4, 20)));
         let normalised = top_of(&st);
         assert_eq!(
-            normalised.rows
+            normalised
+                .rows
                 .iter()
                 .find(|r| r.name == "grow")
                 .map(|r| (r.flat, r.cum)),

@@ -33,6 +33,7 @@ pub mod layout;
 pub mod model;
 pub mod normalize;
 pub mod options;
+pub mod raster;
 pub mod refine;
 pub mod sandwich;
 pub mod stream;
