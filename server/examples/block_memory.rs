@@ -18,22 +18,13 @@ use emberlens_server::store::{Tsdb, TsdbOptions};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::status_kib;
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let series = *args.first().unwrap_or(&100_000) as usize;
-    let steps = *args.get(1).unwrap_or(&84) as i64;
+    let (series, steps) = common::two_numbers(100_000, 84);
+    let (series, steps) = (series as usize, steps as i64);
     let dir = std::env::temp_dir().join(format!("emberlens-blockmem-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let labels: Vec<Labels> = (0..series)

@@ -7,22 +7,16 @@
 use emberlens_model::{Appendable, Appender, Labels};
 use emberlens_server::store::{Tsdb, TsdbOptions};
 
+#[path = "common/mod.rs"]
+mod common;
+
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    common::status_kib("VmRSS:")
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let series = *args.first().unwrap_or(&100_000) as usize;
-    let steps = *args.get(1).unwrap_or(&40) as i64;
+    let (series, steps) = common::two_numbers(100_000, 40);
+    let (series, steps) = (series as usize, steps as i64);
     let dir = std::env::temp_dir().join(format!("emberlens-headmem-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let labels: Vec<Labels> = (0..series)
