@@ -147,12 +147,30 @@ fn request_id(data: &JsValue) -> u64 {
 /// aborts it (the request and the body read) through an `AbortController`.
 struct Fetch;
 
+/// An abort signal that `cancel` fires.
+fn abort_signal(cancel: &CancelToken) -> Result<web_sys::AbortSignal, String> {
+    let controller = web_sys::AbortController::new()
+        .map_err(|e| format!("cannot create an AbortController: {e:?}"))?;
+    let signal = controller.signal();
+    cancel.on_cancel(move || controller.abort());
+    Ok(signal)
+}
+
+/// A response's status, content type and whole body.
+async fn bytes_of(resp: gloo_net::http::Response) -> Result<HttpBytes, String> {
+    let status = resp.status();
+    let content_type = resp.headers().get("content-type").unwrap_or_default();
+    let body = resp.binary().await.map_err(|e| e.to_string())?;
+    Ok(HttpBytes {
+        status,
+        content_type,
+        body,
+    })
+}
+
 impl Http for Fetch {
     async fn get(&self, url: &str, cancel: &CancelToken) -> Result<(u16, String), String> {
-        let controller = web_sys::AbortController::new()
-            .map_err(|e| format!("cannot create an AbortController: {e:?}"))?;
-        let signal = controller.signal();
-        cancel.on_cancel(move || controller.abort());
+        let signal = abort_signal(cancel)?;
         let resp = gloo_net::http::Request::get(url)
             .abort_signal(Some(&signal))
             .send()
@@ -170,10 +188,7 @@ impl Http for Fetch {
         body: Vec<u8>,
         cancel: &CancelToken,
     ) -> Result<HttpBytes, String> {
-        let controller = web_sys::AbortController::new()
-            .map_err(|e| format!("cannot create an AbortController: {e:?}"))?;
-        let signal = controller.signal();
-        cancel.on_cancel(move || controller.abort());
+        let signal = abort_signal(cancel)?;
         let mut req = gloo_net::http::Request::post(url).abort_signal(Some(&signal));
         for (name, value) in headers {
             req = req.header(name, value);
@@ -184,34 +199,17 @@ impl Http for Fetch {
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let content_type = resp.headers().get("content-type").unwrap_or_default();
-        let body = resp.binary().await.map_err(|e| e.to_string())?;
-        Ok(HttpBytes {
-            status,
-            content_type,
-            body,
-        })
+        bytes_of(resp).await
     }
 
     async fn get_bytes(&self, url: &str, cancel: &CancelToken) -> Result<HttpBytes, String> {
-        let controller = web_sys::AbortController::new()
-            .map_err(|e| format!("cannot create an AbortController: {e:?}"))?;
-        let signal = controller.signal();
-        cancel.on_cancel(move || controller.abort());
+        let signal = abort_signal(cancel)?;
         let resp = gloo_net::http::Request::get(url)
             .abort_signal(Some(&signal))
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let content_type = resp.headers().get("content-type").unwrap_or_default();
-        let body = resp.binary().await.map_err(|e| e.to_string())?;
-        Ok(HttpBytes {
-            status,
-            content_type,
-            body,
-        })
+        bytes_of(resp).await
     }
 }
 
