@@ -33,6 +33,9 @@ pub struct CanvasSurface {
     colors: HashMap<Rgb, String>,
     /// The frame's pixels, reused between frames.
     pixels: Vec<u8>,
+    /// On high-density screens, the boxes' image in CSS pixels, which the
+    /// visible canvas draws scaled up (see [`CanvasSurface::paint`]).
+    boxes: Option<(OffscreenCanvas, OffscreenCanvasRenderingContext2d)>,
 }
 
 impl CanvasSurface {
@@ -52,6 +55,7 @@ impl CanvasSurface {
             widths: HashMap::new(),
             colors: HashMap::new(),
             pixels: Vec::new(),
+            boxes: None,
         })
     }
 
@@ -67,6 +71,60 @@ impl CanvasSurface {
 
     fn css(&mut self, c: Rgb) -> &str {
         self.colors.entry(c).or_insert_with(|| c.css())
+    }
+}
+
+impl CanvasSurface {
+    /// At `dpr` ≥ 1.5 the boxes are filled at CSS resolution into a second
+    /// canvas and drawn scaled up without smoothing: a quarter of the pixels
+    /// to fill and upload at dpr 2 (a full-resolution frame of a large
+    /// canvas is tens of MB), box edges on CSS pixels, and the labels drawn
+    /// over them still at device resolution.
+    fn paint_boxes_scaled(
+        &mut self,
+        dpr: f64,
+        w: u32,
+        h: u32,
+        layout: &Layout,
+    ) -> Result<(), String> {
+        let (bw, bh) = (
+            ((f64::from(w) / dpr).ceil() as u32).max(1),
+            ((f64::from(h) / dpr).ceil() as u32).max(1),
+        );
+        if self.boxes.is_none() {
+            let c = OffscreenCanvas::new(bw, bh).map_err(|e| format!("OffscreenCanvas: {e:?}"))?;
+            let ctx = c
+                .get_context("2d")
+                .map_err(|e| format!("2d context: {e:?}"))?
+                .ok_or("no 2d context")?
+                .dyn_into::<OffscreenCanvasRenderingContext2d>()
+                .map_err(|_| "not an OffscreenCanvasRenderingContext2d")?;
+            self.boxes = Some((c, ctx));
+        }
+        let Some((c, bctx)) = &self.boxes else {
+            return Ok(());
+        };
+        if c.width() != bw {
+            c.set_width(bw);
+        }
+        if c.height() != bh {
+            c.set_height(bh);
+        }
+        emberlens_flame::raster::rasterize(layout, bw, bh, 1.0 / dpr, BACKGROUND, &mut self.pixels);
+        let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&self.pixels), bw, bh)
+            .map_err(|e| format!("ImageData: {e:?}"))?;
+        bctx.put_image_data(&image, 0.0, 0.0)
+            .map_err(|e| format!("putImageData: {e:?}"))?;
+        self.ctx.set_image_smoothing_enabled(false);
+        self.ctx
+            .draw_image_with_offscreen_canvas_and_dw_and_dh(
+                c,
+                0.0,
+                0.0,
+                f64::from(bw) * dpr,
+                f64::from(bh) * dpr,
+            )
+            .map_err(|e| format!("drawImage: {e:?}"))
     }
 }
 
@@ -112,11 +170,16 @@ impl Surface for CanvasSurface {
         let ctx = self.ctx.clone();
         let (w, h) = (self.canvas.width(), self.canvas.height());
         if w > 0 && h > 0 {
-            emberlens_flame::raster::rasterize(layout, w, h, BACKGROUND, &mut self.pixels);
-            let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&self.pixels), w, h)
-                .map_err(|e| format!("ImageData: {e:?}"))?;
-            ctx.put_image_data(&image, 0.0, 0.0)
-                .map_err(|e| format!("putImageData: {e:?}"))?;
+            if vp.dpr >= 1.5 {
+                self.paint_boxes_scaled(vp.dpr, w, h, layout)?;
+            } else {
+                emberlens_flame::raster::rasterize(layout, w, h, 1.0, BACKGROUND, &mut self.pixels);
+                let image =
+                    ImageData::new_with_u8_clamped_array_and_sh(Clamped(&self.pixels), w, h)
+                        .map_err(|e| format!("ImageData: {e:?}"))?;
+                ctx.put_image_data(&image, 0.0, 0.0)
+                    .map_err(|e| format!("putImageData: {e:?}"))?;
+            }
         }
         let text = self.css(TEXT).to_string();
         ctx.set_fill_style_str(&text);

@@ -12,9 +12,17 @@
 use crate::layout::{Layout, Rgb};
 
 /// Fills `out` with a `width` × `height` RGBA image: `background`, then
-/// every box of `layout` (device pixels) in its colour. `out` is reused
-/// between frames.
-pub fn rasterize(layout: &Layout, width: u32, height: u32, background: Rgb, out: &mut Vec<u8>) {
+/// every box of `layout` in its colour, its device-pixel coordinates
+/// multiplied by `scale` (1 for device pixels; `1 / dpr` for an image in
+/// CSS pixels that the canvas scales up). `out` is reused between frames.
+pub fn rasterize(
+    layout: &Layout,
+    width: u32,
+    height: u32,
+    scale: f64,
+    background: Rgb,
+    out: &mut Vec<u8>,
+) {
     let (w, h) = (width as usize, height as usize);
     let row_bytes = w * 4;
     out.clear();
@@ -35,8 +43,8 @@ pub fn rasterize(layout: &Layout, width: u32, height: u32, background: Rgb, out:
         (a, b)
     };
     for r in &layout.rects {
-        let (x0, x1) = span(r.x, r.w, w);
-        let (y0, y1) = span(r.y, r.h, h);
+        let (x0, x1) = span(r.x * scale, r.w * scale, w);
+        let (y0, y1) = span(r.y * scale, r.h * scale, h);
         if x1 <= x0 || y1 <= y0 {
             continue;
         }
@@ -100,7 +108,7 @@ mod tests {
             visited: 3,
         };
         let mut out = Vec::new();
-        rasterize(&layout, 10, 4, bg, &mut out);
+        rasterize(&layout, 10, 4, 1.0, bg, &mut out);
         assert_eq!(out.len(), 10 * 4 * 4);
         assert_eq!(at(&out, 10, 0, 0), [1, 2, 3, 255]);
         // x 1.4..3.6 -> columns 1..4, rows 1..3.
@@ -113,7 +121,11 @@ mod tests {
         assert_eq!(at(&out, 10, 7, 0), [0, 9, 0, 255]);
         assert_eq!(at(&out, 10, 9, 3), [0, 0, 7, 255]);
         // An empty canvas is an empty buffer.
-        rasterize(&layout, 0, 4, bg, &mut out);
+        rasterize(&layout, 0, 4, 1.0, bg, &mut out);
         assert!(out.is_empty());
+        // At half scale, the red box (1.4..3.6 x 1..3) covers 1 x 1 pixel.
+        rasterize(&layout, 5, 2, 0.5, bg, &mut out);
+        assert_eq!(at(&out, 5, 1, 0), [1, 2, 3, 255]);
+        assert_eq!(at(&out, 5, 1, 1), [200, 0, 0, 255]);
     }
 }
