@@ -407,30 +407,16 @@ pub fn ProfileView() -> impl IntoView {
         }
     }
     let open_base = move |ev: leptos::ev::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        if let Some(f) = input.files().and_then(|l| l.get(0)) {
+        if let Some(f) = picked_file(&ev) {
             open_from(ProfileSource::File { name: f.name() }, Some(f), true);
         }
-        input.set_value("");
     };
     let on_server_open =
         Callback::new(move |(src, as_base): (ProfileSource, bool)| open_from(src, None, as_base));
     let on_pick = move |ev: leptos::ev::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        if let Some(f) = input.files().and_then(|l| l.get(0)) {
+        if let Some(f) = picked_file(&ev) {
             open(f);
         }
-        input.set_value("");
     };
     let on_drop = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();
@@ -774,4 +760,15 @@ pub fn ProfileView() -> impl IntoView {
             <TopTable status=status on_function=Callback::new(move |f: String| sandwich.set(Some(f)))/>
         </section>
     }
+}
+
+/// The file picked in the `<input type="file">` that fired `ev`; the input
+/// is emptied, so picking the same file again fires again.
+fn picked_file(ev: &leptos::ev::Event) -> Option<web_sys::File> {
+    let input = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())?;
+    let file = input.files().and_then(|l| l.get(0));
+    input.set_value("");
+    file
 }
